@@ -1,0 +1,316 @@
+package recstore
+
+import (
+	"sync"
+)
+
+// The commit pipeline. Every write, from any table, is an op that the
+// committer applies to the DB's private working trees; ops that arrive while
+// a batch is being applied wait in the next batch, whose leader applies them
+// all and publishes one new version (group commit). Publication is a single
+// atomic store, so readers see all of a batch or none of it and never wait.
+//
+// Applying ops one after another in one place is what makes every unique
+// index hold: an op checks its keys against the latest state and no other op
+// runs in between. The price is that writes share this pipeline; the work
+// inside it is a few tree operations per record, and a whole batch pays for
+// one copy-on-write of the paths it touched and one publication.
+
+// op is one write. run mutates the working state and returns an error to
+// undo everything it did.
+type op struct {
+	run      func(w *working) error
+	err      error
+	panicked any // a panic from run, re-raised in the caller's goroutine
+}
+
+type batch struct {
+	ops  []*op
+	done chan struct{}
+}
+
+type committer struct {
+	mu    sync.Mutex // guards open
+	open  *batch     // the batch new ops join
+	apply sync.Mutex // held by the leader applying a batch
+	work  working    // touched only under apply
+}
+
+// submit applies o and returns once the version holding its effect is
+// published (or o failed and left no trace).
+func (db *DB) submit(o *op) error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	c := &db.commit
+	c.mu.Lock()
+	b := c.open
+	if b == nil {
+		b = &batch{done: make(chan struct{})}
+		c.open = b
+	}
+	b.ops = append(b.ops, o)
+	leader := len(b.ops) == 1
+	c.mu.Unlock()
+
+	if leader {
+		c.apply.Lock()
+		c.mu.Lock()
+		c.open = nil // later ops start the next batch
+		c.mu.Unlock()
+		db.applyBatch(b)
+		c.apply.Unlock()
+		close(b.done)
+	} else {
+		<-b.done
+	}
+	if o.panicked != nil {
+		panic(o.panicked)
+	}
+	return o.err
+}
+
+func (db *DB) applyBatch(b *batch) {
+	w := &db.commit.work
+	for _, o := range b.ops {
+		sp := len(w.log)
+		w.runOp(o)
+		if o.err != nil || o.panicked != nil {
+			w.rollbackTo(sp)
+		}
+	}
+	w.log = w.log[:0]
+	db.publish(w)
+}
+
+func (w *working) runOp(o *op) {
+	defer func() {
+		if r := recover(); r != nil {
+			o.panicked = r
+		}
+	}()
+	o.err = o.run(w)
+}
+
+// publish stores a new version holding every table the batch changed.
+func (db *DB) publish(w *working) {
+	old := db.cur.Load()
+	var tables []any
+	for id, t := range w.tables {
+		s := t.publish()
+		if s == nil {
+			continue
+		}
+		if tables == nil {
+			tables = make([]any, len(w.tables))
+			copy(tables, old.tables)
+		}
+		tables[id] = s
+	}
+	if tables == nil {
+		return
+	}
+	db.cur.Store(&version{seq: old.seq + 1, tables: tables})
+}
+
+// working is the committer's private, mutable state of every table.
+type working struct {
+	tables []tableWorker
+	log    []int // ids of the tables changed, in order, for rollback
+}
+
+// tableWorker is a table's working state, whatever its record type.
+type tableWorker interface {
+	undoLast()
+	// publish returns an immutable *tableState of the working state if
+	// it changed since the last call, else nil.
+	publish() any
+}
+
+func (w *working) rollbackTo(sp int) {
+	for len(w.log) > sp {
+		id := w.log[len(w.log)-1]
+		w.log = w.log[:len(w.log)-1]
+		w.tables[id].undoLast()
+	}
+}
+
+// tableWork is the working state of one table.
+type tableWork[T any] struct {
+	id     int
+	sch    *tableSchema[T]
+	trees  []*tree[T]
+	nextID uint64
+	seq    uint64 // counts changes, to detect that the table moved on
+	dirty  bool
+	undo   []undoRec[T]
+	log    *[]int
+}
+
+// undoRec reverses one record change: old replaced by new, where a nil old
+// is an insert and a nil new a delete.
+type undoRec[T any] struct {
+	old, new entry[T]
+	nextID   uint64
+}
+
+func (t *tableWork[T]) publish() any {
+	if !t.dirty {
+		return nil
+	}
+	t.dirty = false
+	trees := make([]*tree[T], len(t.trees))
+	for i, tr := range t.trees {
+		trees[i] = tr.Copy() // O(1); later writes copy the nodes they touch
+	}
+	return &tableState[T]{sch: t.sch, trees: trees, seq: t.seq}
+}
+
+func (t *tableWork[T]) undoLast() {
+	u := t.undo[len(t.undo)-1]
+	t.undo = t.undo[:len(t.undo)-1]
+	t.swap(u.new, u.old)
+	t.nextID = u.nextID
+	if len(t.undo) == 0 {
+		t.undo = nil // do not pin undone records
+	}
+}
+
+// swap replaces record old by new in every index. Either may be absent (nil
+// rec). It checks nothing: callers check unique keys first.
+func (t *tableWork[T]) swap(old, new entry[T]) {
+	t.dirty = true
+	t.seq++
+	for i, tr := range t.trees {
+		// Set replaces an item of equal key (and, in a plain index, equal
+		// primary key), so only a key that moves needs a Delete.
+		if old.rec != nil && (new.rec == nil || old.keys[i] != new.keys[i]) {
+			tr.Delete(item[T]{k: old.keys[i], rec: old.rec})
+		}
+		if new.rec != nil {
+			tr.Set(item[T]{k: new.keys[i], rec: new.rec})
+		}
+	}
+}
+
+// change replaces old by new, logging the change for rollback.
+func (t *tableWork[T]) change(old, new entry[T]) {
+	t.undo = append(t.undo, undoRec[T]{old: old, new: new, nextID: t.nextID})
+	*t.log = append(*t.log, t.id)
+	t.swap(old, new)
+}
+
+// byPK returns the stored record with primary key k.
+func (t *tableWork[T]) byPK(k key) (entry[T], bool) {
+	it, ok := t.trees[0].Get(item[T]{k: k})
+	if !ok {
+		return entry[T]{}, false
+	}
+	e, err := t.sch.entryOf(it.rec)
+	if err != nil { // stored records always have valid keys
+		panic("recstore: stored record has an invalid key: " + err.Error())
+	}
+	return e, true
+}
+
+// checkUnique returns a UniqueViolationError if e would share a unique key
+// with a record other than the one with its own primary key (which e
+// replaces). It checks the primary key only if checkPK.
+func (t *tableWork[T]) checkUnique(e entry[T], checkPK bool) error {
+	for i, d := range t.sch.indexes {
+		if !d.unique || (i == 0 && !checkPK) {
+			continue
+		}
+		it, ok := t.trees[i].Get(item[T]{k: e.keys[i]})
+		if !ok {
+			continue
+		}
+		if i > 0 {
+			if k, _ := t.sch.pk.keyOf(it.rec); k == e.keys[0] {
+				continue // the record e replaces
+			}
+		}
+		return t.violation(d, e.rec, it.rec)
+	}
+	return nil
+}
+
+func (t *tableWork[T]) violation(d *indexDef[T], rec, holder *T) error {
+	vals := make([]string, len(d.cols))
+	for i, c := range d.cols {
+		vals[i] = c.format(rec)
+	}
+	return &UniqueViolationError{
+		Table:      t.sch.table,
+		Constraint: d.name,
+		Fields:     d.fieldNames(),
+		Values:     vals,
+		HeldBy:     t.sch.pk.cols[0].format(holder),
+		PKField:    t.sch.pk.cols[0].name,
+		Existing:   *holder,
+	}
+}
+
+// assignPK gives e's record the next auto-assigned primary key if it has
+// none, and recomputes the keys of the indexes holding the primary key.
+func (t *tableWork[T]) assignPK(e *entry[T]) error {
+	if t.sch.auto == nil || !t.sch.pk.cols[0].isZero(e.rec) {
+		return nil
+	}
+	t.sch.auto.set(e.rec, t.nextID)
+	for _, i := range t.sch.pkDeps {
+		k, err := t.sch.indexes[i].keyOf(e.rec)
+		if err != nil {
+			return withContext(err, t.sch.table, "")
+		}
+		e.keys[i] = k
+	}
+	return nil
+}
+
+// notePK keeps the auto-assigned keys past a key the user chose.
+func (t *tableWork[T]) notePK(e entry[T]) {
+	if t.sch.auto == nil {
+		return
+	}
+	var id uint64
+	if t.sch.pk.cols[0].kind == kindInt {
+		if int64(e.keys[0].n^(1<<63)) < 0 {
+			return
+		}
+		id = e.keys[0].n ^ (1 << 63)
+	} else {
+		id = e.keys[0].n
+	}
+	if id >= t.nextID {
+		t.nextID = id + 1
+	}
+}
+
+// insert stores a new record, whose keys the caller computed with
+// prepare, or returns the error that stops it.
+func (t *tableWork[T]) insert(e entry[T]) error {
+	if err := t.assignPK(&e); err != nil {
+		return err
+	}
+	if err := t.checkUnique(e, true); err != nil {
+		return err
+	}
+	t.change(entry[T]{}, e)
+	t.notePK(e)
+	return nil
+}
+
+// replace stores e in place of old, the record with its primary key.
+func (t *tableWork[T]) replace(old, e entry[T]) error {
+	if err := t.checkUnique(e, false); err != nil {
+		return err
+	}
+	t.change(old, e)
+	return nil
+}
+
+// state is a read view of the working trees, for ops that query them.
+func (t *tableWork[T]) state() *tableState[T] {
+	return &tableState[T]{sch: t.sch, trees: t.trees, seq: t.seq}
+}

@@ -1,0 +1,213 @@
+package recstore
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors, grouped by when they happen. Match them with errors.Is;
+// the typed errors below carry the context and unwrap to these.
+var (
+	// Declaring a table.
+
+	// ErrSchema reports a table declaration that cannot work: no primary
+	// key, two primary keys, duplicate index or field names, an index
+	// without fields. See SchemaError.
+	ErrSchema = errors.New("recstore: invalid schema")
+
+	// Reading.
+
+	// ErrNotFound reports that no record matched a Get. See NotFoundError.
+	ErrNotFound = errors.New("recstore: no record matches")
+	// ErrMultipleReturned reports that more than one record matched a
+	// lookup that must match one. See MultipleReturnedError.
+	ErrMultipleReturned = errors.New("recstore: more than one record matches")
+
+	// Bad input, reported before anything is written.
+
+	// ErrUnknownField reports a condition on a field the table does not
+	// declare. See FieldError.
+	ErrUnknownField = errors.New("recstore: unknown field")
+	// ErrInvalidKey reports a key value that cannot be stored or compared:
+	// NaN, or a zero primary key that is not auto-assigned. See KeyError.
+	ErrInvalidKey = errors.New("recstore: invalid key")
+	// ErrKeyTooLarge reports an encoded key over MaxKeySize. See KeyError.
+	ErrKeyTooLarge = errors.New("recstore: key too large")
+	// ErrInvalidLookup reports a lookup that GetOrCreate cannot use: it must
+	// hold only equality conditions, and the created record must match it.
+	ErrInvalidLookup = errors.New("recstore: invalid lookup")
+
+	// Writing.
+
+	// ErrUniqueViolation reports a write that would give two records the
+	// same value of a unique index, the primary key included. See
+	// UniqueViolationError.
+	ErrUniqueViolation = errors.New("recstore: unique constraint violated")
+	// ErrConflict reports a write that lost to concurrent writers more
+	// times than recstore retries.
+	ErrConflict = errors.New("recstore: too many conflicting concurrent writes")
+
+	// Lifecycle.
+
+	// ErrClosed reports a call on a closed DB.
+	ErrClosed = errors.New("recstore: database is closed")
+	// ErrTxDone reports a call on a transaction that has ended.
+	ErrTxDone = errors.New("recstore: transaction has already been committed or rolled back")
+	// ErrReadOnly reports a write inside a read-only transaction.
+	ErrReadOnly = errors.New("recstore: write in a read-only transaction")
+)
+
+// maxGetResults is how many matches Get counts before it reports "more than
+// maxGetResults-1", as Django does.
+const maxGetResults = 21
+
+// NotFoundError is returned when a lookup that must match one record matches
+// none. It matches ErrNotFound with errors.Is.
+type NotFoundError struct {
+	Table string // the table's name, e.g. "User"
+}
+
+func (e *NotFoundError) Error() string { return e.Table + " matching query does not exist." }
+
+// Unwrap returns ErrNotFound.
+func (e *NotFoundError) Unwrap() error { return ErrNotFound }
+
+// MultipleReturnedError is returned when a lookup that must match one record
+// matches several. It matches ErrMultipleReturned with errors.Is.
+type MultipleReturnedError struct {
+	Table string
+	// Count is the number of matches, exact up to 20; 21 means "more than 20".
+	Count int
+}
+
+func (e *MultipleReturnedError) Error() string {
+	if e.Count >= maxGetResults {
+		return fmt.Sprintf("get() returned more than one %s -- it returned more than %d!", e.Table, maxGetResults-1)
+	}
+	return fmt.Sprintf("get() returned more than one %s -- it returned %d!", e.Table, e.Count)
+}
+
+// Unwrap returns ErrMultipleReturned.
+func (e *MultipleReturnedError) Unwrap() error { return ErrMultipleReturned }
+
+// UniqueViolationError names the unique constraint a write would break, the
+// values it would have duplicated and the record already holding them. It
+// matches ErrUniqueViolation with errors.Is.
+type UniqueViolationError struct {
+	Table      string   // the table's name
+	Constraint string   // the index's name; the primary key's is "primary"
+	Fields     []string // the index's fields, in index order
+	Values     []string // the offending values, formatted, one per field
+	HeldBy     string   // the primary key of the record already there, formatted
+	PKField    string   // the primary key's field name
+	Existing   any      // a copy of the record already there (a T)
+}
+
+func (e *UniqueViolationError) Error() string {
+	return fmt.Sprintf("recstore: duplicate key value violates unique constraint %q on %s: (%s)=(%s) already held by %s %s",
+		e.Constraint, e.Table, strings.Join(e.Fields, ", "), strings.Join(e.Values, ", "), e.PKField, e.HeldBy)
+}
+
+// Unwrap returns ErrUniqueViolation.
+func (e *UniqueViolationError) Unwrap() error { return ErrUniqueViolation }
+
+// SchemaError says what is wrong with a table declaration. It matches
+// ErrSchema with errors.Is.
+type SchemaError struct {
+	Table  string
+	Reason string
+}
+
+func (e *SchemaError) Error() string {
+	return fmt.Sprintf("recstore: invalid schema for table %q: %s", e.Table, e.Reason)
+}
+
+// Unwrap returns ErrSchema.
+func (e *SchemaError) Unwrap() error { return ErrSchema }
+
+// FieldError reports a condition on a field that the table does not
+// declare. It matches ErrUnknownField with errors.Is.
+type FieldError struct {
+	Table string
+	Field string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("recstore: table %s has no field %q (declare it in NewTable)", e.Table, e.Field)
+}
+
+// Unwrap returns ErrUnknownField.
+func (e *FieldError) Unwrap() error { return ErrUnknownField }
+
+// KeyError reports a key value that cannot be used. It matches
+// ErrInvalidKey or ErrKeyTooLarge with errors.Is.
+type KeyError struct {
+	Table  string // empty when the value was rejected before any table saw it
+	Field  string
+	Reason string
+	err    error
+}
+
+func (e *KeyError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.err.Error())
+	if e.Table != "" {
+		b.WriteString(" in table " + e.Table)
+	}
+	if e.Field != "" {
+		fmt.Fprintf(&b, " for field %q", e.Field)
+	}
+	b.WriteString(": " + e.Reason)
+	return b.String()
+}
+
+// Unwrap returns ErrInvalidKey or ErrKeyTooLarge.
+func (e *KeyError) Unwrap() error { return e.err }
+
+// withContext fills in the table and field of a KeyError made where they
+// were not known.
+func withContext(err error, table, field string) error {
+	var ke *KeyError
+	if errors.As(err, &ke) {
+		c := *ke
+		if c.Table == "" {
+			c.Table = table
+		}
+		if c.Field == "" {
+			c.Field = field
+		}
+		return &c
+	}
+	return err
+}
+
+// LookupError reports why a lookup cannot drive GetOrCreate or
+// UpdateOrCreate. It matches ErrInvalidLookup with errors.Is.
+type LookupError struct {
+	Table  string
+	Reason string
+}
+
+func (e *LookupError) Error() string {
+	return fmt.Sprintf("recstore: invalid lookup on %s: %s", e.Table, e.Reason)
+}
+
+// Unwrap returns ErrInvalidLookup.
+func (e *LookupError) Unwrap() error { return ErrInvalidLookup }
+
+// CallbackError wraps an error returned by a user callback (create, update)
+// so that the caller can tell it from recstore's own errors; errors.Is and
+// errors.As reach the callback's error through it.
+type CallbackError struct {
+	Table    string
+	Callback string // "create" or "update"
+	Err      error
+}
+
+func (e *CallbackError) Error() string {
+	return fmt.Sprintf("recstore: %s callback for %s failed: %v", e.Callback, e.Table, e.Err)
+}
+
+// Unwrap returns the callback's error.
+func (e *CallbackError) Unwrap() error { return e.Err }

@@ -1,0 +1,210 @@
+package recstore
+
+import (
+	"errors"
+	"hash/maphash"
+)
+
+// maxRetries bounds how often UpdateOrCreate and InsertMany re-run after
+// concurrent writers changed what they had read.
+const maxRetries = 100
+
+// errStale tells a caller that what it read changed before its write
+// reached the committer; it reads again and retries.
+var errStale = errors.New("recstore: read went stale")
+
+// GetOrCreate returns the one record matching lookup, or creates it: like
+// sync.Map's LoadOrStore, and like Django's get_or_create, but atomic even
+// where no unique index covers lookup. However many goroutines call it with
+// the same lookup at once, exactly one creates, every one returns that same
+// record, and created is true for exactly that one.
+//
+// create builds the new record. It is called at most once per call, only
+// after a read under the lookup's stripe lock found no match, and never
+// concurrently with another create for the same lookup on the same table.
+// It must not call back into the DB. If it returns an error, nothing is
+// stored and GetOrCreate returns a *CallbackError wrapping it; if it
+// panics, every lock is released and the panic is re-raised. Unlike
+// Django, the created record must match lookup (else a *LookupError and
+// nothing stored), so that "exactly one record matches" stays true.
+//
+// If several records match, GetOrCreate returns a *MultipleReturnedError.
+// If the new record would break a unique constraint outside the lookup, the
+// lookup is re-run in the same atomic step: a match then is returned with
+// created false, else the *UniqueViolationError is returned and nothing is
+// stored.
+//
+// A hit through an index that covers lookup alone (one equality on a
+// single-field unique index or the primary key) takes no lock and
+// allocates nothing. The returned record is a copy: the caller owns it.
+func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T, created bool, err error) {
+	var zero T
+	s, err := t.state()
+	if err != nil {
+		return zero, false, err
+	}
+	p, err := s.sch.planFor(&lookup)
+	if err != nil {
+		return zero, false, err
+	}
+	if r, err := s.find(p, &lookup); err == nil || !errors.Is(err, ErrNotFound) {
+		return deref(r), false, err
+	}
+	if t.tx != nil {
+		return zero, false, t.tx.writeErr()
+	}
+
+	mu := t.core.stripeFor(&lookup)
+	mu.Lock()
+	defer mu.Unlock()
+	// Another caller with this lookup may have created while we waited.
+	if s, err = t.state(); err != nil {
+		return zero, false, err
+	}
+	if r, err := s.find(p, &lookup); err == nil || !errors.Is(err, ErrNotFound) {
+		return deref(r), false, err
+	}
+	e, err := t.created(&lookup, create)
+	if err != nil {
+		return zero, false, err
+	}
+	r, created, err := t.insertUnlessFound(&lookup, e)
+	return deref(r), created, err
+}
+
+// created calls create and prepares its record for storing.
+func (t *Table[T]) created(lookup *Cond[T], create func() (T, error)) (entry[T], error) {
+	rec, err := create()
+	if err != nil {
+		return entry[T]{}, &CallbackError{Table: t.Name(), Callback: "create", Err: err}
+	}
+	if !lookup.match(&rec) {
+		return entry[T]{}, &LookupError{Table: t.Name(), Reason: "the created record does not match the lookup"}
+	}
+	return t.core.sch.prepare(rec)
+}
+
+// insertUnlessFound stores e unless, at the moment it would, a record
+// matches lookup: the atomic step of GetOrCreate. It returns the record
+// found or stored.
+func (t *Table[T]) insertUnlessFound(lookup *Cond[T], e entry[T]) (*T, bool, error) {
+	var got *T
+	created := false
+	err := t.write(func(tw *tableWork[T]) error {
+		r, err := tw.state().getOne(lookup)
+		if !errors.Is(err, ErrNotFound) {
+			got = r
+			return err
+		}
+		if err := tw.insert(e); err != nil {
+			return err
+		}
+		got, created = e.rec, true
+		return nil
+	})
+	return got, created, err
+}
+
+// UpdateOrCreate updates the one record matching lookup, or creates one:
+// Django's update_or_create, atomic. If a record matches, update receives a
+// copy of it and returns the record to store in its place (it must keep
+// the primary key); else create builds a new record, as in GetOrCreate. It
+// returns the stored record and whether it was created.
+//
+// update may be called more than once, each time with the latest record, if
+// a concurrent write changes the record between the read and the write: keep
+// it free of side effects. Neither callback may call back into the DB. An
+// error from either is returned wrapped in a *CallbackError and stores
+// nothing; a panic releases every lock and is re-raised. An update that
+// would break a unique constraint returns the *UniqueViolationError and
+// changes nothing.
+func (t *Table[T]) UpdateOrCreate(lookup Cond[T], update func(T) (T, error), create func() (T, error)) (rec T, created bool, err error) {
+	var zero T
+	if t.tx != nil {
+		return zero, false, t.tx.writeErr()
+	}
+	if _, err := t.core.sch.planFor(&lookup); err != nil {
+		return zero, false, err
+	}
+	mu := t.core.stripeFor(&lookup)
+	mu.Lock()
+	defer mu.Unlock()
+	for range maxRetries {
+		r, created, err := t.updateOrCreateOnce(&lookup, update, create)
+		if !errors.Is(err, errStale) {
+			return deref(r), created, err
+		}
+	}
+	return zero, false, ErrConflict
+}
+
+func (t *Table[T]) updateOrCreateOnce(lookup *Cond[T], update func(T) (T, error), create func() (T, error)) (*T, bool, error) {
+	s, err := t.state()
+	if err != nil {
+		return nil, false, err
+	}
+	cur, err := s.getOne(lookup)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		e, err := t.created(lookup, create)
+		if err != nil {
+			return nil, false, err
+		}
+		r, created, err := t.insertUnlessFound(lookup, e)
+		if err == nil && !created {
+			return nil, false, errStale // appeared meanwhile: update it
+		}
+		return r, created, err
+	case err != nil:
+		return nil, false, err
+	}
+	rec, err := update(*cur)
+	if err != nil {
+		return nil, false, &CallbackError{Table: t.Name(), Callback: "update", Err: err}
+	}
+	e, err := t.core.sch.entryOf(&rec)
+	if err != nil {
+		return nil, false, err
+	}
+	if old := mustKey(s.sch.pk.keyOf(cur)); e.keys[0] != old {
+		return nil, false, &KeyError{Table: t.Name(), Field: s.sch.pk.cols[0].name, Reason: "update changed the primary key", err: ErrInvalidKey}
+	}
+	e.rec = &rec
+	err = t.write(func(tw *tableWork[T]) error {
+		if now, err := tw.state().getOne(lookup); err != nil || now != cur {
+			return errStale
+		}
+		old, _ := tw.byPK(e.keys[0])
+		return tw.replace(old, e)
+	})
+	return e.rec, false, err
+}
+
+func deref[T any](r *T) T {
+	if r == nil {
+		var zero T
+		return zero
+	}
+	return *r
+}
+
+// stripeFor returns the lock that serialises creators of lookup. Equal
+// lookups hash alike whatever the order of their conditions.
+func (c *tableCore[T]) stripeFor(lookup *Cond[T]) *stripe {
+	h := lookup.hash(c.seed)
+	return &c.stripes[h&uint64(len(c.stripes)-1)]
+}
+
+func (c *Cond[T]) hash(seed maphash.Seed) uint64 {
+	switch c.op {
+	case opEq:
+		return maphash.String(seed, c.k.s) ^ (c.k.n * 0x9e3779b97f4a7c15)
+	case opAnd:
+		var h uint64
+		for i := range c.subs {
+			h += c.subs[i].hash(seed)
+		}
+		return h
+	}
+	return 0
+}

@@ -1,0 +1,122 @@
+package recstore
+
+import (
+	"github.com/tidwall/btree"
+)
+
+// item is one entry of an index tree: the record's key in that index and
+// the record. Records are immutable once stored, so every tree of every
+// version may share them. A probe (a search pivot) has a nil rec.
+type item[T any] struct {
+	k   key
+	rec *T
+}
+
+// tree is one index of one table version. A published tree is never
+// mutated; the committer mutates its private working copy, whose nodes are
+// copied on first write after each publication (tidwall/btree's Copy).
+type tree[T any] = btree.BTreeG[item[T]]
+
+// newTree makes an empty tree for index d. A unique tree orders items by key
+// alone. A plain tree orders by (key, primary key) so that equal keys stay
+// distinct, and a probe sorts before every record of its key.
+func newTree[T any](d, pk *indexDef[T], degree int) *tree[T] {
+	opts := btree.Options{Degree: degree, NoLocks: true}
+	if d.unique {
+		return btree.NewBTreeGOptions(func(a, b item[T]) bool { return a.k.compare(b.k) < 0 }, opts)
+	}
+	pkOf := pk.cols[0].extract
+	return btree.NewBTreeGOptions(func(a, b item[T]) bool {
+		if c := a.k.compare(b.k); c != 0 {
+			return c < 0
+		}
+		if a.rec == nil || b.rec == nil {
+			return a.rec == nil && b.rec != nil
+		}
+		ka, _ := pkOf(a.rec) // stored records have valid keys
+		kb, _ := pkOf(b.rec)
+		return ka.compare(kb) < 0
+	}, opts)
+}
+
+// tableSchema is a table's declaration with the lookups its queries need.
+type tableSchema[T any] struct {
+	*schema[T]
+	pk *indexDef[T]
+	// single maps a field to the unique index (primary key first) that
+	// covers it alone: the zero-allocation point lookup of Get and
+	// GetOrCreate.
+	single map[*col[T]]int
+	// pkDeps lists the indexes whose keys hold the primary key, to
+	// recompute when it is auto-assigned.
+	pkDeps []int
+}
+
+func newTableSchema[T any](s *schema[T]) *tableSchema[T] {
+	ts := &tableSchema[T]{schema: s, pk: s.indexes[0], single: map[*col[T]]int{}}
+	for i, d := range s.indexes {
+		for _, c := range d.cols {
+			if c == ts.pk.cols[0] {
+				ts.pkDeps = append(ts.pkDeps, i)
+				break
+			}
+		}
+		if d.unique && len(d.cols) == 1 {
+			if _, ok := ts.single[d.cols[0]]; !ok {
+				ts.single[d.cols[0]] = i
+			}
+		}
+	}
+	return ts
+}
+
+// tableState is one published version of a table: immutable, shared by
+// every reader that loaded it.
+type tableState[T any] struct {
+	sch    *tableSchema[T]
+	trees []*tree[T] // trees[i] indexes sch.indexes[i]; trees[0] is the primary key
+	seq   uint64     // the table's change count at this version
+}
+
+func (s *tableState[T]) len() int { return s.trees[0].Len() }
+
+// entry is a record with its key in every index of the table.
+type entry[T any] struct {
+	rec  *T
+	keys []key
+}
+
+// prepare copies rec for storing and computes its keys. A zero primary key
+// is left for the committer to assign when the table auto-assigns it.
+func (sch *tableSchema[T]) prepare(rec T) (entry[T], error) {
+	r := new(T)
+	*r = rec
+	if sch.auto != nil && sch.pk.cols[0].isZero(r) {
+		return sch.keys(r, false)
+	}
+	return sch.entryOf(r)
+}
+
+// entryOf computes and checks every index key of r.
+func (sch *tableSchema[T]) entryOf(r *T) (entry[T], error) {
+	return sch.keys(r, true)
+}
+
+func (sch *tableSchema[T]) keys(r *T, checkPK bool) (entry[T], error) {
+	keys := make([]key, len(sch.indexes))
+	for i, d := range sch.indexes {
+		k, err := d.keyOf(r)
+		if err != nil {
+			field := ""
+			if len(d.cols) == 1 {
+				field = d.cols[0].name
+			}
+			return entry[T]{}, withContext(err, sch.table, field)
+		}
+		keys[i] = k
+	}
+	if checkPK && sch.pk.cols[0].isZero(r) {
+		return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "the primary key is zero", err: ErrInvalidKey}
+	}
+	return entry[T]{rec: r, keys: keys}, nil
+}

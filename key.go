@@ -1,0 +1,205 @@
+package recstore
+
+import (
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"reflect"
+	"time"
+	"unsafe"
+)
+
+// MaxKeySize is the largest encoded index key, in bytes, that recstore
+// accepts. A string field counts its length; a composite key counts the
+// encoded length of all its fields. Longer keys are rejected with
+// ErrKeyTooLarge before anything is written.
+const MaxKeySize = 4096
+
+// Key is the set of Go types a field may have to be used in an index or a
+// condition: strings, signed and unsigned integers, floats, bools and
+// time.Time, including named types whose underlying type is one of these.
+type Key interface {
+	~string | ~int | ~int8 | ~int16 | ~int32 | ~int64 |
+		~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr |
+		~float32 | ~float64 | ~bool | time.Time
+}
+
+// Integer is the set of key types an auto-assigned primary key may have.
+type Integer interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 |
+		~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64
+}
+
+// key is the order-preserving form of one index key. Every key type maps
+// onto (s, n) so that comparing (s, n) lexicographically orders the values
+// as Go would: strings use s alone, numbers and bools use n alone, times and
+// composite keys use an order-preserving byte encoding in s.
+type key struct {
+	s string
+	n uint64
+}
+
+func (a key) compare(b key) int {
+	if a.s != b.s {
+		if a.s < b.s {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Compare(a.n, b.n)
+}
+
+// kind says how a field's values map onto a key.
+type kind uint8
+
+const (
+	kindString kind = iota
+	kindInt
+	kindUint
+	kindFloat
+	kindBool
+	kindTime
+)
+
+const timeKeyLen = 12
+
+// kindOf classifies V once, when a field is declared; the hot path never
+// reflects.
+func kindOf[V Key]() kind {
+	t := reflect.TypeFor[V]()
+	if t == reflect.TypeFor[time.Time]() {
+		return kindTime
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return kindString
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return kindInt
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return kindUint
+	case reflect.Float32, reflect.Float64:
+		return kindFloat
+	default:
+		return kindBool
+	}
+}
+
+// encoder returns the function that turns a V into its key. V's underlying
+// type is known from k, so the value is read through unsafe at that type:
+// no reflection and no allocation per call (time.Time excepted).
+func encoder[V Key](k kind) func(V) (key, error) {
+	size := reflect.TypeFor[V]().Size()
+	switch k {
+	case kindString:
+		return func(v V) (key, error) {
+			s := *(*string)(unsafe.Pointer(&v))
+			if len(s) > MaxKeySize {
+				return key{}, &KeyError{Reason: fmt.Sprintf("string of %d bytes is over MaxKeySize (%d)", len(s), MaxKeySize), err: ErrKeyTooLarge}
+			}
+			return key{s: s}, nil
+		}
+	case kindInt:
+		return func(v V) (key, error) {
+			var i int64
+			switch size {
+			case 1:
+				i = int64(*(*int8)(unsafe.Pointer(&v)))
+			case 2:
+				i = int64(*(*int16)(unsafe.Pointer(&v)))
+			case 4:
+				i = int64(*(*int32)(unsafe.Pointer(&v)))
+			default:
+				i = *(*int64)(unsafe.Pointer(&v))
+			}
+			return key{n: uint64(i) ^ (1 << 63)}, nil
+		}
+	case kindUint:
+		return func(v V) (key, error) {
+			var u uint64
+			switch size {
+			case 1:
+				u = uint64(*(*uint8)(unsafe.Pointer(&v)))
+			case 2:
+				u = uint64(*(*uint16)(unsafe.Pointer(&v)))
+			case 4:
+				u = uint64(*(*uint32)(unsafe.Pointer(&v)))
+			default:
+				u = *(*uint64)(unsafe.Pointer(&v))
+			}
+			return key{n: u}, nil
+		}
+	case kindFloat:
+		return func(v V) (key, error) {
+			var f float64
+			if size == 4 {
+				f = float64(*(*float32)(unsafe.Pointer(&v)))
+			} else {
+				f = *(*float64)(unsafe.Pointer(&v))
+			}
+			return floatKey(f)
+		}
+	case kindBool:
+		return func(v V) (key, error) {
+			if *(*bool)(unsafe.Pointer(&v)) {
+				return key{n: 1}, nil
+			}
+			return key{}, nil
+		}
+	default:
+		return func(v V) (key, error) {
+			return timeKey(*(*time.Time)(unsafe.Pointer(&v))), nil
+		}
+	}
+}
+
+// floatKey maps a float onto an unsigned integer of the same order. NaN has
+// no place in an order and is rejected; -0 and +0 are one key, as
+// cmp.Compare has them equal.
+func floatKey(f float64) (key, error) {
+	if math.IsNaN(f) {
+		return key{}, &KeyError{Reason: "NaN cannot be compared", err: ErrInvalidKey}
+	}
+	if f == 0 {
+		f = 0 // folds -0 into +0
+	}
+	b := math.Float64bits(f)
+	if b&(1<<63) != 0 {
+		b = ^b
+	} else {
+		b |= 1 << 63
+	}
+	return key{n: b}, nil
+}
+
+// timeKey orders instants: the location and monotonic reading are ignored,
+// so two times that are Equal have one key.
+func timeKey(t time.Time) key {
+	var b [timeKeyLen]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(t.Unix())^(1<<63))
+	binary.BigEndian.PutUint32(b[8:], uint32(t.Nanosecond()))
+	return key{s: string(b[:])}
+}
+
+// appendComponent appends one field's key to a composite key so that byte
+// order of the result is the lexicographic order of the fields. Strings are
+// escaped (0x00 -> 0x00 0xff) and terminated by 0x00 0x01, so a shorter
+// string sorts first and no field can run into the next.
+func appendComponent(buf []byte, k kind, c key) []byte {
+	switch k {
+	case kindString:
+		for i := 0; i < len(c.s); i++ {
+			buf = append(buf, c.s[i])
+			if c.s[i] == 0 {
+				buf = append(buf, 0xff)
+			}
+		}
+		return append(buf, 0, 1)
+	case kindTime:
+		return append(buf, c.s...)
+	case kindBool:
+		return append(buf, byte(c.n))
+	default:
+		return binary.BigEndian.AppendUint64(buf, c.n)
+	}
+}

@@ -1,0 +1,295 @@
+package recstore
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+// col is what a table knows of a field, whatever its Go type.
+type col[T any] struct {
+	name    string
+	kind    kind
+	extract func(*T) (key, error) // the record's value as a key
+	format  func(*T) string       // the record's value for messages
+	isZero  func(*T) bool         // whether the record's value is V's zero value
+	problem string                // why the declaration is unusable, if it is
+}
+
+func (c *col[T]) nameOrNil() string {
+	if c == nil {
+		return "<nil>"
+	}
+	return c.name
+}
+
+// Column is a typed field of records of type T, declared once with Field and
+// used to declare indexes and to build conditions. A Column is immutable and
+// safe for concurrent use by multiple goroutines; one Column may serve
+// several tables of the same record type.
+type Column[T any, V Key] struct {
+	c   col[T]
+	get func(*T) V
+	enc func(V) (key, error)
+}
+
+// ColumnOf is any Column of records of type T, whatever its value type. It
+// lets one index span fields of different types.
+type ColumnOf[T any] interface {
+	// Name returns the field's name.
+	Name() string
+	meta() *col[T]
+}
+
+// Field declares a field of records of type T: its name (used in messages
+// and errors, e.g. "email") and an accessor returning its value. The
+// accessor must be a pure function of the record; recstore calls it when it
+// stores, compares or checks records.
+//
+// A Field with an empty name or a nil accessor is reported as a schema
+// error by NewTable.
+func Field[T any, V Key](name string, get func(*T) V) *Column[T, V] {
+	k := kindOf[V]()
+	c := &Column[T, V]{get: get, enc: encoder[V](k)}
+	c.c = col[T]{name: name, kind: k, extract: c.extract, format: c.format, isZero: c.isZero}
+	switch {
+	case name == "":
+		c.c.problem = "a field has an empty name"
+	case get == nil:
+		c.c.problem = fmt.Sprintf("field %q has a nil accessor", name)
+	}
+	return c
+}
+
+// Name returns the field's name.
+func (c *Column[T, V]) Name() string { return c.c.name }
+
+func (c *Column[T, V]) meta() *col[T] {
+	if c == nil {
+		return nil
+	}
+	return &c.c
+}
+
+func (c *Column[T, V]) extract(r *T) (key, error) { return c.enc(c.get(r)) }
+
+func (c *Column[T, V]) format(r *T) string { return fmt.Sprint(c.get(r)) }
+
+func (c *Column[T, V]) isZero(r *T) bool {
+	var zero V
+	return c.get(r) == zero
+}
+
+// indexDef describes one index of a table. It is immutable once the table
+// exists.
+type indexDef[T any] struct {
+	name    string
+	cols    []*col[T]
+	unique  bool
+	primary bool
+}
+
+func (d *indexDef[T]) fieldNames() []string {
+	names := make([]string, len(d.cols))
+	for i, c := range d.cols {
+		names[i] = c.name
+	}
+	return names
+}
+
+// keyOf computes the record's key in this index.
+func (d *indexDef[T]) keyOf(r *T) (key, error) {
+	if len(d.cols) == 1 {
+		return d.cols[0].extract(r)
+	}
+	var buf []byte
+	for _, c := range d.cols {
+		k, err := c.extract(r)
+		if err != nil {
+			return key{}, withContext(err, "", c.name)
+		}
+		buf = appendComponent(buf, c.kind, k)
+	}
+	return compositeKey(buf)
+}
+
+func compositeKey(buf []byte) (key, error) {
+	if len(buf) > MaxKeySize {
+		return key{}, &KeyError{Reason: fmt.Sprintf("composite key of %d bytes is over MaxKeySize (%d)", len(buf), MaxKeySize), err: ErrKeyTooLarge}
+	}
+	return key{s: string(buf)}, nil
+}
+
+// autoPK assigns primary keys to records stored with a zero one.
+type autoPK[T any] struct {
+	set func(r *T, id uint64) // stores id, converted to the field's type
+}
+
+// schema is a table's declaration, validated by NewTable.
+type schema[T any] struct {
+	table   string
+	cols    []*col[T]    // every declared field, in declaration order
+	indexes []*indexDef[T] // indexes[0] is the primary key
+	auto    *autoPK[T]
+	errs    []string
+}
+
+// TableOption declares part of a table: its primary key, an index or extra
+// fields. Build options with PrimaryKey, AutoPrimaryKey, Unique, Index and
+// Fields.
+type TableOption[T any] func(*schema[T])
+
+// PrimaryKey declares the table's primary key. Every record must have a
+// non-zero, unique value of it. A table has exactly one primary key.
+func PrimaryKey[T any, V Key](c *Column[T, V]) TableOption[T] {
+	return func(s *schema[T]) {
+		s.addIndex(&indexDef[T]{name: "primary", cols: []*col[T]{c.meta()}, unique: true, primary: true})
+	}
+}
+
+// AutoPrimaryKey declares an integer primary key that recstore assigns when
+// a record is stored with a zero value: one more than the largest key the
+// table has held. set stores the assigned key into the record.
+func AutoPrimaryKey[T any, V Integer](c *Column[T, V], set func(r *T, id V)) TableOption[T] {
+	return func(s *schema[T]) {
+		PrimaryKey(c)(s)
+		if set == nil {
+			s.errs = append(s.errs, fmt.Sprintf("auto primary key %q has a nil setter", c.meta().nameOrNil()))
+			return
+		}
+		s.auto = &autoPK[T]{set: func(r *T, id uint64) { set(r, V(id)) }}
+	}
+}
+
+// Unique declares a unique index named name over one field or several
+// together (Django's unique=True, unique_together and
+// UniqueConstraint(fields=[...], name=...)). No two records may share its
+// values.
+func Unique[T any, V Key](name string, first *Column[T, V], rest ...ColumnOf[T]) TableOption[T] {
+	return indexOption(name, true, first, rest)
+}
+
+// Index declares a plain (non-unique) index named name over one field or
+// several together, for Get and Filter to use.
+func Index[T any, V Key](name string, first *Column[T, V], rest ...ColumnOf[T]) TableOption[T] {
+	return indexOption(name, false, first, rest)
+}
+
+func indexOption[T any, V Key](name string, unique bool, first *Column[T, V], rest []ColumnOf[T]) TableOption[T] {
+	return func(s *schema[T]) {
+		d := &indexDef[T]{name: name, unique: unique, cols: []*col[T]{first.meta()}}
+		for _, c := range rest {
+			var m *col[T]
+			if c != nil {
+				m = c.meta()
+			}
+			d.cols = append(d.cols, m)
+		}
+		s.addIndex(d)
+	}
+}
+
+// Fields declares fields that no index covers, so that conditions may use
+// them. Fields of indexes are declared by their index.
+func Fields[T any, V Key](first *Column[T, V], rest ...ColumnOf[T]) TableOption[T] {
+	return func(s *schema[T]) {
+		s.addCol(first.meta())
+		for _, c := range rest {
+			var m *col[T]
+			if c != nil {
+				m = c.meta()
+			}
+			s.addCol(m)
+		}
+	}
+}
+
+func (s *schema[T]) addCol(c *col[T]) {
+	if c == nil {
+		s.errs = append(s.errs, "a field is nil")
+		return
+	}
+	for _, have := range s.cols {
+		if have == c {
+			return
+		}
+		if have.name == c.name {
+			s.errs = append(s.errs, fmt.Sprintf("two different fields are named %q", c.name))
+			return
+		}
+	}
+	if c.problem != "" {
+		s.errs = append(s.errs, c.problem)
+	}
+	s.cols = append(s.cols, c)
+}
+
+func (s *schema[T]) addIndex(d *indexDef[T]) {
+	if d.primary {
+		for _, have := range s.indexes {
+			if have.primary {
+				s.errs = append(s.errs, "two primary keys")
+				return
+			}
+		}
+		s.indexes = append([]*indexDef[T]{d}, s.indexes...)
+	} else {
+		s.indexes = append(s.indexes, d)
+	}
+	cols := d.cols[:0]
+	for _, c := range d.cols {
+		s.addCol(c) // reports a nil field
+		if c != nil {
+			cols = append(cols, c)
+		}
+	}
+	d.cols = cols
+}
+
+// validate reports every mistake in the declaration at once.
+func (s *schema[T]) validate() error {
+	errs := s.errs
+	if k := reflect.TypeFor[T]().Kind(); k != reflect.Struct {
+		errs = append(errs, fmt.Sprintf("records must be structs, not %s", k))
+	}
+	if s.table == "" {
+		errs = append(errs, "the table has no name")
+	}
+	if len(s.indexes) == 0 || !s.indexes[0].primary {
+		errs = append(errs, "no primary key")
+	}
+	seen := map[string]bool{}
+	for _, d := range s.indexes {
+		if d.name == "" {
+			errs = append(errs, "an index has an empty name")
+		}
+		if seen[d.name] {
+			errs = append(errs, fmt.Sprintf("two indexes are named %q", d.name))
+		}
+		seen[d.name] = true
+		if len(d.cols) == 0 {
+			errs = append(errs, fmt.Sprintf("index %q has no fields", d.name))
+		}
+		dup := map[*col[T]]bool{}
+		for _, c := range d.cols {
+			if dup[c] {
+				errs = append(errs, fmt.Sprintf("index %q names field %q twice", d.name, c.name))
+			}
+			dup[c] = true
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &SchemaError{Table: s.table, Reason: strings.Join(errs, "; ")}
+}
+
+// hasCol reports whether c is declared in the table.
+func (s *schema[T]) hasCol(c *col[T]) bool {
+	for _, have := range s.cols {
+		if have == c {
+			return true
+		}
+	}
+	return false
+}

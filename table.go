@@ -1,0 +1,235 @@
+package recstore
+
+import (
+	"hash/maphash"
+	"sync"
+)
+
+// Table is a typed table of records of type T, declared with NewTable. A
+// Table is safe for concurrent use by multiple goroutines.
+//
+// Records are values: every method that stores a record stores a copy, and
+// every method that returns one returns a copy, so neither the caller nor
+// the store can change the other's record. Reference fields (pointers,
+// slices, maps) inside T are copied shallowly: treat what they point to as
+// immutable once stored.
+type Table[T any] struct {
+	core *tableCore[T]
+	tx   *Tx // non-nil for a handle bound to a transaction (see In)
+}
+
+type tableCore[T any] struct {
+	_       noCopy
+	db      *DB
+	id      int
+	sch     *tableSchema[T]
+	stripes []stripe
+	seed    maphash.Seed
+}
+
+// stripe is one lock of a table's stripe set, padded to its own cache line
+// so that neighbouring stripes do not slow each other down.
+type stripe struct {
+	sync.Mutex
+	_ [56]byte
+}
+
+// NewTable declares a table named name (the name messages use, e.g.
+// "User") in db, with the primary key, indexes and fields that opts
+// declare. Every schema mistake is reported at once as a *SchemaError.
+func NewTable[T any](db *DB, name string, opts ...TableOption[T]) (*Table[T], error) {
+	s := &schema[T]{table: name}
+	for _, o := range opts {
+		if o == nil {
+			s.errs = append(s.errs, "a table option is nil")
+			continue
+		}
+		o(s)
+	}
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	db.namesMu.Lock()
+	defer db.namesMu.Unlock()
+	if db.names[name] {
+		return nil, &SchemaError{Table: name, Reason: "the database already has a table of this name"}
+	}
+	core := &tableCore[T]{db: db, sch: newTableSchema(s), stripes: make([]stripe, db.opts.Stripes), seed: maphash.MakeSeed()}
+	err := db.submit(&op{run: func(w *working) error {
+		core.id = len(w.tables)
+		w.tables = append(w.tables, &tableWork[T]{id: core.id, sch: core.sch, trees: emptyTrees(core), nextID: 1, dirty: true, log: &w.log})
+		return nil
+	}})
+	if err != nil {
+		return nil, err
+	}
+	db.names[name] = true
+	return &Table[T]{core: core}, nil
+}
+
+// Name returns the table's name.
+func (t *Table[T]) Name() string { return t.core.sch.table }
+
+// state returns the version of the table that reads see: the transaction's
+// if t is bound to one, else the latest.
+func (t *Table[T]) state() (*tableState[T], error) {
+	if t.tx != nil {
+		return txState(t.tx, t.core)
+	}
+	v, err := t.core.db.snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return v.tables[t.core.id].(*tableState[T]), nil
+}
+
+// work returns the table's working state inside the committer.
+func (t *Table[T]) work(w *working) *tableWork[T] {
+	return w.tables[t.core.id].(*tableWork[T])
+}
+
+// write applies fn in the commit pipeline.
+func (t *Table[T]) write(fn func(tw *tableWork[T]) error) error {
+	if t.tx != nil {
+		return t.tx.writeErr()
+	}
+	return t.core.db.submit(&op{run: func(w *working) error { return fn(t.work(w)) }})
+}
+
+// Len returns the number of records in the table.
+func (t *Table[T]) Len() int {
+	s, err := t.state()
+	if err != nil {
+		return 0
+	}
+	return s.len()
+}
+
+// Get returns the one record matching every condition in lookup. With no
+// record it returns a *NotFoundError ("User matching query does not
+// exist."), with several a *MultipleReturnedError ("get() returned more than
+// one User -- it returned 2!"). A lookup fixing every field of a unique
+// index reads one key; any other reads the best index (see Explain), or
+// every record.
+//
+// The returned record is a copy: the caller owns it.
+func (t *Table[T]) Get(lookup ...Cond[T]) (T, error) {
+	var zero T
+	s, err := t.state()
+	if err != nil {
+		return zero, err
+	}
+	cond := condOf(lookup)
+	r, err := s.getOne(&cond)
+	if err != nil {
+		return zero, err
+	}
+	return *r, nil
+}
+
+func condOf[T any](lookup []Cond[T]) Cond[T] {
+	if len(lookup) == 1 {
+		return lookup[0]
+	}
+	return And(lookup...)
+}
+
+// Insert stores a copy of rec, which must not share a unique key with any
+// stored record, and returns what was stored (with its primary key assigned,
+// for an auto-assigned key left zero). A *UniqueViolationError names the
+// constraint it would break; on any error nothing is stored.
+func (t *Table[T]) Insert(rec T) (T, error) {
+	var zero T
+	e, err := t.core.sch.prepare(rec)
+	if err != nil {
+		return zero, err
+	}
+	if err := t.write(func(tw *tableWork[T]) error { return tw.insert(e) }); err != nil {
+		return zero, err
+	}
+	return *e.rec, nil
+}
+
+// Update replaces the stored record that has rec's primary key with a copy
+// of rec, moving its entries in every index whose fields changed. It
+// returns a *NotFoundError if no record has that key and a
+// *UniqueViolationError if rec would share a unique key with another
+// record; on any error nothing changes.
+func (t *Table[T]) Update(rec T) error {
+	e, err := t.core.sch.entryOf(&rec)
+	if err != nil {
+		return err
+	}
+	e.rec = new(T)
+	*e.rec = rec
+	return t.write(func(tw *tableWork[T]) error {
+		old, ok := tw.byPK(e.keys[0])
+		if !ok {
+			return &NotFoundError{Table: tw.sch.table}
+		}
+		return tw.replace(old, e)
+	})
+}
+
+// Upsert stores a copy of rec, replacing the record with its primary key if
+// there is one, and returns what was stored and whether it was inserted
+// (true) rather than replaced. Errors are those of Insert and Update.
+func (t *Table[T]) Upsert(rec T) (T, bool, error) {
+	var zero T
+	e, err := t.core.sch.prepare(rec)
+	if err != nil {
+		return zero, false, err
+	}
+	inserted := false
+	err = t.write(func(tw *tableWork[T]) error {
+		if tw.sch.pk.cols[0].isZero(e.rec) { // auto-assigned: always new
+			inserted = true
+			return tw.insert(e)
+		}
+		old, ok := tw.byPK(e.keys[0])
+		if !ok {
+			inserted = true
+			return tw.insert(e)
+		}
+		inserted = false
+		return tw.replace(old, e)
+	})
+	if err != nil {
+		return zero, false, err
+	}
+	return *e.rec, inserted, nil
+}
+
+// Delete removes the one record matching every condition in lookup and
+// returns it. It fails, removing nothing, as Get fails when no record or
+// several match.
+func (t *Table[T]) Delete(lookup ...Cond[T]) (T, error) {
+	var zero T
+	cond := condOf(lookup)
+	if _, err := t.core.sch.planFor(&cond); err != nil {
+		return zero, err
+	}
+	var removed *T
+	err := t.write(func(tw *tableWork[T]) error {
+		r, err := tw.state().getOne(&cond)
+		if err != nil {
+			return err
+		}
+		old, _ := tw.byPK(mustKey(tw.sch.pk.keyOf(r)))
+		tw.change(old, entry[T]{})
+		removed = r
+		return nil
+	})
+	if err != nil {
+		return zero, err
+	}
+	return *removed, nil
+}
+
+// mustKey unwraps the key of a stored record, which is always valid.
+func mustKey(k key, err error) key {
+	if err != nil {
+		panic("recstore: stored record has an invalid key: " + err.Error())
+	}
+	return k
+}
