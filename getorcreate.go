@@ -54,15 +54,17 @@ func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T,
 		return zero, false, t.tx.writeErr()
 	}
 
-	mu := t.core.stripeFor(&lookup)
-	mu.Lock()
-	defer mu.Unlock()
-	// Another caller with this lookup may have created while we waited.
-	if s, err = t.state(); err != nil {
-		return zero, false, err
-	}
-	if r, err := s.find(p, &lookup); err == nil || !errors.Is(err, ErrNotFound) {
-		return deref(r), false, err
+	if !faultOn(faultCheckThenAct) {
+		mu := t.core.stripeFor(&lookup)
+		mu.Lock()
+		defer mu.Unlock()
+		// Another caller with this lookup may have created while we waited.
+		if s, err = t.state(); err != nil {
+			return zero, false, err
+		}
+		if r, err := s.find(p, &lookup); err == nil || !errors.Is(err, ErrNotFound) {
+			return deref(r), false, err
+		}
 	}
 	e, err := t.created(&lookup, create)
 	if err != nil {
@@ -91,10 +93,12 @@ func (t *Table[T]) insertUnlessFound(lookup *Cond[T], e entry[T]) (*T, bool, err
 	var got *T
 	created := false
 	err := t.write(func(tw *tableWork[T]) error {
-		r, err := tw.state().getOne(lookup)
-		if !errors.Is(err, ErrNotFound) {
-			got = r
-			return err
+		if !faultOn(faultCheckThenAct) {
+			r, err := tw.state().getOne(lookup)
+			if !errors.Is(err, ErrNotFound) {
+				got = r
+				return err
+			}
 		}
 		if err := tw.insert(e); err != nil {
 			return err

@@ -92,10 +92,10 @@ func (c *Cond[T]) eqTerms(dst []*Cond[T]) ([]*Cond[T], bool) {
 type access uint8
 
 const (
-	fullScan  access = iota // every record, in primary key order
-	pointGet                // one key of a unique index
-	keyScan                 // every entry of one key of a plain index
-	prefixScan              // every entry whose key starts with a prefix
+	fullScan   access = iota // every record, in primary key order
+	pointGet                 // one key of a unique index
+	keyScan                  // every entry of one key of a plain index
+	prefixScan               // every entry whose key starts with a prefix
 )
 
 // plan says how to find the records matching a condition.

@@ -128,7 +128,7 @@ type autoPK[T any] struct {
 // schema is a table's declaration, validated by NewTable.
 type schema[T any] struct {
 	table   string
-	cols    []*col[T]    // every declared field, in declaration order
+	cols    []*col[T]      // every declared field, in declaration order
 	indexes []*indexDef[T] // indexes[0] is the primary key
 	auto    *autoPK[T]
 	errs    []string

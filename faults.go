@@ -1,0 +1,13 @@
+package recstore
+
+// fault names one guarantee that a test build (tag recstore_faults) can
+// break on purpose, to prove that the tests notice. See faults_on.go; in
+// the production build faultOn is constant false.
+type fault int
+
+const (
+	// faultCheckThenAct makes GetOrCreate a plain check-then-act: no
+	// stripe lock, no re-check, no re-validation in the commit step.
+	faultCheckThenAct fault = iota
+	numFaults
+)
