@@ -1,0 +1,146 @@
+package recstore
+
+import (
+	"flag"
+	"fmt"
+
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+// The magic constants vary between runs of the suite: the results must not
+// depend on them (metamorphic testing).
+var (
+	flagStripes = flag.Int("recstore.stripes", 0, "lock stripes per table for tests (0: default)")
+	flagDegree  = flag.Int("recstore.degree", 0, "B-tree degree for tests (0: default)")
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// User is the record type most tests use.
+type User struct {
+	ID       int64
+	Email    string
+	Org      string
+	Username string
+	Name     string
+	Age      int
+}
+
+var (
+	uID       = Field("id", func(u *User) int64 { return u.ID })
+	uEmail    = Field("email", func(u *User) string { return u.Email })
+	uOrg      = Field("org", func(u *User) string { return u.Org })
+	uUsername = Field("username", func(u *User) string { return u.Username })
+	uName     = Field("name", func(u *User) string { return u.Name })
+	uAge      = Field("age", func(u *User) int { return u.Age })
+)
+
+// testOptions are the DB options of this run of the suite.
+func testOptions() Options {
+	return Options{Stripes: *flagStripes, Degree: *flagDegree}
+}
+
+// newUsers returns a fresh DB with the User table: auto primary key id,
+// unique email, unique (org, username), plain index on age, and name as a
+// declared unindexed field. The invariant checker runs when the test ends.
+func newUsers(t testing.TB, opts ...Options) (*DB, *Table[User]) {
+	t.Helper()
+	o := testOptions()
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	db := New(o)
+	users, err := NewTable(db, "User",
+		AutoPrimaryKey(uID, func(u *User, id int64) { u.ID = id }),
+		Unique("user_email", uEmail),
+		Unique("org_username", uOrg, uUsername),
+		Index("user_age", uAge),
+		Fields(uName))
+	require.NoError(t, err)
+	checkOnCleanup(t, users)
+	return db, users
+}
+
+// checkOnCleanup runs checkInvariants on tbl when the test ends.
+func checkOnCleanup[T any](t testing.TB, tbl *Table[T]) {
+	t.Cleanup(func() {
+		if err := checkInvariants(tbl); err != nil {
+			t.Errorf("invariant checker: %v", err)
+		}
+	})
+}
+
+// checkInvariants verifies the latest published version of tbl: every tree
+// is strictly ordered, every index holds exactly the primary set with each
+// record under its own key and the same stored pointer, no stale entries.
+func checkInvariants[T any](tbl *Table[T]) error {
+	v := tbl.core.db.cur.Load()
+	s := v.tables[tbl.core.id].(*tableState[T])
+	return s.check()
+}
+
+func (s *tableState[T]) check() error {
+	pkTree := s.trees[0]
+	n := pkTree.Len()
+	for i, d := range s.sch.indexes {
+		tr := s.trees[i]
+		if tr.Len() != n {
+			return fmt.Errorf("index %q has %d entries, primary key %d", d.name, tr.Len(), n)
+		}
+		var prev *item[T]
+		var err error
+		tr.Scan(func(it item[T]) bool {
+			if prev != nil && !tr.Less(*prev, it) {
+				err = fmt.Errorf("index %q is out of order at %v", d.name, it.k)
+				return false
+			}
+			p := it
+			prev = &p
+			k, kerr := d.keyOf(it.rec)
+			if kerr != nil || k != it.k {
+				err = fmt.Errorf("index %q holds a record under a stale key %v (now %v, %v)", d.name, it.k, k, kerr)
+				return false
+			}
+			pk := mustKey(s.sch.pk.keyOf(it.rec))
+			got, ok := pkTree.Get(item[T]{k: pk})
+			if !ok || got.rec != it.rec {
+				err = fmt.Errorf("index %q holds a record the primary key does not", d.name)
+				return false
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		pkTree.Scan(func(it item[T]) bool {
+			k := mustKey(d.keyOf(it.rec))
+			if got, ok := tr.Get(item[T]{k: k, rec: it.rec}); !ok || got.rec != it.rec {
+				err = fmt.Errorf("index %q is missing a record of the primary key", d.name)
+				return false
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dump returns every record of tbl in primary key order.
+func dump[T any](t testing.TB, tbl *Table[T]) []T {
+	t.Helper()
+	s, err := tbl.state()
+	require.NoError(t, err)
+	var out []T
+	s.trees[0].Scan(func(it item[T]) bool {
+		out = append(out, *it.rec)
+		return true
+	})
+	return out
+}
