@@ -163,7 +163,7 @@ func (t *tableWork[T]) publish() any {
 	for i, tr := range t.trees {
 		trees[i] = tr.Copy() // O(1); later writes copy the nodes they touch
 	}
-	return &tableState[T]{sch: t.sch, trees: trees, seq: t.seq}
+	return &tableState[T]{sch: t.sch, trees: trees, seq: t.seq, nextID: t.nextID}
 }
 
 func (t *tableWork[T]) undoLast() {
@@ -206,17 +206,22 @@ func (t *tableWork[T]) byPK(k key) (entry[T], bool) {
 	if !ok {
 		return entry[T]{}, false
 	}
-	e, err := t.sch.entryOf(it.rec)
-	if err != nil { // stored records always have valid keys
-		panic("recstore: stored record has an invalid key: " + err.Error())
-	}
-	return e, true
+	return t.entryOf(it.rec), true
 }
 
-// checkUnique returns a UniqueViolationError if e would share a unique key
-// with a record other than the one with its own primary key (which e
-// replaces). It checks the primary key only if checkPK.
-func (t *tableWork[T]) checkUnique(e entry[T], checkPK bool) error {
+// entryOf returns a stored record with its keys, which are always valid.
+func (t *tableWork[T]) entryOf(r *T) entry[T] {
+	e, err := t.sch.entryOf(r)
+	if err != nil {
+		panic("recstore: stored record has an invalid key: " + err.Error())
+	}
+	return e
+}
+
+// conflict returns the unique index and the record that e would share a
+// unique key with, other than the record with e's own primary key (which e
+// replaces); the primary key itself is checked only if checkPK.
+func (t *tableWork[T]) conflict(e entry[T], checkPK bool) (*indexDef[T], *T) {
 	for i, d := range t.sch.indexes {
 		if !d.unique || (i == 0 && !checkPK) {
 			continue
@@ -225,12 +230,18 @@ func (t *tableWork[T]) checkUnique(e entry[T], checkPK bool) error {
 		if !ok {
 			continue
 		}
-		if i > 0 {
-			if k, _ := t.sch.pk.keyOf(it.rec); k == e.keys[0] {
-				continue // the record e replaces
-			}
+		if i > 0 && mustKey(t.sch.pk.keyOf(it.rec)) == e.keys[0] {
+			continue // the record e replaces
 		}
-		return t.violation(d, e.rec, it.rec)
+		return d, it.rec
+	}
+	return nil, nil
+}
+
+// checkUnique returns a *UniqueViolationError if e has a conflict.
+func (t *tableWork[T]) checkUnique(e entry[T], checkPK bool) error {
+	if d, holder := t.conflict(e, checkPK); d != nil {
+		return t.violation(d, e.rec, holder)
 	}
 	return nil
 }
@@ -312,5 +323,5 @@ func (t *tableWork[T]) replace(old, e entry[T]) error {
 
 // state is a read view of the working trees, for ops that query them.
 func (t *tableWork[T]) state() *tableState[T] {
-	return &tableState[T]{sch: t.sch, trees: t.trees, seq: t.seq}
+	return &tableState[T]{sch: t.sch, trees: t.trees, seq: t.seq, nextID: t.nextID}
 }

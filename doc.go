@@ -1,0 +1,56 @@
+// Package recstore is an embedded, in-memory record store for Go programs:
+// typed tables with a primary key, unique indexes that hold under any
+// concurrency, plain indexes, Django-style Get and an atomic GetOrCreate.
+//
+// Declare fields once, then tables:
+//
+//	var (
+//		ID    = recstore.Field("id", func(u *User) int64 { return u.ID })
+//		Email = recstore.Field("email", func(u *User) string { return u.Email })
+//	)
+//	db := recstore.New()
+//	users, err := recstore.NewTable(db, "User",
+//		recstore.AutoPrimaryKey(ID, func(u *User, id int64) { u.ID = id }),
+//		recstore.Unique("user_email", Email))
+//
+// # Guarantees
+//
+//   - Unique means unique. At no moment, seen from any goroutine, do two
+//     records share a value of a unique index, the primary key included. A
+//     write that would break one fails with a *UniqueViolationError naming
+//     the constraint, its fields, the values and the record already there.
+//   - GetOrCreate is linearizable: however many goroutines race on one
+//     lookup, exactly one creates, all return that record, and created is
+//     true for exactly one, even where no unique index covers the lookup.
+//   - Reads never wait for writers and never see half a write: a record
+//     visible through one index is visible, in the same state, through
+//     every index of its table, and a View sees one version of every table.
+//   - A failed call changes nothing, in no index. Bad input (unknown fields,
+//     NaN keys, keys over MaxKeySize, zero primary keys, closed databases)
+//     gets an error that says what is wrong; it never panics.
+//
+// # Concurrency
+//
+// DB, Table, Column and Cond are safe for concurrent use by multiple
+// goroutines. Reads load the latest published version with one atomic load
+// and search immutable copy-on-write B-trees (github.com/tidwall/btree):
+// they take no lock. Writes are applied one after another by a
+// group-commit pipeline: each write joins the open batch, one writer applies
+// the whole batch to private working trees (checking every unique key
+// against the latest state) and publishes it with a single atomic store.
+// GetOrCreate and UpdateOrCreate also take one of a table's lock stripes,
+// chosen by a hash of the lookup, so that creators of one lookup meet and
+// creators of different lookups rarely do. A Tx must not be used from
+// multiple goroutines at once.
+//
+// # Ownership
+//
+// Records are values. Insert, Update, Upsert and the create callbacks hand
+// recstore a record that it copies before storing; Get, GetOrCreate and
+// every other read return a copy that the caller owns and may modify
+// without affecting the store. The copy is shallow: what pointer, slice or
+// map fields of a stored record refer to must not be modified while the
+// record is stored. Field accessors must be pure functions of the record.
+// Callbacks (create, update, OnConflict.Update) must not call back into the
+// DB.
+package recstore

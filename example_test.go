@@ -1,0 +1,176 @@
+package recstore_test
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/recstore/recstore"
+)
+
+type Author struct {
+	ID    int64
+	Email string
+	Org   string
+	Name  string
+	Books int
+}
+
+var (
+	AuthorID    = recstore.Field("id", func(a *Author) int64 { return a.ID })
+	AuthorEmail = recstore.Field("email", func(a *Author) string { return a.Email })
+	AuthorOrg   = recstore.Field("org", func(a *Author) string { return a.Org })
+	AuthorName  = recstore.Field("name", func(a *Author) string { return a.Name })
+	AuthorBooks = recstore.Field("books", func(a *Author) int { return a.Books })
+)
+
+func newAuthors() (*recstore.DB, *recstore.Table[Author]) {
+	db := recstore.New()
+	authors, err := recstore.NewTable(db, "Author",
+		recstore.AutoPrimaryKey(AuthorID, func(a *Author, id int64) { a.ID = id }),
+		recstore.Unique("author_email", AuthorEmail),
+		recstore.Unique("org_name", AuthorOrg, AuthorName),
+		recstore.Index("author_books", AuthorBooks))
+	if err != nil {
+		panic(err)
+	}
+	return db, authors
+}
+
+// Declare fields once, then a table with its primary key and indexes.
+func ExampleNewTable() {
+	db := recstore.New()
+	authors, err := recstore.NewTable(db, "Author",
+		recstore.AutoPrimaryKey(AuthorID, func(a *Author, id int64) { a.ID = id }),
+		recstore.Unique("author_email", AuthorEmail),
+		recstore.Unique("org_name", AuthorOrg, AuthorName))
+	if err != nil {
+		panic(err)
+	}
+	leo, _ := authors.Insert(Author{Email: "leo@example.com", Org: "ru", Name: "Leo Tolstoy"})
+	fmt.Println(leo.ID, leo.Name, authors.Len())
+	// Output: 1 Leo Tolstoy 1
+}
+
+// Schema mistakes are an error from NewTable, all at once.
+func ExampleNewTable_schemaError() {
+	_, err := recstore.NewTable(recstore.New(), "Author",
+		recstore.Unique("author_email", AuthorEmail),
+		recstore.Index("author_email", AuthorName))
+	fmt.Println(errors.Is(err, recstore.ErrSchema))
+	fmt.Println(err)
+	// Output:
+	// true
+	// recstore: invalid schema for table "Author": no primary key; two indexes are named "author_email"
+}
+
+// Get returns exactly one record, or says why not, in Django's words.
+func ExampleTable_Get() {
+	_, authors := newAuthors()
+	authors.Insert(Author{Email: "leo@example.com", Org: "ru", Name: "Leo Tolstoy", Books: 2})
+	authors.Insert(Author{Email: "anna@example.com", Org: "ru", Name: "Anna", Books: 2})
+
+	a, err := authors.Get(AuthorEmail.Eq("leo@example.com"))
+	fmt.Println(a.Name, err)
+
+	_, err = authors.Get(AuthorEmail.Eq("nobody@example.com"))
+	fmt.Println(err, errors.Is(err, recstore.ErrNotFound))
+
+	_, err = authors.Get(AuthorBooks.Eq(2))
+	var multi *recstore.MultipleReturnedError
+	fmt.Println(err, errors.As(err, &multi), multi.Count)
+	// Output:
+	// Leo Tolstoy <nil>
+	// Author matching query does not exist. true
+	// get() returned more than one Author -- it returned 2! true 2
+}
+
+// A write that would break a unique constraint fails, names it, and
+// changes nothing.
+func ExampleUniqueViolationError() {
+	_, authors := newAuthors()
+	authors.Insert(Author{Email: "leo@example.com", Org: "ru", Name: "Leo Tolstoy"})
+
+	_, err := authors.Insert(Author{Email: "lev@example.com", Org: "ru", Name: "Leo Tolstoy"})
+	fmt.Println(err)
+	var dup *recstore.UniqueViolationError
+	if errors.As(err, &dup) {
+		fmt.Println(dup.Constraint, dup.Fields, dup.Values, dup.Existing.(Author).Email)
+	}
+	fmt.Println(errors.Is(err, recstore.ErrUniqueViolation), authors.Len())
+	// Output:
+	// recstore: duplicate key value violates unique constraint "org_name" on Author: (org, name)=(ru, Leo Tolstoy) already held by id 1
+	// org_name [org name] [ru Leo Tolstoy] leo@example.com
+	// true 1
+}
+
+// GetOrCreate is atomic: racing callers get one record, one of them created.
+func ExampleTable_GetOrCreate() {
+	_, authors := newAuthors()
+	create := func() (Author, error) {
+		return Author{Email: "leo@example.com", Org: "ru", Name: "Leo Tolstoy"}, nil
+	}
+	a, created, err := authors.GetOrCreate(AuthorEmail.Eq("leo@example.com"), create)
+	fmt.Println(a.ID, created, err)
+	a, created, err = authors.GetOrCreate(AuthorEmail.Eq("leo@example.com"), create)
+	fmt.Println(a.ID, created, err)
+	// Output:
+	// 1 true <nil>
+	// 1 false <nil>
+}
+
+// UpdateOrCreate updates the match, or creates one.
+func ExampleTable_UpdateOrCreate() {
+	_, authors := newAuthors()
+	addBook := func(a Author) (Author, error) { a.Books++; return a, nil }
+	create := func() (Author, error) {
+		return Author{Email: "leo@example.com", Org: "ru", Name: "Leo Tolstoy", Books: 1}, nil
+	}
+	for range 3 {
+		a, created, _ := authors.UpdateOrCreate(AuthorEmail.Eq("leo@example.com"), addBook, create)
+		fmt.Println(a.Books, created)
+	}
+	// Output:
+	// 1 true
+	// 2 false
+	// 3 false
+}
+
+// InsertMany stores a batch atomically; OnConflict says what to do with
+// collisions.
+func ExampleTable_InsertMany() {
+	_, authors := newAuthors()
+	authors.Insert(Author{Email: "leo@example.com", Org: "ru", Name: "Leo Tolstoy", Books: 1})
+	batch := []Author{
+		{Email: "anna@example.com", Org: "ru", Name: "Anna"},
+		{Email: "leo@example.com", Org: "ru", Name: "Leo", Books: 5},
+	}
+	_, err := authors.InsertMany(batch, recstore.OnConflict[Author]{})
+	fmt.Println(errors.Is(err, recstore.ErrUniqueViolation), authors.Len())
+
+	res, _ := authors.InsertMany(batch, recstore.OnConflict[Author]{Ignore: true})
+	fmt.Println(len(res.Inserted), len(res.Skipped), authors.Len())
+
+	res, _ = authors.InsertMany(batch[1:], recstore.OnConflict[Author]{
+		Update: func(existing, proposed Author) (Author, error) {
+			existing.Books = proposed.Books
+			return existing, nil
+		},
+	})
+	fmt.Println(res.Updated[0].Name, res.Updated[0].Books)
+	// Output:
+	// true 1
+	// 1 1 2
+	// Leo Tolstoy 5
+}
+
+// View reads one version of every table, whatever commits meanwhile.
+func ExampleDB_View() {
+	db, authors := newAuthors()
+	authors.Insert(Author{Email: "leo@example.com", Org: "ru", Name: "Leo Tolstoy"})
+	db.View(func(tx *recstore.Tx) error {
+		authors.Insert(Author{Email: "anna@example.com", Org: "ru", Name: "Anna"})
+		fmt.Println(authors.In(tx).Len(), authors.Len())
+		return nil
+	})
+	// Output: 1 2
+}
