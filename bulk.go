@@ -167,5 +167,5 @@ func (s *tableState[T]) private() *tableWork[T] {
 		cp := *tr
 		trees[i] = &cp
 	}
-	return &tableWork[T]{sch: s.sch, trees: trees, nextID: s.nextID, log: new([]int)}
+	return newTableWork(s.sch, trees, s.nextID, new([]int))
 }

@@ -145,6 +145,12 @@ type tableWork[T any] struct {
 	dirty  bool
 	undo   []undoRec[T]
 	log    *[]int
+	view   *tableState[T] // reads the working trees, for ops that query them
+}
+
+func newTableWork[T any](sch *tableSchema[T], trees []*tree[T], nextID uint64, log *[]int) *tableWork[T] {
+	return &tableWork[T]{sch: sch, trees: trees, nextID: nextID, log: log,
+		view: &tableState[T]{sch: sch, trees: trees}}
 }
 
 // undoRec reverses one record change: old replaced by new, where a nil old
@@ -319,9 +325,4 @@ func (t *tableWork[T]) replace(old, e entry[T]) error {
 	}
 	t.change(old, e)
 	return nil
-}
-
-// state is a read view of the working trees, for ops that query them.
-func (t *tableWork[T]) state() *tableState[T] {
-	return &tableState[T]{sch: t.sch, trees: t.trees, seq: t.seq, nextID: t.nextID}
 }

@@ -47,8 +47,8 @@ func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T,
 	if err != nil {
 		return zero, false, err
 	}
-	if r, err := s.find(p, &lookup); err == nil || !errors.Is(err, ErrNotFound) {
-		return deref(r), false, err
+	if r, n := s.matches(p, &lookup); n > 0 {
+		return found(s, r, n)
 	}
 	if t.tx != nil {
 		return zero, false, t.tx.writeErr()
@@ -62,8 +62,8 @@ func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T,
 		if s, err = t.state(); err != nil {
 			return zero, false, err
 		}
-		if r, err := s.find(p, &lookup); err == nil || !errors.Is(err, ErrNotFound) {
-			return deref(r), false, err
+		if r, n := s.matches(p, &lookup); n > 0 {
+			return found(s, r, n)
 		}
 	}
 	e, err := t.created(&lookup, create)
@@ -72,6 +72,15 @@ func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T,
 	}
 	r, created, err := t.insertUnlessFound(&lookup, e)
 	return deref(r), created, err
+}
+
+// found is GetOrCreate's result when n > 0 records match.
+func found[T any](s *tableState[T], r *T, n int) (T, bool, error) {
+	if n > 1 {
+		var zero T
+		return zero, false, &MultipleReturnedError{Table: s.sch.table, Count: n}
+	}
+	return *r, false, nil
 }
 
 // created calls create and prepares its record for storing.
@@ -94,7 +103,7 @@ func (t *Table[T]) insertUnlessFound(lookup *Cond[T], e entry[T]) (*T, bool, err
 	created := false
 	err := t.write(func(tw *tableWork[T]) error {
 		if !faultOn(faultCheckThenAct) {
-			r, err := tw.state().getOne(lookup)
+			r, err := tw.view.getOne(lookup)
 			if !errors.Is(err, ErrNotFound) {
 				got = r
 				return err
@@ -175,7 +184,7 @@ func (t *Table[T]) updateOrCreateOnce(lookup *Cond[T], update func(T) (T, error)
 	}
 	e.rec = &rec
 	err = t.write(func(tw *tableWork[T]) error {
-		if now, err := tw.state().getOne(lookup); err != nil || now != cur {
+		if now, err := tw.view.getOne(lookup); err != nil || now != cur {
 			return errStale
 		}
 		old, _ := tw.byPK(e.keys[0])

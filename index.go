@@ -73,8 +73,8 @@ func newTableSchema[T any](s *schema[T]) *tableSchema[T] {
 // tableState is one published version of a table: immutable, shared by
 // every reader that loaded it.
 type tableState[T any] struct {
-	sch   *tableSchema[T]
-	trees []*tree[T] // trees[i] indexes sch.indexes[i]; trees[0] is the primary key
+	sch    *tableSchema[T]
+	trees  []*tree[T] // trees[i] indexes sch.indexes[i]; trees[0] is the primary key
 	seq    uint64     // the table's change count at this version
 	nextID uint64     // the next auto-assigned primary key
 }

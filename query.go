@@ -209,14 +209,27 @@ func (s *tableState[T]) getOne(cond *Cond[T]) (*T, error) {
 	return s.find(p, cond)
 }
 
-// find is getOne with the plan made. The point lookup of a unique index
-// allocates nothing.
+// find is getOne with the plan made.
 func (s *tableState[T]) find(p plan[T], cond *Cond[T]) (*T, error) {
+	r, n := s.matches(p, cond)
+	switch n {
+	case 0:
+		return nil, &NotFoundError{Table: s.sch.table}
+	case 1:
+		return r, nil
+	}
+	return nil, &MultipleReturnedError{Table: s.sch.table, Count: n}
+}
+
+// matches returns a record matching cond and how many match, counting up
+// to maxGetResults. It allocates nothing for the point lookup of a unique
+// index, hit or miss.
+func (s *tableState[T]) matches(p plan[T], cond *Cond[T]) (*T, int) {
 	if p.how == pointGet && p.exact {
 		if it, ok := s.trees[p.index].Get(item[T]{k: p.k}); ok {
-			return it.rec, nil
+			return it.rec, 1
 		}
-		return nil, &NotFoundError{Table: s.sch.table}
+		return nil, 0
 	}
 	var found *T
 	n := 0
@@ -225,11 +238,5 @@ func (s *tableState[T]) find(p plan[T], cond *Cond[T]) (*T, error) {
 		n++
 		return n < maxGetResults
 	})
-	switch n {
-	case 0:
-		return nil, &NotFoundError{Table: s.sch.table}
-	case 1:
-		return found, nil
-	}
-	return nil, &MultipleReturnedError{Table: s.sch.table, Count: n}
+	return found, n
 }

@@ -57,7 +57,9 @@ func NewTable[T any](db *DB, name string, opts ...TableOption[T]) (*Table[T], er
 	core := &tableCore[T]{db: db, sch: newTableSchema(s), stripes: make([]stripe, db.opts.Stripes), seed: maphash.MakeSeed()}
 	err := db.submit(&op{run: func(w *working) error {
 		core.id = len(w.tables)
-		w.tables = append(w.tables, &tableWork[T]{id: core.id, sch: core.sch, trees: emptyTrees(core), nextID: 1, dirty: true, log: &w.log})
+		tw := newTableWork(core.sch, emptyTrees(core), 1, &w.log)
+		tw.id, tw.dirty = core.id, true
+		w.tables = append(w.tables, tw)
 		return nil
 	}})
 	if err != nil {
@@ -211,7 +213,7 @@ func (t *Table[T]) Delete(lookup ...Cond[T]) (T, error) {
 	}
 	var removed *T
 	err := t.write(func(tw *tableWork[T]) error {
-		r, err := tw.state().getOne(&cond)
+		r, err := tw.view.getOne(&cond)
 		if err != nil {
 			return err
 		}
