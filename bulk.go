@@ -112,18 +112,12 @@ func (t *Table[T]) insertManyMerging(recs []T, merge func(existing, proposed T) 
 			steps = append(steps, bulkStep[T]{e: e})
 			continue
 		}
-		merged, err := merge(*holder, *e.rec)
-		if err != nil {
-			return BulkResult[T]{}, &CallbackError{Table: t.Name(), Callback: "update", Err: err}
-		}
-		m, err := t.core.sch.entryOf(&merged)
+		proposed := *e.rec
+		m, err := t.core.sch.updated(holder, func(existing T) (T, error) { return merge(existing, proposed) })
 		if err != nil {
 			return BulkResult[T]{}, err
 		}
 		old := sim.entryOf(holder)
-		if m.keys[0] != old.keys[0] {
-			return BulkResult[T]{}, &KeyError{Table: t.Name(), Field: s.sch.pk.cols[0].name, Reason: "OnConflict.Update changed the primary key", err: ErrInvalidKey}
-		}
 		if err := sim.replace(old, m); err != nil {
 			return BulkResult[T]{}, err
 		}

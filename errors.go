@@ -168,6 +168,12 @@ func (e *KeyError) Unwrap() error { return e.err }
 // withContext fills in the table and field of a KeyError made where they
 // were not known.
 func withContext(err error, table, field string) error {
+	var le *LookupError
+	if errors.As(err, &le) && le.Table == "" {
+		c := *le
+		c.Table = table
+		return &c
+	}
 	var ke *KeyError
 	if errors.As(err, &ke) {
 		c := *ke

@@ -2,7 +2,6 @@ package recstore
 
 import (
 	"errors"
-	"hash/maphash"
 )
 
 // maxRetries bounds how often UpdateOrCreate and InsertMany re-run after
@@ -38,16 +37,22 @@ var errStale = errors.New("recstore: read went stale")
 // single-field unique index or the primary key) takes no lock and
 // allocates nothing. The returned record is a copy: the caller owns it.
 func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T, created bool, err error) {
+	return t.getOrCreate(lookup, lookup, create)
+}
+
+// getOrCreate searches for search (lookup, or lookup within a query's
+// scope) and creates from lookup.
+func (t *Table[T]) getOrCreate(search, lookup Cond[T], create func() (T, error)) (T, bool, error) {
 	var zero T
 	s, err := t.state()
 	if err != nil {
 		return zero, false, err
 	}
-	p, err := s.sch.planFor(&lookup)
+	p, err := s.sch.planFor(&search)
 	if err != nil {
 		return zero, false, err
 	}
-	if r, n := s.matches(p, &lookup); n > 0 {
+	if r, n := s.matches(p, &search); n > 0 {
 		return found(s, r, n)
 	}
 	if t.tx != nil {
@@ -62,7 +67,7 @@ func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T,
 		if s, err = t.state(); err != nil {
 			return zero, false, err
 		}
-		if r, n := s.matches(p, &lookup); n > 0 {
+		if r, n := s.matches(p, &search); n > 0 {
 			return found(s, r, n)
 		}
 	}
@@ -70,7 +75,7 @@ func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T,
 	if err != nil {
 		return zero, false, err
 	}
-	r, created, err := t.insertUnlessFound(&lookup, e)
+	r, created, err := t.insertUnlessFound(&search, e)
 	return deref(r), created, err
 }
 
@@ -171,18 +176,10 @@ func (t *Table[T]) updateOrCreateOnce(lookup *Cond[T], update func(T) (T, error)
 	case err != nil:
 		return nil, false, err
 	}
-	rec, err := update(*cur)
-	if err != nil {
-		return nil, false, &CallbackError{Table: t.Name(), Callback: "update", Err: err}
-	}
-	e, err := t.core.sch.entryOf(&rec)
+	e, err := t.core.sch.updated(cur, update)
 	if err != nil {
 		return nil, false, err
 	}
-	if old := mustKey(s.sch.pk.keyOf(cur)); e.keys[0] != old {
-		return nil, false, &KeyError{Table: t.Name(), Field: s.sch.pk.cols[0].name, Reason: "update changed the primary key", err: ErrInvalidKey}
-	}
-	e.rec = &rec
 	err = t.write(func(tw *tableWork[T]) error {
 		if now, err := tw.view.getOne(lookup); err != nil || now != cur {
 			return errStale
@@ -206,18 +203,4 @@ func deref[T any](r *T) T {
 func (c *tableCore[T]) stripeFor(lookup *Cond[T]) *stripe {
 	h := lookup.hash(c.seed)
 	return &c.stripes[h&uint64(len(c.stripes)-1)]
-}
-
-func (c *Cond[T]) hash(seed maphash.Seed) uint64 {
-	switch c.op {
-	case opEq:
-		return maphash.String(seed, c.k.s) ^ (c.k.n * 0x9e3779b97f4a7c15)
-	case opAnd:
-		var h uint64
-		for i := range c.subs {
-			h += c.subs[i].hash(seed)
-		}
-		return h
-	}
-	return 0
 }

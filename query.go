@@ -1,204 +1,11 @@
 package recstore
 
 import (
-	"strings"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
 )
-
-type condOp uint8
-
-const (
-	opAll condOp = iota // the zero Cond: every record
-	opEq
-	opAnd
-)
-
-// Cond is a condition on records of type T. Build one from a Column (Eq)
-// and combine several with And. The zero Cond matches every record. A Cond
-// is an immutable value, safe to share between goroutines and to reuse.
-type Cond[T any] struct {
-	op   condOp
-	col  *col[T]
-	k    key
-	err  error // why the condition's value is unusable (NaN, too large)
-	subs []Cond[T]
-}
-
-// Eq is the condition "field = v".
-func (c *Column[T, V]) Eq(v V) Cond[T] {
-	k, err := c.enc(v)
-	if err != nil {
-		err = withContext(err, "", c.c.name)
-	}
-	return Cond[T]{op: opEq, col: c.meta(), k: k, err: err}
-}
-
-// And is the condition that every one of conds holds. And() matches every
-// record.
-func And[T any](conds ...Cond[T]) Cond[T] {
-	return Cond[T]{op: opAnd, subs: conds}
-}
-
-// match reports whether r satisfies c.
-func (c *Cond[T]) match(r *T) bool {
-	switch c.op {
-	case opEq:
-		k, err := c.col.extract(r)
-		return err == nil && k == c.k
-	case opAnd:
-		for i := range c.subs {
-			if !c.subs[i].match(r) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// check returns the first reason c cannot be evaluated on table sch.
-func (c *Cond[T]) check(sch *tableSchema[T]) error {
-	if c.err != nil {
-		return withContext(c.err, sch.table, "")
-	}
-	if c.col != nil && !sch.hasCol(c.col) {
-		return &FieldError{Table: sch.table, Field: c.col.name}
-	}
-	for i := range c.subs {
-		if err := c.subs[i].check(sch); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// eqTerms appends the "field = value" conditions that c requires of every
-// match, and reports whether c holds nothing else.
-func (c *Cond[T]) eqTerms(dst []*Cond[T]) ([]*Cond[T], bool) {
-	switch c.op {
-	case opEq:
-		return append(dst, c), true
-	case opAnd:
-		exact := true
-		for i := range c.subs {
-			var ex bool
-			dst, ex = c.subs[i].eqTerms(dst)
-			exact = exact && ex
-		}
-		return dst, exact
-	}
-	return dst, c.op == opAll
-}
-
-// access is how a plan reaches its candidates.
-type access uint8
-
-const (
-	fullScan   access = iota // every record, in primary key order
-	pointGet                 // one key of a unique index
-	keyScan                  // every entry of one key of a plain index
-	prefixScan               // every entry whose key starts with a prefix
-)
-
-// plan says how to find the records matching a condition.
-type plan[T any] struct {
-	how   access
-	index int
-	k     key
-	exact bool // the index access alone decides the match
-}
-
-// planFor validates cond against the table and chooses an index: a unique
-// index all of whose fields are fixed by equalities, else a plain one, else
-// the longest leading run of fixed fields of any composite index, else a
-// full scan of the primary key.
-func (sch *tableSchema[T]) planFor(cond *Cond[T]) (plan[T], error) {
-	if err := cond.check(sch); err != nil {
-		return plan[T]{}, err
-	}
-	// The hot path: one equality on a field a unique index covers alone.
-	if cond.op == opEq {
-		if i, ok := sch.single[cond.col]; ok {
-			return plan[T]{how: pointGet, index: i, k: cond.k, exact: true}, nil
-		}
-	}
-	var buf [8]*Cond[T]
-	eqs, exact := cond.eqTerms(buf[:0])
-	best, bestLen := plan[T]{how: fullScan, exact: cond.op == opAll}, 0
-	for i, d := range sch.indexes {
-		n := fixedPrefix(d, eqs)
-		switch {
-		case n == len(d.cols) && d.unique:
-			return plan[T]{how: pointGet, index: i, k: eqKey(d, eqs), exact: exact && len(eqs) == n}, nil
-		case n == len(d.cols) && best.how != keyScan:
-			best, bestLen = plan[T]{how: keyScan, index: i, k: eqKey(d, eqs), exact: exact && len(eqs) == n}, n
-		case n > bestLen && best.how != keyScan:
-			var b []byte
-			for _, c := range d.cols[:n] {
-				b = appendComponent(b, c.kind, eqFor(eqs, c).k)
-			}
-			best, bestLen = plan[T]{how: prefixScan, index: i, k: key{s: string(b)}}, n
-		}
-	}
-	return best, nil
-}
-
-// fixedPrefix counts the leading fields of d that eqs fix.
-func fixedPrefix[T any](d *indexDef[T], eqs []*Cond[T]) int {
-	for n, c := range d.cols {
-		if eqFor(eqs, c) == nil {
-			return n
-		}
-	}
-	return len(d.cols)
-}
-
-func eqFor[T any](eqs []*Cond[T], c *col[T]) *Cond[T] {
-	for _, e := range eqs {
-		if e.col == c {
-			return e
-		}
-	}
-	return nil
-}
-
-// eqKey is d's key for the values that eqs fix for all its fields.
-func eqKey[T any](d *indexDef[T], eqs []*Cond[T]) key {
-	if len(d.cols) == 1 {
-		return eqFor(eqs, d.cols[0]).k
-	}
-	var b []byte
-	for _, c := range d.cols {
-		b = appendComponent(b, c.kind, eqFor(eqs, c).k)
-	}
-	return key{s: string(b)} // each field's key was checked on its own
-}
-
-// scan calls fn with every record of s that matches cond, in the order of
-// the plan's index, until fn returns false.
-func (s *tableState[T]) scan(p plan[T], cond *Cond[T], fn func(*T) bool) {
-	visit := func(it item[T]) bool {
-		if p.exact || cond.match(it.rec) {
-			return fn(it.rec)
-		}
-		return true
-	}
-	tr := s.trees[p.index]
-	switch p.how {
-	case pointGet:
-		if it, ok := tr.Get(item[T]{k: p.k}); ok {
-			visit(it)
-		}
-	case keyScan:
-		tr.Ascend(item[T]{k: p.k}, func(it item[T]) bool {
-			return it.k == p.k && visit(it)
-		})
-	case prefixScan:
-		tr.Ascend(item[T]{k: p.k}, func(it item[T]) bool {
-			return strings.HasPrefix(it.k.s, p.k.s) && visit(it)
-		})
-	default:
-		tr.Scan(visit)
-	}
-}
 
 // getOne returns the single record of s matching cond: the core of Get.
 func (s *tableState[T]) getOne(cond *Cond[T]) (*T, error) {
@@ -239,4 +46,481 @@ func (s *tableState[T]) matches(p plan[T], cond *Cond[T]) (*T, int) {
 		return n < maxGetResults
 	})
 	return found, n
+}
+
+// Query is a set of records of one table, described by conditions, an
+// order, an offset and a limit, and read when a verb (All, Collect, Get,
+// First, Count, Delete, …) runs. Build one with Table.Filter. Methods that
+// refine a Query return a new one, so a Query is immutable and safe for
+// concurrent use by multiple goroutines.
+//
+// Each verb reads one snapshot of the table from start to end, however
+// many writes commit meanwhile. Without OrderBy, records come in primary
+// key order.
+type Query[T any] struct {
+	t      *Table[T]
+	cond   Cond[T]
+	order  []Order[T]
+	offset int
+	limit  int // -1: no limit
+	err    error
+}
+
+// Order is one term of Query.OrderBy: a field and a direction.
+type Order[T any] struct {
+	col  *col[T]
+	desc bool
+}
+
+// Asc orders by the field, smallest first (a null optional field first).
+func (c *Column[T, V]) Asc() Order[T] { return Order[T]{col: c.meta()} }
+
+// Desc orders by the field, largest first (a null optional field last).
+func (c *Column[T, V]) Desc() Order[T] { return Order[T]{col: c.meta(), desc: true} }
+
+// Filter returns the query of the records matching every one of conds
+// (all records if none).
+func (t *Table[T]) Filter(conds ...Cond[T]) *Query[T] {
+	return &Query[T]{t: t, cond: condOf(conds), limit: -1}
+}
+
+func (q *Query[T]) with(change func(*Query[T])) *Query[T] {
+	c := *q
+	c.order = slices.Clip(c.order)
+	change(&c)
+	return &c
+}
+
+// Filter narrows q to the records that also match every one of conds.
+func (q *Query[T]) Filter(conds ...Cond[T]) *Query[T] {
+	return q.with(func(c *Query[T]) { c.cond = And(q.cond, condOf(conds)) })
+}
+
+// Exclude narrows q to the records that do not match all of conds
+// together: NOT (a AND b). A record whose optional field is null is kept
+// by Exclude(field.Eq(v)), as in Django.
+func (q *Query[T]) Exclude(conds ...Cond[T]) *Query[T] {
+	return q.with(func(c *Query[T]) { c.cond = And(q.cond, Not(condOf(conds))) })
+}
+
+// OrderBy orders q by the terms, the primary key breaking ties in
+// ascending order; it replaces any earlier order.
+func (q *Query[T]) OrderBy(terms ...Order[T]) *Query[T] {
+	return q.with(func(c *Query[T]) { c.order = slices.Clone(terms) })
+}
+
+// Offset skips the first n records of q. A negative n makes every verb
+// fail.
+func (q *Query[T]) Offset(n int) *Query[T] {
+	return q.with(func(c *Query[T]) {
+		c.offset = n
+		if n < 0 {
+			c.err = &LookupError{Table: q.t.Name(), Reason: fmt.Sprintf("negative offset %d", n)}
+		}
+	})
+}
+
+// Limit keeps at most n records of q. A negative n makes every verb fail.
+func (q *Query[T]) Limit(n int) *Query[T] {
+	return q.with(func(c *Query[T]) {
+		c.limit = n
+		if n < 0 {
+			c.err = &LookupError{Table: q.t.Name(), Reason: fmt.Sprintf("negative limit %d", n)}
+		}
+	})
+}
+
+// prepared is a query validated against one version of its table.
+type prepared[T any] struct {
+	q *Query[T]
+	s *tableState[T]
+	p plan[T]
+}
+
+func (q *Query[T]) prepare() (prepared[T], error) {
+	s, err := q.t.state()
+	if err != nil {
+		return prepared[T]{}, err
+	}
+	return q.prepareOn(s)
+}
+
+func (q *Query[T]) prepareOn(s *tableState[T]) (prepared[T], error) {
+	if q.err != nil {
+		return prepared[T]{}, q.err
+	}
+	for _, o := range q.order {
+		if o.col == nil || !s.sch.hasCol(o.col) {
+			return prepared[T]{}, &FieldError{Table: s.sch.table, Field: o.col.nameOrNil()}
+		}
+	}
+	p, err := s.sch.planFor(&q.cond)
+	if err != nil {
+		return prepared[T]{}, err
+	}
+	return prepared[T]{q: q, s: s, p: p}, nil
+}
+
+// each calls fn with q's records in order, after the offset, up to the
+// limit, until fn returns false. An index whose order is the query's
+// streams, so a limit stops early; any other order collects and sorts.
+func (r prepared[T]) each(fn func(*T) bool) {
+	skip, left := r.q.offset, r.q.limit
+	if left == 0 {
+		return
+	}
+	emit := func(rec *T) bool {
+		if skip > 0 {
+			skip--
+			return true
+		}
+		if !fn(rec) {
+			return false
+		}
+		left--
+		return left != 0
+	}
+	if p, ok := r.streaming(); ok {
+		r.s.scan(p, &r.q.cond, emit)
+		return
+	}
+	var recs []*T
+	r.s.scan(r.p, &r.q.cond, func(rec *T) bool {
+		recs = append(recs, rec)
+		return true
+	})
+	slices.SortFunc(recs, r.s.sch.comparator(r.q.order))
+	for _, rec := range recs {
+		if !emit(rec) {
+			return
+		}
+	}
+}
+
+// streaming returns a plan that yields the matches already in the query's
+// order, if there is one.
+func (r prepared[T]) streaming() (plan[T], bool) {
+	p, sch := r.p, r.s.sch
+	switch len(r.q.order) {
+	case 0: // primary key order
+		return p, p.index == 0 && p.how != unionScan
+	case 1:
+	default:
+		return p, false
+	}
+	o := r.q.order[0]
+	if o.desc {
+		return p, false
+	}
+	if p.how == fullScan {
+		for i, d := range sch.indexes {
+			if len(d.cols) == 1 && d.cols[0] == o.col {
+				return plan[T]{how: rangeScan, index: i}, true
+			}
+		}
+		return p, false
+	}
+	d := sch.indexes[p.index]
+	return p, len(d.cols) == 1 && d.cols[0] == o.col && p.how != unionScan
+}
+
+// comparator orders records by terms, then by primary key ascending.
+func (sch *tableSchema[T]) comparator(terms []Order[T]) func(a, b *T) int {
+	pk := sch.pk.cols[0]
+	return func(a, b *T) int {
+		for _, o := range terms {
+			ka, _ := o.col.extract(a)
+			kb, _ := o.col.extract(b)
+			if c := ka.compare(kb); c != 0 {
+				if o.desc {
+					return -c
+				}
+				return c
+			}
+		}
+		ka, _ := pk.extract(a)
+		kb, _ := pk.extract(b)
+		return ka.compare(kb)
+	}
+}
+
+// All returns an iterator over q's records (copies, owned by the caller),
+// for range-over-func. It yields nothing if q is invalid or its DB closed:
+// Err says why.
+func (q *Query[T]) All() iter.Seq[T] {
+	return func(yield func(T) bool) {
+		r, err := q.prepare()
+		if err != nil {
+			return
+		}
+		r.each(func(rec *T) bool { return yield(*rec) })
+	}
+}
+
+// Err returns why q cannot run (an unknown field, a bad value, a negative
+// limit, a closed DB), or nil.
+func (q *Query[T]) Err() error {
+	_, err := q.prepare()
+	return err
+}
+
+// Collect returns q's records in order.
+func (q *Query[T]) Collect() ([]T, error) {
+	r, err := q.prepare()
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	r.each(func(rec *T) bool {
+		out = append(out, *rec)
+		return true
+	})
+	return out, nil
+}
+
+// Get returns the one record of q that matches every one of conds, with
+// Table.Get's errors. Order, offset and limit do not apply.
+func (q *Query[T]) Get(conds ...Cond[T]) (T, error) {
+	var zero T
+	s, err := q.t.state()
+	if err != nil {
+		return zero, err
+	}
+	if q.err != nil {
+		return zero, q.err
+	}
+	cond := And(q.cond, condOf(conds))
+	rec, err := s.getOne(&cond)
+	if err != nil {
+		return zero, err
+	}
+	return *rec, nil
+}
+
+// First returns q's first record and true, or false if q is empty.
+// Without OrderBy, the first is the one with the smallest primary key.
+func (q *Query[T]) First() (T, bool, error) {
+	var zero T
+	r, err := q.prepare()
+	if err != nil {
+		return zero, false, err
+	}
+	var first *T
+	r.each(func(rec *T) bool {
+		first = rec
+		return false
+	})
+	if first == nil {
+		return zero, false, nil
+	}
+	return *first, true, nil
+}
+
+// Last returns q's last record and true, or false if q is empty.
+func (q *Query[T]) Last() (T, bool, error) {
+	var zero T
+	r, err := q.prepare()
+	if err != nil {
+		return zero, false, err
+	}
+	var last *T
+	r.each(func(rec *T) bool {
+		last = rec
+		return true
+	})
+	if last == nil {
+		return zero, false, nil
+	}
+	return *last, true, nil
+}
+
+// Earliest returns the record of q with the smallest values of fields, in
+// that order (Django's earliest); a *NotFoundError if q is empty.
+func (q *Query[T]) Earliest(fields ...ColumnOf[T]) (T, error) {
+	return q.firstBy(fields, false)
+}
+
+// Latest returns the record of q with the largest values of fields (Django's
+// latest); a *NotFoundError if q is empty.
+func (q *Query[T]) Latest(fields ...ColumnOf[T]) (T, error) {
+	return q.firstBy(fields, true)
+}
+
+func (q *Query[T]) firstBy(fields []ColumnOf[T], desc bool) (T, error) {
+	terms := make([]Order[T], len(fields))
+	for i, f := range fields {
+		if f != nil {
+			terms[i] = Order[T]{col: f.meta(), desc: desc}
+		}
+	}
+	rec, ok, err := q.OrderBy(terms...).First()
+	if err == nil && !ok {
+		err = &NotFoundError{Table: q.t.Name()}
+	}
+	return rec, err
+}
+
+// Count returns the number of q's records.
+func (q *Query[T]) Count() (int, error) {
+	r, err := q.prepare()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	r.s.scan(r.p, &q.cond, func(*T) bool {
+		n++
+		return true
+	})
+	n = max(0, n-q.offset)
+	if q.limit >= 0 {
+		n = min(n, q.limit)
+	}
+	return n, nil
+}
+
+// Exists reports whether q has a record.
+func (q *Query[T]) Exists() (bool, error) {
+	_, ok, err := q.First()
+	return ok, err
+}
+
+// Explain describes how q reads its table: the index and bounds it uses,
+// and whether it sorts. For tests and for people tuning indexes.
+func (q *Query[T]) Explain() string {
+	r, err := q.prepare()
+	if err != nil {
+		return "invalid: " + err.Error()
+	}
+	if p, ok := r.streaming(); ok {
+		return r.s.sch.explain(p)
+	}
+	return r.s.sch.explain(r.p) + ", then sort"
+}
+
+// Delete removes q's records in one atomic step and returns how many. The
+// query runs again inside the commit, so it removes exactly what matches
+// at that moment.
+func (q *Query[T]) Delete() (int, error) {
+	if _, err := q.prepare(); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := q.t.write(func(tw *tableWork[T]) error {
+		recs, err := q.collectOn(tw.view)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			tw.change(tw.entryOf(r), entry[T]{})
+		}
+		n = len(recs)
+		return nil
+	})
+	return n, err
+}
+
+func (q *Query[T]) collectOn(s *tableState[T]) ([]*T, error) {
+	r, err := q.prepareOn(s)
+	if err != nil {
+		return nil, err
+	}
+	var recs []*T
+	r.each(func(rec *T) bool {
+		recs = append(recs, rec)
+		return true
+	})
+	return recs, nil
+}
+
+// Update replaces each of q's records by fn's result, in one atomic step,
+// and returns how many it replaced. fn receives a copy of each record and
+// must keep its primary key; it runs in the caller's goroutine and runs
+// again, for every record, if a concurrent write changed what q matched, so
+// keep it free of side effects; it must not call back into the DB. A
+// unique violation, an error from fn (wrapped in a *CallbackError) or a
+// changed primary key changes nothing.
+func (q *Query[T]) Update(fn func(T) (T, error)) (int, error) {
+	for range maxRetries {
+		n, err := q.updateOnce(fn)
+		if !errors.Is(err, errStale) {
+			return n, err
+		}
+	}
+	return 0, ErrConflict
+}
+
+func (q *Query[T]) updateOnce(fn func(T) (T, error)) (int, error) {
+	r, err := q.prepare()
+	if err != nil {
+		return 0, err
+	}
+	olds, _ := q.collectOn(r.s)
+	news := make([]entry[T], len(olds))
+	for i, old := range olds {
+		e, err := q.t.core.sch.updated(old, fn)
+		if err != nil {
+			return 0, err
+		}
+		news[i] = e
+	}
+	err = q.t.write(func(tw *tableWork[T]) error {
+		cur, err := q.collectOn(tw.view)
+		if err != nil || !slices.Equal(cur, olds) {
+			return errStale
+		}
+		for i, old := range olds {
+			if err := tw.replace(tw.entryOf(old), news[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return len(olds), err
+}
+
+// updated applies a user's update function to a copy of old and prepares
+// the result, which must keep old's primary key.
+func (sch *tableSchema[T]) updated(old *T, fn func(T) (T, error)) (entry[T], error) {
+	rec, err := fn(*old)
+	if err != nil {
+		return entry[T]{}, &CallbackError{Table: sch.table, Callback: "update", Err: err}
+	}
+	e, err := sch.entryOf(&rec)
+	if err != nil {
+		return entry[T]{}, err
+	}
+	if e.keys[0] != mustKey(sch.pk.keyOf(old)) {
+		return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "update changed the primary key", err: ErrInvalidKey}
+	}
+	return e, nil
+}
+
+// InBulk returns q's records whose field is one of values, keyed by that
+// field (Django's in_bulk). field must be unique on its own (the primary
+// key or a one-field unique index); values absent from q are absent from
+// the map.
+func InBulk[T any, V Key](q *Query[T], field *Column[T, V], values ...V) (map[V]T, error) {
+	if _, ok := q.t.core.sch.single[field.meta()]; !ok {
+		return nil, &LookupError{Table: q.t.Name(), Reason: fmt.Sprintf("InBulk on field %q, which no one-field unique index covers", field.Name())}
+	}
+	recs, err := q.Filter(field.In(values...)).Collect()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[V]T, len(recs))
+	for _, r := range recs {
+		out[field.value(&r)] = r
+	}
+	return out, nil
+}
+
+// GetOrCreate is Table.GetOrCreate with the search limited to q's records:
+// a record matching lookup outside q does not count. The created record
+// must match lookup, not q (Django's rule).
+func (q *Query[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (T, bool, error) {
+	if q.err != nil {
+		var zero T
+		return zero, false, q.err
+	}
+	return q.t.getOrCreate(And(q.cond, lookup), lookup, create)
 }

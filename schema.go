@@ -8,12 +8,14 @@ import (
 
 // col is what a table knows of a field, whatever its Go type.
 type col[T any] struct {
-	name    string
-	kind    kind
-	extract func(*T) (key, error) // the record's value as a key
-	format  func(*T) string       // the record's value for messages
-	isZero  func(*T) bool         // whether the record's value is V's zero value
-	problem string                // why the declaration is unusable, if it is
+	name     string
+	kind     kind
+	extract  func(*T) (key, error) // the record's value as a key
+	format   func(*T) string       // the record's value for messages
+	isZero   func(*T) bool         // whether the record's value is V's zero value
+	isNull   func(*T) bool         // whether an optional field is null
+	optional bool                  // declared by OptionalField
+	problem  string                // why the declaration is unusable, if it is
 }
 
 func (c *col[T]) nameOrNil() string {
@@ -23,13 +25,22 @@ func (c *col[T]) nameOrNil() string {
 	return c.name
 }
 
+// appendKey appends the field's key k to a composite key.
+func (c *col[T]) appendKey(buf []byte, k key) []byte {
+	if c.optional { // already self-delimiting bytes
+		return append(buf, k.s...)
+	}
+	return appendComponent(buf, c.kind, k)
+}
+
 // Column is a typed field of records of type T, declared once with Field and
 // used to declare indexes and to build conditions. A Column is immutable and
 // safe for concurrent use by multiple goroutines; one Column may serve
 // several tables of the same record type.
 type Column[T any, V Key] struct {
 	c   col[T]
-	get func(*T) V
+	get func(*T) V  // a required field's accessor
+	opt func(*T) *V // an optional field's accessor
 	enc func(V) (key, error)
 }
 
@@ -49,16 +60,49 @@ type ColumnOf[T any] interface {
 // A Field with an empty name or a nil accessor is reported as a schema
 // error by NewTable.
 func Field[T any, V Key](name string, get func(*T) V) *Column[T, V] {
+	c := newColumn[T, V](name, get == nil)
+	c.get = get
+	return c
+}
+
+// OptionalField declares a field that may be null, read through a pointer:
+// its accessor returns nil for null. Conditions on it may test IsNull;
+// other conditions never match a null. In a unique index, records with a
+// null never conflict, unless the index is declared NullsNotDistinct.
+func OptionalField[T any, V Key](name string, get func(*T) *V) *Column[T, V] {
+	c := newColumn[T, V](name, get == nil)
+	c.opt = get
+	c.c.optional = true
+	c.c.isNull = func(r *T) bool { return get(r) == nil }
+	return c
+}
+
+func newColumn[T any, V Key](name string, nilGet bool) *Column[T, V] {
 	k := kindOf[V]()
-	c := &Column[T, V]{get: get, enc: encoder[V](k)}
-	c.c = col[T]{name: name, kind: k, extract: c.extract, format: c.format, isZero: c.isZero}
+	c := &Column[T, V]{enc: encoder[V](k)}
+	c.c = col[T]{name: name, kind: k, extract: c.extract, format: c.format, isZero: c.isZero, isNull: func(*T) bool { return false }}
 	switch {
 	case name == "":
 		c.c.problem = "a field has an empty name"
-	case get == nil:
+	case nilGet:
 		c.c.problem = fmt.Sprintf("field %q has a nil accessor", name)
 	}
 	return c
+}
+
+// nullKey is the key of a null optional field: it sorts before every
+// value, which optional fields encode behind a 0x01 byte.
+var nullKey = key{s: "\x00"}
+
+func (c *Column[T, V]) optional() bool { return c.c.optional }
+
+// valueKey is the key of value v of this field.
+func (c *Column[T, V]) valueKey(v V) (key, error) {
+	k, err := c.enc(v)
+	if err != nil || !c.optional() {
+		return k, err
+	}
+	return key{s: string(appendComponent([]byte{1}, c.c.kind, k))}, nil
 }
 
 // Name returns the field's name.
@@ -71,12 +115,45 @@ func (c *Column[T, V]) meta() *col[T] {
 	return &c.c
 }
 
-func (c *Column[T, V]) extract(r *T) (key, error) { return c.enc(c.get(r)) }
+// value returns the field's value in r (V's zero value for a null).
+func (c *Column[T, V]) value(r *T) V {
+	if !c.optional() {
+		return c.get(r)
+	}
+	if p := c.opt(r); p != nil {
+		return *p
+	}
+	var zero V
+	return zero
+}
 
-func (c *Column[T, V]) format(r *T) string { return fmt.Sprint(c.get(r)) }
+func (c *Column[T, V]) extract(r *T) (key, error) {
+	if !c.optional() {
+		return c.enc(c.get(r))
+	}
+	p := c.opt(r)
+	if p == nil {
+		return nullKey, nil
+	}
+	return c.valueKey(*p)
+}
+
+func (c *Column[T, V]) format(r *T) string {
+	if !c.optional() {
+		return fmt.Sprint(c.get(r))
+	}
+	if p := c.opt(r); p != nil {
+		return fmt.Sprint(*p)
+	}
+	return "NULL"
+}
 
 func (c *Column[T, V]) isZero(r *T) bool {
 	var zero V
+	if c.optional() {
+		p := c.opt(r)
+		return p == nil || *p == zero
+	}
 	return c.get(r) == zero
 }
 
@@ -108,7 +185,7 @@ func (d *indexDef[T]) keyOf(r *T) (key, error) {
 		if err != nil {
 			return key{}, withContext(err, "", c.name)
 		}
-		buf = appendComponent(buf, c.kind, k)
+		buf = c.appendKey(buf, k)
 	}
 	return compositeKey(buf)
 }
@@ -257,6 +334,8 @@ func (s *schema[T]) validate() error {
 	}
 	if len(s.indexes) == 0 || !s.indexes[0].primary {
 		errs = append(errs, "no primary key")
+	} else if pk := s.indexes[0].cols; len(pk) == 1 && pk[0].optional {
+		errs = append(errs, fmt.Sprintf("primary key %q is an optional field", pk[0].name))
 	}
 	seen := map[string]bool{}
 	for _, d := range s.indexes {
