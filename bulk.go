@@ -102,9 +102,6 @@ func (t *Table[T]) insertManyMerging(recs []T, merge func(existing, proposed T) 
 	sim := s.private()
 	steps := make([]bulkStep[T], 0, len(entries))
 	for _, e := range entries {
-		if err := sim.assignPK(&e); err != nil {
-			return BulkResult[T]{}, err
-		}
 		d, holder := sim.conflict(e, true)
 		if d == nil {
 			sim.change(entry[T]{}, e)
@@ -161,5 +158,5 @@ func (s *tableState[T]) private() *tableWork[T] {
 		cp := *tr
 		trees[i] = &cp
 	}
-	return newTableWork(s.sch, trees, s.nextID, new([]int))
+	return newTableWork(s.sch, trees, new([]int))
 }

@@ -137,19 +137,18 @@ func (w *working) rollbackTo(sp int) {
 
 // tableWork is the working state of one table.
 type tableWork[T any] struct {
-	id     int
-	sch    *tableSchema[T]
-	trees  []*tree[T]
-	nextID uint64
-	seq    uint64 // counts changes, to detect that the table moved on
-	dirty  bool
-	undo   []undoRec[T]
-	log    *[]int
-	view   *tableState[T] // reads the working trees, for ops that query them
+	id    int
+	sch   *tableSchema[T]
+	trees []*tree[T]
+	seq   uint64 // counts changes, to detect that the table moved on
+	dirty bool
+	undo  []undoRec[T]
+	log   *[]int
+	view  *tableState[T] // reads the working trees, for ops that query them
 }
 
-func newTableWork[T any](sch *tableSchema[T], trees []*tree[T], nextID uint64, log *[]int) *tableWork[T] {
-	return &tableWork[T]{sch: sch, trees: trees, nextID: nextID, log: log,
+func newTableWork[T any](sch *tableSchema[T], trees []*tree[T], log *[]int) *tableWork[T] {
+	return &tableWork[T]{sch: sch, trees: trees, log: log,
 		view: &tableState[T]{sch: sch, trees: trees}}
 }
 
@@ -157,7 +156,6 @@ func newTableWork[T any](sch *tableSchema[T], trees []*tree[T], nextID uint64, l
 // is an insert and a nil new a delete.
 type undoRec[T any] struct {
 	old, new entry[T]
-	nextID   uint64
 }
 
 func (t *tableWork[T]) publish() any {
@@ -169,14 +167,13 @@ func (t *tableWork[T]) publish() any {
 	for i, tr := range t.trees {
 		trees[i] = tr.Copy() // O(1); later writes copy the nodes they touch
 	}
-	return &tableState[T]{sch: t.sch, trees: trees, seq: t.seq, nextID: t.nextID}
+	return &tableState[T]{sch: t.sch, trees: trees, seq: t.seq}
 }
 
 func (t *tableWork[T]) undoLast() {
 	u := t.undo[len(t.undo)-1]
 	t.undo = t.undo[:len(t.undo)-1]
 	t.swap(u.new, u.old)
-	t.nextID = u.nextID
 	if len(t.undo) == 0 {
 		t.undo = nil // do not pin undone records
 	}
@@ -201,7 +198,7 @@ func (t *tableWork[T]) swap(old, new entry[T]) {
 
 // change replaces old by new, logging the change for rollback.
 func (t *tableWork[T]) change(old, new entry[T]) {
-	t.undo = append(t.undo, undoRec[T]{old: old, new: new, nextID: t.nextID})
+	t.undo = append(t.undo, undoRec[T]{old: old, new: new})
 	*t.log = append(*t.log, t.id)
 	t.swap(old, new)
 }
@@ -268,48 +265,24 @@ func (t *tableWork[T]) violation(d *indexDef[T], rec, holder *T) error {
 	}
 }
 
-// assignPK gives e's record the next auto-assigned primary key if it has
-// none, and recomputes the keys of the indexes holding the primary key.
-func (t *tableWork[T]) assignPK(e *entry[T]) error {
-	if t.sch.auto == nil || !t.sch.pk.cols[0].isZero(e.rec) {
-		return nil
-	}
-	t.sch.auto.set(e.rec, t.nextID)
-	for _, i := range t.sch.pkDeps {
-		k, err := t.sch.indexes[i].keyOf(e.rec)
-		if err != nil {
-			return withContext(err, t.sch.table, "")
-		}
-		e.keys[i] = k
-	}
-	return nil
-}
-
 // notePK keeps the auto-assigned keys past a key the user chose.
 func (t *tableWork[T]) notePK(e entry[T]) {
 	if t.sch.auto == nil {
 		return
 	}
-	var id uint64
+	n := e.keys[0].n
 	if t.sch.pk.cols[0].kind == kindInt {
-		if int64(e.keys[0].n^(1<<63)) < 0 {
+		if n < 1<<63 { // negative
 			return
 		}
-		id = e.keys[0].n ^ (1 << 63)
-	} else {
-		id = e.keys[0].n
+		n ^= 1 << 63
 	}
-	if id >= t.nextID {
-		t.nextID = id + 1
-	}
+	t.sch.auto.note(n)
 }
 
 // insert stores a new record, whose keys the caller computed with
 // prepare, or returns the error that stops it.
 func (t *tableWork[T]) insert(e entry[T]) error {
-	if err := t.assignPK(&e); err != nil {
-		return err
-	}
 	if err := t.checkUnique(e, true); err != nil {
 		return err
 	}

@@ -47,20 +47,11 @@ type tableSchema[T any] struct {
 	// covers it alone: the zero-allocation point lookup of Get and
 	// GetOrCreate.
 	single map[*col[T]]int
-	// pkDeps lists the indexes whose keys hold the primary key, to
-	// recompute when it is auto-assigned.
-	pkDeps []int
 }
 
 func newTableSchema[T any](s *schema[T]) *tableSchema[T] {
 	ts := &tableSchema[T]{schema: s, pk: s.indexes[0], single: map[*col[T]]int{}}
 	for i, d := range s.indexes {
-		for _, c := range d.cols {
-			if c == ts.pk.cols[0] {
-				ts.pkDeps = append(ts.pkDeps, i)
-				break
-			}
-		}
 		if d.unique && len(d.cols) == 1 {
 			if _, ok := ts.single[d.cols[0]]; !ok {
 				ts.single[d.cols[0]] = i
@@ -73,10 +64,9 @@ func newTableSchema[T any](s *schema[T]) *tableSchema[T] {
 // tableState is one published version of a table: immutable, shared by
 // every reader that loaded it.
 type tableState[T any] struct {
-	sch    *tableSchema[T]
-	trees  []*tree[T] // trees[i] indexes sch.indexes[i]; trees[0] is the primary key
-	seq    uint64     // the table's change count at this version
-	nextID uint64     // the next auto-assigned primary key
+	sch   *tableSchema[T]
+	trees []*tree[T] // trees[i] indexes sch.indexes[i]; trees[0] is the primary key
+	seq   uint64     // the table's change count at this version
 }
 
 func (s *tableState[T]) len() int { return s.trees[0].Len() }
@@ -87,23 +77,19 @@ type entry[T any] struct {
 	keys []key
 }
 
-// prepare copies rec for storing and computes its keys. A zero primary key
-// is left for the committer to assign when the table auto-assigns it.
+// prepare copies rec for storing, assigns it a primary key if the table
+// auto-assigns them and rec's is zero, and computes its keys.
 func (sch *tableSchema[T]) prepare(rec T) (entry[T], error) {
 	r := new(T)
 	*r = rec
 	if sch.auto != nil && sch.pk.cols[0].isZero(r) {
-		return sch.keys(r, false)
+		sch.auto.set(r, sch.auto.next())
 	}
 	return sch.entryOf(r)
 }
 
 // entryOf computes and checks every index key of r.
 func (sch *tableSchema[T]) entryOf(r *T) (entry[T], error) {
-	return sch.keys(r, true)
-}
-
-func (sch *tableSchema[T]) keys(r *T, checkPK bool) (entry[T], error) {
 	keys := make([]key, len(sch.indexes))
 	for i, d := range sch.indexes {
 		k, err := d.keyOf(r)
@@ -116,7 +102,7 @@ func (sch *tableSchema[T]) keys(r *T, checkPK bool) (entry[T], error) {
 		}
 		keys[i] = k
 	}
-	if checkPK && sch.pk.cols[0].isZero(r) {
+	if sch.pk.cols[0].isZero(r) {
 		return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "the primary key is zero", err: ErrInvalidKey}
 	}
 	return entry[T]{rec: r, keys: keys}, nil

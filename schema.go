@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync/atomic"
 )
 
 // col is what a table knows of a field, whatever its Go type.
@@ -197,9 +198,26 @@ func compositeKey(buf []byte) (key, error) {
 	return key{s: string(buf)}, nil
 }
 
-// autoPK assigns primary keys to records stored with a zero one.
+// autoPK assigns primary keys to records stored with a zero one, from a
+// sequence shared by every writer of the table: keys are taken when a
+// record is prepared, before it commits, so a write that fails or a
+// transaction that rolls back leaves a gap (as SQL sequences do).
 type autoPK[T any] struct {
-	set func(r *T, id uint64) // stores id, converted to the field's type
+	set  func(r *T, id uint64) // stores id, converted to the field's type
+	last atomic.Uint64         // the largest key assigned or stored
+}
+
+// next takes the next key of the sequence.
+func (a *autoPK[T]) next() uint64 { return a.last.Add(1) }
+
+// note keeps the sequence past id, a key a user chose.
+func (a *autoPK[T]) note(id uint64) {
+	for {
+		last := a.last.Load()
+		if id <= last || a.last.CompareAndSwap(last, id) {
+			return
+		}
+	}
 }
 
 // schema is a table's declaration, validated by NewTable.

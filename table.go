@@ -57,7 +57,7 @@ func NewTable[T any](db *DB, name string, opts ...TableOption[T]) (*Table[T], er
 	core := &tableCore[T]{db: db, sch: newTableSchema(s), stripes: make([]stripe, db.opts.Stripes), seed: maphash.MakeSeed()}
 	err := db.submit(&op{run: func(w *working) error {
 		core.id = len(w.tables)
-		tw := newTableWork(core.sch, emptyTrees(core), 1, &w.log)
+		tw := newTableWork(core.sch, emptyTrees(core), &w.log)
 		tw.id, tw.dirty = core.id, true
 		w.tables = append(w.tables, tw)
 		return nil
@@ -184,10 +184,6 @@ func (t *Table[T]) Upsert(rec T) (T, bool, error) {
 	}
 	inserted := false
 	err = t.write(func(tw *tableWork[T]) error {
-		if tw.sch.pk.cols[0].isZero(e.rec) { // auto-assigned: always new
-			inserted = true
-			return tw.insert(e)
-		}
 		old, ok := tw.byPK(e.keys[0])
 		if !ok {
 			inserted = true
