@@ -122,6 +122,7 @@ type working struct {
 // tableWorker is a table's working state, whatever its record type.
 type tableWorker interface {
 	undoLast()
+	replayInto(w *working) error
 	// publish returns an immutable *tableState of the working state if
 	// it changed since the last call, else nil.
 	publish() any

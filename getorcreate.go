@@ -52,14 +52,17 @@ func (t *Table[T]) getOrCreate(search, lookup Cond[T], create func() (T, error))
 	if err != nil {
 		return zero, false, err
 	}
+	t.noteRead(&search)
 	if r, n := s.matches(p, &search); n > 0 {
 		return found(s, r, n)
 	}
 	if t.tx != nil {
-		return zero, false, t.tx.writeErr()
-	}
-
-	if !faultOn(faultCheckThenAct) {
+		// A transaction's overlay is its own: no stripe to take, and the
+		// commit validates the read above.
+		if err := t.tx.usable(true); err != nil {
+			return zero, false, err
+		}
+	} else if !faultOn(faultCheckThenAct) {
 		mu := t.core.stripeFor(&lookup)
 		mu.Lock()
 		defer mu.Unlock()
@@ -138,15 +141,15 @@ func (t *Table[T]) insertUnlessFound(lookup *Cond[T], e entry[T]) (*T, bool, err
 // changes nothing.
 func (t *Table[T]) UpdateOrCreate(lookup Cond[T], update func(T) (T, error), create func() (T, error)) (rec T, created bool, err error) {
 	var zero T
-	if t.tx != nil {
-		return zero, false, t.tx.writeErr()
-	}
 	if _, err := t.core.sch.planFor(&lookup); err != nil {
 		return zero, false, err
 	}
-	mu := t.core.stripeFor(&lookup)
-	mu.Lock()
-	defer mu.Unlock()
+	if t.tx == nil {
+		mu := t.core.stripeFor(&lookup)
+		mu.Lock()
+		defer mu.Unlock()
+	}
+	t.noteRead(&lookup)
 	for range maxRetries {
 		r, created, err := t.updateOrCreateOnce(&lookup, update, create)
 		if !errors.Is(err, errStale) {

@@ -107,3 +107,12 @@ func (sch *tableSchema[T]) entryOf(r *T) (entry[T], error) {
 	}
 	return entry[T]{rec: r, keys: keys}, nil
 }
+
+// emptyTrees makes the trees of an empty table.
+func emptyTrees[T any](core *tableCore[T]) []*tree[T] {
+	trees := make([]*tree[T], len(core.sch.indexes))
+	for i, d := range core.sch.indexes {
+		trees[i] = newTree(d, core.sch.pk, core.db.opts.Degree)
+	}
+	return trees
+}

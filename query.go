@@ -142,7 +142,11 @@ func (q *Query[T]) prepare() (prepared[T], error) {
 	if err != nil {
 		return prepared[T]{}, err
 	}
-	return q.prepareOn(s)
+	r, err := q.prepareOn(s)
+	if err == nil && q.t.tx != nil {
+		noteRead(q.t.tx, q.t.core, q)
+	}
+	return r, err
 }
 
 func (q *Query[T]) prepareOn(s *tableState[T]) (prepared[T], error) {
@@ -290,6 +294,7 @@ func (q *Query[T]) Get(conds ...Cond[T]) (T, error) {
 		return zero, q.err
 	}
 	cond := And(q.cond, condOf(conds))
+	q.t.noteRead(&cond)
 	rec, err := s.getOne(&cond)
 	if err != nil {
 		return zero, err

@@ -93,18 +93,33 @@ func (t *Table[T]) work(w *working) *tableWork[T] {
 // write applies fn in the commit pipeline.
 func (t *Table[T]) write(fn func(tw *tableWork[T]) error) error {
 	if t.tx != nil {
-		return t.tx.writeErr()
+		return txWrite(t.tx, t.core, fn)
 	}
 	return t.core.db.submit(&op{run: func(w *working) error { return fn(t.work(w)) }})
 }
 
-// Len returns the number of records in the table.
+// Len returns the number of records in the table (0 on a closed DB or an
+// ended transaction).
 func (t *Table[T]) Len() int {
 	s, err := t.state()
 	if err != nil {
 		return 0
 	}
+	t.noteRead(nil)
 	return s.len()
+}
+
+// noteRead records, inside a write transaction, that the caller read what
+// cond matches (nil: every record), for validation at commit.
+func (t *Table[T]) noteRead(cond *Cond[T]) {
+	if t.tx == nil {
+		return
+	}
+	q := t.Filter()
+	if cond != nil {
+		q.cond = *cond
+	}
+	noteRead(t.tx, t.core, q)
 }
 
 // Get returns the one record matching every condition in lookup. With no
@@ -122,6 +137,7 @@ func (t *Table[T]) Get(lookup ...Cond[T]) (T, error) {
 		return zero, err
 	}
 	cond := condOf(lookup)
+	t.noteRead(&cond)
 	r, err := s.getOne(&cond)
 	if err != nil {
 		return zero, err
