@@ -71,7 +71,7 @@ func (t *Table[T]) InsertMany(recs []T, onConflict OnConflict[T]) (BulkResult[T]
 func (t *Table[T]) prepareAll(recs []T) ([]entry[T], error) {
 	entries := make([]entry[T], len(recs))
 	for i, r := range recs {
-		e, err := t.core.sch.prepare(r)
+		e, err := t.core.sch().prepare(r)
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +110,7 @@ func (t *Table[T]) insertManyMerging(recs []T, merge func(existing, proposed T) 
 			continue
 		}
 		proposed := *e.rec
-		m, err := t.core.sch.updated(holder, func(existing T) (T, error) { return merge(existing, proposed) })
+		m, err := t.core.sch().updated(holder, func(existing T) (T, error) { return merge(existing, proposed) })
 		if err != nil {
 			return BulkResult[T]{}, err
 		}

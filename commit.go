@@ -146,6 +146,9 @@ type tableWork[T any] struct {
 	undo  []undoRec[T]
 	log   *[]int
 	view  *tableState[T] // reads the working trees, for ops that query them
+	// capture, while an index is being built, collects every record
+	// written, for the build to catch up with.
+	capture []*T
 }
 
 func newTableWork[T any](sch *tableSchema[T], trees []*tree[T], log *[]int) *tableWork[T] {
@@ -188,10 +191,10 @@ func (t *tableWork[T]) swap(old, new entry[T]) {
 	for i, tr := range t.trees {
 		// Set replaces an item of equal key (and, in a plain index, equal
 		// primary key), so only a key that moves needs a Delete.
-		if old.rec != nil && (new.rec == nil || old.keys[i] != new.keys[i]) {
+		if old.in(i) && (!new.in(i) || old.keys[i] != new.keys[i]) {
 			tr.Delete(item[T]{k: old.keys[i], rec: old.rec})
 		}
-		if new.rec != nil {
+		if new.in(i) {
 			tr.Set(item[T]{k: new.keys[i], rec: new.rec})
 		}
 	}
@@ -199,6 +202,13 @@ func (t *tableWork[T]) swap(old, new entry[T]) {
 
 // change replaces old by new, logging the change for rollback.
 func (t *tableWork[T]) change(old, new entry[T]) {
+	if t.capture != nil {
+		for _, r := range []*T{old.rec, new.rec} {
+			if r != nil {
+				t.capture = append(t.capture, r)
+			}
+		}
+	}
 	t.undo = append(t.undo, undoRec[T]{old: old, new: new})
 	*t.log = append(*t.log, t.id)
 	t.swap(old, new)
@@ -227,7 +237,7 @@ func (t *tableWork[T]) entryOf(r *T) entry[T] {
 // replaces); the primary key itself is checked only if checkPK.
 func (t *tableWork[T]) conflict(e entry[T], checkPK bool) (*indexDef[T], *T) {
 	for i, d := range t.sch.indexes {
-		if !d.unique || (i == 0 && !checkPK) {
+		if !d.unique || (i == 0 && !checkPK) || !e.in(i) {
 			continue
 		}
 		it, ok := t.trees[i].Get(item[T]{k: e.keys[i]})
@@ -281,9 +291,22 @@ func (t *tableWork[T]) notePK(e entry[T]) {
 	t.sch.auto.note(n)
 }
 
+// fit returns e with keys for the working schema: a schema change may have
+// committed since the caller computed them.
+func (t *tableWork[T]) fit(e entry[T]) (entry[T], error) {
+	if e.rec == nil || e.sch == t.sch {
+		return e, nil
+	}
+	return t.sch.entryOf(e.rec)
+}
+
 // insert stores a new record, whose keys the caller computed with
 // prepare, or returns the error that stops it.
 func (t *tableWork[T]) insert(e entry[T]) error {
+	e, err := t.fit(e)
+	if err != nil {
+		return err
+	}
 	if err := t.checkUnique(e, true); err != nil {
 		return err
 	}
@@ -294,6 +317,10 @@ func (t *tableWork[T]) insert(e entry[T]) error {
 
 // replace stores e in place of old, the record with its primary key.
 func (t *tableWork[T]) replace(old, e entry[T]) error {
+	e, err := t.fit(e)
+	if err != nil {
+		return err
+	}
 	if err := t.checkUnique(e, false); err != nil {
 		return err
 	}

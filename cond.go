@@ -207,6 +207,16 @@ func (c *Cond[T]) match(r *T) bool {
 	return false
 }
 
+// eachCol calls fn with the field of every condition in c.
+func (c *Cond[T]) eachCol(fn func(*col[T])) {
+	if c.col != nil {
+		fn(c.col)
+	}
+	for i := range c.subs {
+		c.subs[i].eachCol(fn)
+	}
+}
+
 // check returns the first reason c cannot be evaluated on table sch.
 func (c *Cond[T]) check(sch *tableSchema[T]) error {
 	if c.err != nil {

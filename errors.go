@@ -44,6 +44,9 @@ var (
 	// same value of a unique index, the primary key included. See
 	// UniqueViolationError.
 	ErrUniqueViolation = errors.New("recstore: unique constraint violated")
+	// ErrDuplicateValues reports that a unique index cannot be added over
+	// records that already share its values. See DuplicatesError.
+	ErrDuplicateValues = errors.New("recstore: records share values of a unique index")
 	// ErrConflict reports a write that lost to concurrent writers more
 	// times than recstore retries.
 	ErrConflict = errors.New("recstore: too many conflicting concurrent writes")

@@ -174,3 +174,68 @@ func ExampleDB_View() {
 	})
 	// Output: 1 2
 }
+
+// The story of a field that should have been unique: Get finds two
+// records, Duplicates shows them, AddIndex refuses while they remain,
+// Dedupe keeps the oldest, and the constraint then holds.
+func ExampleTable_AddIndex() {
+	db := recstore.New()
+	authors, _ := recstore.NewTable(db, "Author",
+		recstore.AutoPrimaryKey(AuthorID, func(a *Author, id int64) { a.ID = id }),
+		recstore.Fields(AuthorEmail, AuthorName))
+	authors.Insert(Author{Email: "leo@example.com", Name: "Leo Tolstoy"})
+	authors.Insert(Author{Email: "leo@example.com", Name: "Lev Tolstoy"})
+
+	_, err := authors.Get(AuthorEmail.Eq("leo@example.com"))
+	fmt.Println(err)
+
+	groups, _ := authors.Duplicates(AuthorEmail)
+	fmt.Println(len(groups), groups[0].Values, len(groups[0].Records))
+
+	err = authors.AddIndex(recstore.Unique("author_email", AuthorEmail))
+	fmt.Println(err)
+
+	removed, _ := authors.Dedupe(nil, AuthorEmail)
+	fmt.Println("removed:", removed[0].Name)
+
+	fmt.Println(authors.AddIndex(recstore.Unique("author_email", AuthorEmail)))
+	a, err := authors.Get(AuthorEmail.Eq("leo@example.com"))
+	fmt.Println(a.Name, err)
+	fmt.Println(authors.Filter(AuthorEmail.Eq("leo@example.com")).Explain())
+
+	_, err = authors.Insert(Author{Email: "leo@example.com", Name: "Leo again"})
+	fmt.Println(err)
+	// Output:
+	// get() returned more than one Author -- it returned 2!
+	// 1 [leo@example.com] 2
+	// recstore: cannot add unique index "author_email" on Author: 1 group(s) of records share (email): (leo@example.com) held by 1, 2
+	// removed: Lev Tolstoy
+	// <nil>
+	// Leo Tolstoy <nil>
+	// point author_email "leo@example.com"
+	// recstore: duplicate key value violates unique constraint "author_email" on Author: (email)=(leo@example.com) already held by id 1
+}
+
+// A partial unique constraint: only active accounts need distinct emails.
+func ExampleIndexSpec_Where() {
+	type Account struct {
+		ID     int64
+		Email  string
+		Active bool
+	}
+	id := recstore.Field("id", func(a *Account) int64 { return a.ID })
+	email := recstore.Field("email", func(a *Account) string { return a.Email })
+	active := recstore.Field("active", func(a *Account) bool { return a.Active })
+	accounts, _ := recstore.NewTable(recstore.New(), "Account",
+		recstore.AutoPrimaryKey(id, func(a *Account, v int64) { a.ID = v }),
+		recstore.Unique("active_email", email).Where(active.Eq(true)))
+
+	_, err1 := accounts.Insert(Account{Email: "a@example.com", Active: false})
+	_, err2 := accounts.Insert(Account{Email: "a@example.com", Active: true})
+	_, err3 := accounts.Insert(Account{Email: "a@example.com", Active: true})
+	fmt.Println(err1, err2)
+	fmt.Println(err3)
+	// Output:
+	// <nil> <nil>
+	// recstore: duplicate key value violates unique constraint "active_email" on Account: (email)=(a@example.com) already held by id 2
+}

@@ -100,7 +100,7 @@ func (t *Table[T]) created(lookup *Cond[T], create func() (T, error)) (entry[T],
 	if !lookup.match(&rec) {
 		return entry[T]{}, &LookupError{Table: t.Name(), Reason: "the created record does not match the lookup"}
 	}
-	return t.core.sch.prepare(rec)
+	return t.core.sch().prepare(rec)
 }
 
 // insertUnlessFound stores e unless, at the moment it would, a record
@@ -141,7 +141,7 @@ func (t *Table[T]) insertUnlessFound(lookup *Cond[T], e entry[T]) (*T, bool, err
 // changes nothing.
 func (t *Table[T]) UpdateOrCreate(lookup Cond[T], update func(T) (T, error), create func() (T, error)) (rec T, created bool, err error) {
 	var zero T
-	if _, err := t.core.sch.planFor(&lookup); err != nil {
+	if _, err := t.core.sch().planFor(&lookup); err != nil {
 		return zero, false, err
 	}
 	if t.tx == nil {
@@ -179,7 +179,7 @@ func (t *Table[T]) updateOrCreateOnce(lookup *Cond[T], update func(T) (T, error)
 	case err != nil:
 		return nil, false, err
 	}
-	e, err := t.core.sch.updated(cur, update)
+	e, err := t.core.sch().updated(cur, update)
 	if err != nil {
 		return nil, false, err
 	}

@@ -52,7 +52,7 @@ type tableSchema[T any] struct {
 func newTableSchema[T any](s *schema[T]) *tableSchema[T] {
 	ts := &tableSchema[T]{schema: s, pk: s.indexes[0], single: map[*col[T]]int{}}
 	for i, d := range s.indexes {
-		if d.unique && len(d.cols) == 1 {
+		if d.unique && len(d.cols) == 1 && d.where == nil {
 			if _, ok := ts.single[d.cols[0]]; !ok {
 				ts.single[d.cols[0]] = i
 			}
@@ -71,11 +71,16 @@ type tableState[T any] struct {
 
 func (s *tableState[T]) len() int { return s.trees[0].Len() }
 
-// entry is a record with its key in every index of the table.
+// entry is a record with its key in every index of the table it belongs
+// to: bit i of out is set if it is not in index i (see indexDef.member).
 type entry[T any] struct {
 	rec  *T
 	keys []key
+	out  uint64
+	sch  *tableSchema[T] // the schema keys and out were computed for
 }
+
+func (e entry[T]) in(i int) bool { return e.rec != nil && e.out&(1<<i) == 0 }
 
 // prepare copies rec for storing, assigns it a primary key if the table
 // auto-assigns them and rec's is zero, and computes its keys.
@@ -91,7 +96,12 @@ func (sch *tableSchema[T]) prepare(rec T) (entry[T], error) {
 // entryOf computes and checks every index key of r.
 func (sch *tableSchema[T]) entryOf(r *T) (entry[T], error) {
 	keys := make([]key, len(sch.indexes))
+	var out uint64
 	for i, d := range sch.indexes {
+		if !d.member(r) {
+			out |= 1 << i
+			continue
+		}
 		k, err := d.keyOf(r)
 		if err != nil {
 			field := ""
@@ -105,14 +115,14 @@ func (sch *tableSchema[T]) entryOf(r *T) (entry[T], error) {
 	if sch.pk.cols[0].isZero(r) {
 		return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "the primary key is zero", err: ErrInvalidKey}
 	}
-	return entry[T]{rec: r, keys: keys}, nil
+	return entry[T]{rec: r, keys: keys, out: out, sch: sch}, nil
 }
 
 // emptyTrees makes the trees of an empty table.
-func emptyTrees[T any](core *tableCore[T]) []*tree[T] {
-	trees := make([]*tree[T], len(core.sch.indexes))
-	for i, d := range core.sch.indexes {
-		trees[i] = newTree(d, core.sch.pk, core.db.opts.Degree)
+func emptyTrees[T any](sch *tableSchema[T], degree int) []*tree[T] {
+	trees := make([]*tree[T], len(sch.indexes))
+	for i, d := range sch.indexes {
+		trees[i] = newTree(d, sch.pk, degree)
 	}
 	return trees
 }

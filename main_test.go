@@ -86,11 +86,17 @@ func checkInvariants[T any](tbl *Table[T]) error {
 
 func (s *tableState[T]) check() error {
 	pkTree := s.trees[0]
-	n := pkTree.Len()
 	for i, d := range s.sch.indexes {
 		tr := s.trees[i]
+		n := 0
+		pkTree.Scan(func(it item[T]) bool {
+			if d.member(it.rec) {
+				n++
+			}
+			return true
+		})
 		if tr.Len() != n {
-			return fmt.Errorf("index %q has %d entries, primary key %d", d.name, tr.Len(), n)
+			return fmt.Errorf("index %q has %d entries, its records %d", d.name, tr.Len(), n)
 		}
 		var prev *item[T]
 		var err error
@@ -101,6 +107,10 @@ func (s *tableState[T]) check() error {
 			}
 			p := it
 			prev = &p
+			if !d.member(it.rec) {
+				err = fmt.Errorf("index %q holds a record outside its condition", d.name)
+				return false
+			}
 			k, kerr := d.keyOf(it.rec)
 			if kerr != nil || k != it.k {
 				err = fmt.Errorf("index %q holds a record under a stale key %v (now %v, %v)", d.name, it.k, k, kerr)
@@ -118,6 +128,9 @@ func (s *tableState[T]) check() error {
 			return err
 		}
 		pkTree.Scan(func(it item[T]) bool {
+			if !d.member(it.rec) {
+				return true
+			}
 			k := mustKey(d.keyOf(it.rec))
 			if got, ok := tr.Get(item[T]{k: k, rec: it.rec}); !ok || got.rec != it.rec {
 				err = fmt.Errorf("index %q is missing a record of the primary key", d.name)

@@ -82,7 +82,13 @@ func (sch *tableSchema[T]) choose(cond *Cond[T]) plan[T] {
 		}
 	}
 	for i, d := range sch.indexes {
+		if d.where != nil {
+			continue // partial: misses records
+		}
 		n := fixedPrefix(d, terms)
+		if n < len(d.cols) && !d.complete() {
+			continue // nulls-distinct unique: only a full key finds its records
+		}
 		if n == len(d.cols) {
 			k := eqKey(d, terms)
 			if d.unique {

@@ -205,6 +205,9 @@ func (r prepared[T]) each(fn func(*T) bool) {
 // order, if there is one.
 func (r prepared[T]) streaming() (plan[T], bool) {
 	p, sch := r.p, r.s.sch
+	if p.how == pointGet { // at most one record: any order
+		return p, true
+	}
 	switch len(r.q.order) {
 	case 0: // primary key order
 		return p, p.index == 0 && p.how != unionScan
@@ -218,7 +221,7 @@ func (r prepared[T]) streaming() (plan[T], bool) {
 	}
 	if p.how == fullScan {
 		for i, d := range sch.indexes {
-			if len(d.cols) == 1 && d.cols[0] == o.col {
+			if len(d.cols) == 1 && d.cols[0] == o.col && d.complete() {
 				return plan[T]{how: rangeScan, index: i}, true
 			}
 		}
@@ -462,7 +465,7 @@ func (q *Query[T]) updateOnce(fn func(T) (T, error)) (int, error) {
 	olds, _ := q.collectOn(r.s)
 	news := make([]entry[T], len(olds))
 	for i, old := range olds {
-		e, err := q.t.core.sch.updated(old, fn)
+		e, err := q.t.core.sch().updated(old, fn)
 		if err != nil {
 			return 0, err
 		}
@@ -505,7 +508,7 @@ func (sch *tableSchema[T]) updated(old *T, fn func(T) (T, error)) (entry[T], err
 // key or a one-field unique index); values absent from q are absent from
 // the map.
 func InBulk[T any, V Key](q *Query[T], field *Column[T, V], values ...V) (map[V]T, error) {
-	if _, ok := q.t.core.sch.single[field.meta()]; !ok {
+	if _, ok := q.t.core.sch().single[field.meta()]; !ok {
 		return nil, &LookupError{Table: q.t.Name(), Reason: fmt.Sprintf("InBulk on field %q, which no one-field unique index covers", field.Name())}
 	}
 	recs, err := q.Filter(field.In(values...)).Collect()

@@ -3,6 +3,7 @@ package recstore
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 )
@@ -165,6 +166,42 @@ type indexDef[T any] struct {
 	cols    []*col[T]
 	unique  bool
 	primary bool
+	where   *Cond[T] // a partial index holds only the records matching it
+	// nullsNotDistinct makes nulls collide in a unique index; by default
+	// (SQL's rule) a record with a null in any field of a unique index is
+	// not in it, so it collides with nothing.
+	nullsNotDistinct bool
+}
+
+// member reports whether r belongs in the index.
+func (d *indexDef[T]) member(r *T) bool {
+	if d.where != nil && !d.where.match(r) {
+		return false
+	}
+	if d.unique && !d.nullsNotDistinct {
+		for _, c := range d.cols {
+			if c.isNull(r) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// complete reports whether every record is in the index, so that a scan of
+// it sees the whole table.
+func (d *indexDef[T]) complete() bool {
+	if d.where != nil {
+		return false
+	}
+	if d.unique && !d.nullsNotDistinct {
+		for _, c := range d.cols {
+			if c.optional {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (d *indexDef[T]) fieldNames() []string {
@@ -229,65 +266,112 @@ type schema[T any] struct {
 	errs    []string
 }
 
+// maxIndexes is the most indexes a table may have, the primary key
+// included.
+const maxIndexes = 64
+
 // TableOption declares part of a table: its primary key, an index or extra
 // fields. Build options with PrimaryKey, AutoPrimaryKey, Unique, Index and
 // Fields.
-type TableOption[T any] func(*schema[T])
+type TableOption[T any] interface {
+	apply(*schema[T])
+}
+
+type optionFunc[T any] func(*schema[T])
+
+func (f optionFunc[T]) apply(s *schema[T]) { f(s) }
 
 // PrimaryKey declares the table's primary key. Every record must have a
 // non-zero, unique value of it. A table has exactly one primary key.
 func PrimaryKey[T any, V Key](c *Column[T, V]) TableOption[T] {
-	return func(s *schema[T]) {
+	return optionFunc[T](func(s *schema[T]) {
 		s.addIndex(&indexDef[T]{name: "primary", cols: []*col[T]{c.meta()}, unique: true, primary: true})
-	}
+	})
 }
 
 // AutoPrimaryKey declares an integer primary key that recstore assigns when
-// a record is stored with a zero value: one more than the largest key the
-// table has held. set stores the assigned key into the record.
+// a record is stored with a zero value, from a sequence that stays past
+// every key the table has held. set stores the assigned key into the
+// record.
 func AutoPrimaryKey[T any, V Integer](c *Column[T, V], set func(r *T, id V)) TableOption[T] {
-	return func(s *schema[T]) {
-		PrimaryKey(c)(s)
+	return optionFunc[T](func(s *schema[T]) {
+		PrimaryKey(c).apply(s)
 		if set == nil {
 			s.errs = append(s.errs, fmt.Sprintf("auto primary key %q has a nil setter", c.meta().nameOrNil()))
 			return
 		}
 		s.auto = &autoPK[T]{set: func(r *T, id uint64) { set(r, V(id)) }}
-	}
+	})
+}
+
+// IndexSpec declares a unique or plain index; refine it with Where and
+// NullsNotDistinct. It is a TableOption, for NewTable and Table.AddIndex.
+type IndexSpec[T any] struct {
+	def indexDef[T]
 }
 
 // Unique declares a unique index named name over one field or several
 // together (Django's unique=True, unique_together and
-// UniqueConstraint(fields=[...], name=...)). No two records may share its
-// values.
-func Unique[T any, V Key](name string, first *Column[T, V], rest ...ColumnOf[T]) TableOption[T] {
-	return indexOption(name, true, first, rest)
+// UniqueConstraint(fields=[...], name=...)). No two records in it may
+// share its values.
+func Unique[T any, V Key](name string, first *Column[T, V], rest ...ColumnOf[T]) *IndexSpec[T] {
+	return indexSpec(name, true, first, rest)
 }
 
 // Index declares a plain (non-unique) index named name over one field or
 // several together, for Get and Filter to use.
-func Index[T any, V Key](name string, first *Column[T, V], rest ...ColumnOf[T]) TableOption[T] {
-	return indexOption(name, false, first, rest)
+func Index[T any, V Key](name string, first *Column[T, V], rest ...ColumnOf[T]) *IndexSpec[T] {
+	return indexSpec(name, false, first, rest)
 }
 
-func indexOption[T any, V Key](name string, unique bool, first *Column[T, V], rest []ColumnOf[T]) TableOption[T] {
-	return func(s *schema[T]) {
-		d := &indexDef[T]{name: name, unique: unique, cols: []*col[T]{first.meta()}}
-		for _, c := range rest {
-			var m *col[T]
-			if c != nil {
-				m = c.meta()
-			}
-			d.cols = append(d.cols, m)
+func indexSpec[T any, V Key](name string, unique bool, first *Column[T, V], rest []ColumnOf[T]) *IndexSpec[T] {
+	s := &IndexSpec[T]{def: indexDef[T]{name: name, unique: unique, cols: []*col[T]{first.meta()}}}
+	for _, c := range rest {
+		var m *col[T]
+		if c != nil {
+			m = c.meta()
 		}
-		s.addIndex(d)
+		s.def.cols = append(s.def.cols, m)
+	}
+	return s
+}
+
+// Where makes the index partial (Django's UniqueConstraint(condition=…)):
+// only records matching cond are in it, so only they can collide. A record
+// that an update moves into or out of cond moves into or out of the index.
+// Queries do not read partial indexes.
+func (s *IndexSpec[T]) Where(cond Cond[T]) *IndexSpec[T] {
+	c := *s
+	c.def.where = &cond
+	return &c
+}
+
+// NullsNotDistinct makes null a value like any other in a unique index
+// (Django's nulls_distinct=False): two records with a null in the same
+// fields and equal other values collide.
+func (s *IndexSpec[T]) NullsNotDistinct() *IndexSpec[T] {
+	c := *s
+	c.def.nullsNotDistinct = true
+	return &c
+}
+
+func (s *IndexSpec[T]) apply(sch *schema[T]) {
+	if s == nil {
+		sch.errs = append(sch.errs, "an index spec is nil")
+		return
+	}
+	d := s.def
+	d.cols = slices.Clone(d.cols)
+	sch.addIndex(&d)
+	if d.where != nil { // the condition's fields are the table's too
+		d.where.eachCol(sch.addCol)
 	}
 }
 
 // Fields declares fields that no index covers, so that conditions may use
 // them. Fields of indexes are declared by their index.
 func Fields[T any, V Key](first *Column[T, V], rest ...ColumnOf[T]) TableOption[T] {
-	return func(s *schema[T]) {
+	return optionFunc[T](func(s *schema[T]) {
 		s.addCol(first.meta())
 		for _, c := range rest {
 			var m *col[T]
@@ -296,7 +380,7 @@ func Fields[T any, V Key](first *Column[T, V], rest ...ColumnOf[T]) TableOption[
 			}
 			s.addCol(m)
 		}
-	}
+	})
 }
 
 func (s *schema[T]) addCol(c *col[T]) {
@@ -355,6 +439,9 @@ func (s *schema[T]) validate() error {
 	} else if pk := s.indexes[0].cols; len(pk) == 1 && pk[0].optional {
 		errs = append(errs, fmt.Sprintf("primary key %q is an optional field", pk[0].name))
 	}
+	if len(s.indexes) > maxIndexes {
+		errs = append(errs, fmt.Sprintf("%d indexes, over the limit of %d", len(s.indexes), maxIndexes))
+	}
 	seen := map[string]bool{}
 	for _, d := range s.indexes {
 		if d.name == "" {
@@ -366,6 +453,14 @@ func (s *schema[T]) validate() error {
 		seen[d.name] = true
 		if len(d.cols) == 0 {
 			errs = append(errs, fmt.Sprintf("index %q has no fields", d.name))
+		}
+		if d.where != nil {
+			if err := d.where.check(&tableSchema[T]{schema: s}); err != nil {
+				errs = append(errs, fmt.Sprintf("index %q: %v", d.name, err))
+			}
+		}
+		if d.nullsNotDistinct && !d.unique {
+			errs = append(errs, fmt.Sprintf("index %q: NullsNotDistinct on a plain index", d.name))
 		}
 		dup := map[*col[T]]bool{}
 		for _, c := range d.cols {

@@ -3,6 +3,7 @@ package recstore
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 )
 
 // Table is a typed table of records of type T, declared with NewTable. A
@@ -22,10 +23,16 @@ type tableCore[T any] struct {
 	_       noCopy
 	db      *DB
 	id      int
-	sch     *tableSchema[T]
+	name    string
+	schema  atomic.Pointer[tableSchema[T]] // the latest; AddIndex and DropIndex change it
 	stripes []stripe
 	seed    maphash.Seed
+	ddl     sync.Mutex // serialises AddIndex and DropIndex
 }
+
+// sch returns the table's latest schema. Records prepared with it may meet
+// a newer one in the committer, which then recomputes their keys.
+func (c *tableCore[T]) sch() *tableSchema[T] { return c.schema.Load() }
 
 // stripe is one lock of a table's stripe set, padded to its own cache line
 // so that neighbouring stripes do not slow each other down.
@@ -44,7 +51,7 @@ func NewTable[T any](db *DB, name string, opts ...TableOption[T]) (*Table[T], er
 			s.errs = append(s.errs, "a table option is nil")
 			continue
 		}
-		o(s)
+		o.apply(s)
 	}
 	if err := s.validate(); err != nil {
 		return nil, err
@@ -54,10 +61,11 @@ func NewTable[T any](db *DB, name string, opts ...TableOption[T]) (*Table[T], er
 	if db.names[name] {
 		return nil, &SchemaError{Table: name, Reason: "the database already has a table of this name"}
 	}
-	core := &tableCore[T]{db: db, sch: newTableSchema(s), stripes: make([]stripe, db.opts.Stripes), seed: maphash.MakeSeed()}
+	core := &tableCore[T]{db: db, name: name, stripes: make([]stripe, db.opts.Stripes), seed: maphash.MakeSeed()}
+	core.schema.Store(newTableSchema(s))
 	err := db.submit(&op{run: func(w *working) error {
 		core.id = len(w.tables)
-		tw := newTableWork(core.sch, emptyTrees(core), &w.log)
+		tw := newTableWork(core.sch(), emptyTrees(core.sch(), db.opts.Degree), &w.log)
 		tw.id, tw.dirty = core.id, true
 		w.tables = append(w.tables, tw)
 		return nil
@@ -70,7 +78,7 @@ func NewTable[T any](db *DB, name string, opts ...TableOption[T]) (*Table[T], er
 }
 
 // Name returns the table's name.
-func (t *Table[T]) Name() string { return t.core.sch.table }
+func (t *Table[T]) Name() string { return t.core.name }
 
 // state returns the version of the table that reads see: the transaction's
 // if t is bound to one, else the latest.
@@ -158,7 +166,7 @@ func condOf[T any](lookup []Cond[T]) Cond[T] {
 // constraint it would break; on any error nothing is stored.
 func (t *Table[T]) Insert(rec T) (T, error) {
 	var zero T
-	e, err := t.core.sch.prepare(rec)
+	e, err := t.core.sch().prepare(rec)
 	if err != nil {
 		return zero, err
 	}
@@ -174,7 +182,7 @@ func (t *Table[T]) Insert(rec T) (T, error) {
 // *UniqueViolationError if rec would share a unique key with another
 // record; on any error nothing changes.
 func (t *Table[T]) Update(rec T) error {
-	e, err := t.core.sch.entryOf(&rec)
+	e, err := t.core.sch().entryOf(&rec)
 	if err != nil {
 		return err
 	}
@@ -194,7 +202,7 @@ func (t *Table[T]) Update(rec T) error {
 // (true) rather than replaced. Errors are those of Insert and Update.
 func (t *Table[T]) Upsert(rec T) (T, bool, error) {
 	var zero T
-	e, err := t.core.sch.prepare(rec)
+	e, err := t.core.sch().prepare(rec)
 	if err != nil {
 		return zero, false, err
 	}
@@ -220,7 +228,7 @@ func (t *Table[T]) Upsert(rec T) (T, bool, error) {
 func (t *Table[T]) Delete(lookup ...Cond[T]) (T, error) {
 	var zero T
 	cond := condOf(lookup)
-	if _, err := t.core.sch.planFor(&cond); err != nil {
+	if _, err := t.core.sch().planFor(&cond); err != nil {
 		return zero, err
 	}
 	var removed *T

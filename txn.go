@@ -185,7 +185,7 @@ func txState[T any](tx *Tx, core *tableCore[T]) (*tableState[T], error) {
 		return nil, err
 	}
 	if tx.db != core.db {
-		return nil, &SchemaError{Table: core.sch.table, Reason: "the transaction belongs to another database"}
+		return nil, &SchemaError{Table: core.name, Reason: "the transaction belongs to another database"}
 	}
 	if tw := txTable(tx, core, false); tw != nil {
 		return tw.frozen(), nil
@@ -196,7 +196,8 @@ func txState[T any](tx *Tx, core *tableCore[T]) (*tableState[T], error) {
 // snapshotState is the table as of tx's snapshot.
 func snapshotState[T any](tx *Tx, core *tableCore[T]) *tableState[T] {
 	if core.id >= len(tx.v.tables) { // declared after the transaction began
-		return &tableState[T]{sch: core.sch, trees: emptyTrees(core)}
+		sch := core.sch()
+		return &tableState[T]{sch: sch, trees: emptyTrees(sch, core.db.opts.Degree)}
 	}
 	return tx.v.tables[core.id].(*tableState[T])
 }
@@ -272,6 +273,9 @@ func (t *tableWork[T]) replayInto(w *working) error {
 		e := u.new
 		if e.rec == nil {
 			e = u.old
+		}
+		if u.new.sch != nil && u.new.sch != real.sch {
+			return errTxConflict // the schema changed: run again
 		}
 		cur, ok := real.byPK(e.keys[0])
 		if ok != (u.old.rec != nil) || ok && cur.rec != u.old.rec {
