@@ -163,6 +163,10 @@ type undoRec[T any] struct {
 }
 
 func (t *tableWork[T]) publish() any {
+	// The batch is over: nothing can be undone any more, and the log
+	// must not pin replaced records.
+	clear(t.undo)
+	t.undo = t.undo[:0]
 	if !t.dirty {
 		return nil
 	}
@@ -178,9 +182,6 @@ func (t *tableWork[T]) undoLast() {
 	u := t.undo[len(t.undo)-1]
 	t.undo = t.undo[:len(t.undo)-1]
 	t.swap(u.new, u.old)
-	if len(t.undo) == 0 {
-		t.undo = nil // do not pin undone records
-	}
 }
 
 // swap replaces record old by new in every index. Either may be absent (nil

@@ -37,6 +37,9 @@ var errStale = errors.New("recstore: read went stale")
 // single-field unique index or the primary key) takes no lock and
 // allocates nothing. The returned record is a copy: the caller owns it.
 func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T, created bool, err error) {
+	if r := t.pointHit(lookup); r != nil {
+		return *r, false, nil
+	}
 	return t.getOrCreate(lookup, lookup, create)
 }
 
@@ -79,7 +82,10 @@ func (t *Table[T]) getOrCreate(search, lookup Cond[T], create func() (T, error))
 		return zero, false, err
 	}
 	r, created, err := t.insertUnlessFound(&search, e)
-	return deref(r), created, err
+	if err != nil {
+		return zero, false, err
+	}
+	return *r, created, nil
 }
 
 // found is GetOrCreate's result when n > 0 records match.
@@ -144,7 +150,11 @@ func (t *Table[T]) UpdateOrCreate(lookup Cond[T], update func(T) (T, error), cre
 	if _, err := t.core.sch().planFor(&lookup); err != nil {
 		return zero, false, err
 	}
-	if t.tx == nil {
+	if t.tx != nil {
+		if err := t.tx.usable(true); err != nil {
+			return zero, false, err
+		}
+	} else {
 		mu := t.core.stripeFor(&lookup)
 		mu.Lock()
 		defer mu.Unlock()
@@ -152,8 +162,11 @@ func (t *Table[T]) UpdateOrCreate(lookup Cond[T], update func(T) (T, error), cre
 	t.noteRead(&lookup)
 	for range maxRetries {
 		r, created, err := t.updateOrCreateOnce(&lookup, update, create)
-		if !errors.Is(err, errStale) {
-			return deref(r), created, err
+		switch {
+		case err == nil:
+			return *r, created, nil
+		case !errors.Is(err, errStale):
+			return zero, false, err
 		}
 	}
 	return zero, false, ErrConflict
@@ -193,13 +206,6 @@ func (t *Table[T]) updateOrCreateOnce(lookup *Cond[T], update func(T) (T, error)
 	return e.rec, false, err
 }
 
-func deref[T any](r *T) T {
-	if r == nil {
-		var zero T
-		return zero
-	}
-	return *r
-}
 
 // stripeFor returns the lock that serialises creators of lookup. Equal
 // lookups hash alike whatever the order of their conditions.

@@ -1,6 +1,8 @@
 package recstore
 
 import (
+	"fmt"
+
 	"github.com/tidwall/btree"
 )
 
@@ -88,7 +90,11 @@ func (sch *tableSchema[T]) prepare(rec T) (entry[T], error) {
 	r := new(T)
 	*r = rec
 	if sch.auto != nil && sch.pk.cols[0].isZero(r) {
-		sch.auto.set(r, sch.auto.next())
+		id, ok := sch.auto.next()
+		if !ok {
+			return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "the auto-assigned key sequence is exhausted", err: ErrInvalidKey}
+		}
+		sch.auto.set(r, id)
 	}
 	return sch.entryOf(r)
 }
@@ -103,6 +109,9 @@ func (sch *tableSchema[T]) entryOf(r *T) (entry[T], error) {
 			continue
 		}
 		k, err := d.keyOf(r)
+		if err == nil && len(k.s) > MaxKeySize {
+			err = &KeyError{Reason: fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", len(k.s), MaxKeySize), err: ErrKeyTooLarge}
+		}
 		if err != nil {
 			field := ""
 			if len(d.cols) == 1 {

@@ -3,7 +3,6 @@ package recstore
 import (
 	"cmp"
 	"encoding/binary"
-	"fmt"
 	"math"
 	"reflect"
 	"time"
@@ -11,9 +10,11 @@ import (
 )
 
 // MaxKeySize is the largest encoded index key, in bytes, that recstore
-// accepts. A string field counts its length; a composite key counts the
-// encoded length of all its fields. Longer keys are rejected with
-// ErrKeyTooLarge before anything is written.
+// stores. A string field counts its length; a composite key counts the
+// encoded length of all its fields. A record with a longer key in any of
+// its indexes is rejected with ErrKeyTooLarge before anything is written.
+// Conditions may hold longer values: they match no indexed record, and may
+// match unindexed fields.
 const MaxKeySize = 4096
 
 // Key is the set of Go types a field may have to be used in an index or a
@@ -93,11 +94,7 @@ func encoder[V Key](k kind) func(V) (key, error) {
 	switch k {
 	case kindString:
 		return func(v V) (key, error) {
-			s := *(*string)(unsafe.Pointer(&v))
-			if len(s) > MaxKeySize {
-				return key{}, &KeyError{Reason: fmt.Sprintf("string of %d bytes is over MaxKeySize (%d)", len(s), MaxKeySize), err: ErrKeyTooLarge}
-			}
-			return key{s: s}, nil
+			return key{s: *(*string)(unsafe.Pointer(&v))}, nil
 		}
 	case kindInt:
 		return func(v V) (key, error) {

@@ -229,10 +229,7 @@ func (d *indexDef[T]) keyOf(r *T) (key, error) {
 }
 
 func compositeKey(buf []byte) (key, error) {
-	if len(buf) > MaxKeySize {
-		return key{}, &KeyError{Reason: fmt.Sprintf("composite key of %d bytes is over MaxKeySize (%d)", len(buf), MaxKeySize), err: ErrKeyTooLarge}
-	}
-	return key{s: string(buf)}, nil
+	return key{s: string(buf)}, nil // entryOf checks MaxKeySize
 }
 
 // autoPK assigns primary keys to records stored with a zero one, from a
@@ -241,11 +238,16 @@ func compositeKey(buf []byte) (key, error) {
 // transaction that rolls back leaves a gap (as SQL sequences do).
 type autoPK[T any] struct {
 	set  func(r *T, id uint64) // stores id, converted to the field's type
+	max  uint64                // the largest key the field's type holds
 	last atomic.Uint64         // the largest key assigned or stored
 }
 
-// next takes the next key of the sequence.
-func (a *autoPK[T]) next() uint64 { return a.last.Add(1) }
+// next takes the next key of the sequence, or fails once the field's type
+// has no larger value.
+func (a *autoPK[T]) next() (uint64, bool) {
+	id := a.last.Add(1)
+	return id, id != 0 && id <= a.max
+}
 
 // note keeps the sequence past id, a key a user chose.
 func (a *autoPK[T]) note(id uint64) {
@@ -300,7 +302,12 @@ func AutoPrimaryKey[T any, V Integer](c *Column[T, V], set func(r *T, id V)) Tab
 			s.errs = append(s.errs, fmt.Sprintf("auto primary key %q has a nil setter", c.meta().nameOrNil()))
 			return
 		}
-		s.auto = &autoPK[T]{set: func(r *T, id uint64) { set(r, V(id)) }}
+		bits := 8 * reflect.TypeFor[V]().Size()
+		maxID := uint64(1)<<(bits-1) - 1 // signed
+		if V(0)-1 > 0 {                  // unsigned
+			maxID = maxID<<1 | 1
+		}
+		s.auto = &autoPK[T]{set: func(r *T, id uint64) { set(r, V(id)) }, max: maxID}
 	})
 }
 

@@ -2,6 +2,7 @@ package recstore
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -139,18 +140,44 @@ func (t *Table[T]) noteRead(cond *Cond[T]) {
 //
 // The returned record is a copy: the caller owns it.
 func (t *Table[T]) Get(lookup ...Cond[T]) (T, error) {
+	if len(lookup) == 1 {
+		if r := t.pointHit(lookup[0]); r != nil {
+			return *r, nil
+		}
+	}
 	var zero T
 	s, err := t.state()
 	if err != nil {
 		return zero, err
 	}
-	cond := condOf(lookup)
+	cond := condOf(slices.Clone(lookup)) // lookup itself stays on the caller's stack
 	t.noteRead(&cond)
 	r, err := s.getOne(&cond)
 	if err != nil {
 		return zero, err
 	}
 	return *r, nil
+}
+
+// pointHit is the hot path of Get and GetOrCreate: one equality on a field
+// that a unique index covers alone, outside transactions. It returns the
+// stored record, or nil for the general path to decide. It takes no lock
+// and allocates nothing; c is passed by value so that it never escapes.
+func (t *Table[T]) pointHit(c Cond[T]) *T {
+	if t.tx != nil || c.op != opEq || c.err != nil {
+		return nil
+	}
+	v, err := t.core.db.snapshot()
+	if err != nil {
+		return nil
+	}
+	s := v.tables[t.core.id].(*tableState[T])
+	i, ok := s.sch.single[c.col]
+	if !ok {
+		return nil
+	}
+	it, _ := s.trees[i].Get(item[T]{k: c.k})
+	return it.rec
 }
 
 func condOf[T any](lookup []Cond[T]) Cond[T] {
