@@ -206,7 +206,6 @@ func (t *Table[T]) updateOrCreateOnce(lookup *Cond[T], update func(T) (T, error)
 	return e.rec, false, err
 }
 
-
 // stripeFor returns the lock that serialises creators of lookup. Equal
 // lookups hash alike whatever the order of their conditions.
 func (c *tableCore[T]) stripeFor(lookup *Cond[T]) *stripe {
