@@ -110,6 +110,9 @@ func (db *DB) publish(w *working) {
 	if tables == nil {
 		return
 	}
+	if faultOn(faultTornPublish) {
+		db.cur.Store(&version{seq: old.seq + 1, tables: tornTables(old.tables, tables)})
+	}
 	db.cur.Store(&version{seq: old.seq + 1, tables: tables})
 }
 
@@ -238,7 +241,7 @@ func (t *tableWork[T]) entryOf(r *T) entry[T] {
 // replaces); the primary key itself is checked only if checkPK.
 func (t *tableWork[T]) conflict(e entry[T], checkPK bool) (*indexDef[T], *T) {
 	for i, d := range t.sch.indexes {
-		if !d.unique || (i == 0 && !checkPK) || !e.in(i) {
+		if !d.unique || (i == 0 && !checkPK) || !e.in(i) || i > 0 && faultOn(faultSkipUniqueCheck) {
 			continue
 		}
 		it, ok := t.trees[i].Get(item[T]{k: e.keys[i]})

@@ -9,5 +9,17 @@ const (
 	// faultCheckThenAct makes GetOrCreate a plain check-then-act: no
 	// stripe lock, no re-check, no re-validation in the commit step.
 	faultCheckThenAct fault = iota
+	// faultSkipRecheck keeps GetOrCreate's stripe lock but skips the
+	// re-check after taking it and the re-validation in the commit step.
+	faultSkipRecheck
+	// faultLeakStripe forgets to release GetOrCreate's stripe lock when
+	// create panics.
+	faultLeakStripe
+	// faultTornPublish publishes a batch's primary key trees one version
+	// before its other indexes.
+	faultTornPublish
+	// faultSkipUniqueCheck lets writes through without checking secondary
+	// unique indexes.
+	faultSkipUniqueCheck
 	numFaults
 )

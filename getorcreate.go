@@ -68,12 +68,20 @@ func (t *Table[T]) getOrCreate(search, lookup Cond[T], create func() (T, error))
 	} else if !faultOn(faultCheckThenAct) {
 		mu := t.core.stripeFor(&lookup)
 		mu.Lock()
-		defer mu.Unlock()
+		if faultOn(faultLeakStripe) {
+			defer func() {
+				if recover() == nil {
+					mu.Unlock()
+				}
+			}()
+		} else {
+			defer mu.Unlock()
+		}
 		// Another caller with this lookup may have created while we waited.
 		if s, err = t.state(); err != nil {
 			return zero, false, err
 		}
-		if r, n := s.matches(p, &search); n > 0 {
+		if r, n := s.matches(p, &search); n > 0 && !faultOn(faultSkipRecheck) {
 			return found(s, r, n)
 		}
 	}
@@ -116,7 +124,7 @@ func (t *Table[T]) insertUnlessFound(lookup *Cond[T], e entry[T]) (*T, bool, err
 	var got *T
 	created := false
 	err := t.write(func(tw *tableWork[T]) error {
-		if !faultOn(faultCheckThenAct) {
+		if !faultOn(faultCheckThenAct) && !faultOn(faultSkipRecheck) {
 			r, err := tw.view.getOne(lookup)
 			if !errors.Is(err, ErrNotFound) {
 				got = r
