@@ -245,8 +245,15 @@ type autoPK[T any] struct {
 // next takes the next key of the sequence, or fails once the field's type
 // has no larger value.
 func (a *autoPK[T]) next() (uint64, bool) {
-	id := a.last.Add(1)
-	return id, id != 0 && id <= a.max
+	for {
+		last := a.last.Load()
+		if last >= a.max {
+			return 0, false
+		}
+		if a.last.CompareAndSwap(last, last+1) {
+			return last + 1, true
+		}
+	}
 }
 
 // note keeps the sequence past id, a key a user chose.
