@@ -1,0 +1,399 @@
+package recstore
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestTable_Insert_ConcurrentDuplicates: many goroutines insert
+// overlapping emails at once. Exactly one insert of each email succeeds;
+// every other gets a *UniqueViolationError naming the winner.
+func TestTable_Insert_ConcurrentDuplicates(t *testing.T) {
+	const (
+		goroutines = 64
+		perG       = 200
+		emails     = 500
+	)
+	seed := coreSeed(t)
+	_, users := newUsers(t)
+
+	type attempt struct {
+		email string
+		rec   User
+		err   error
+	}
+	results := make([][]attempt, goroutines)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for g := range goroutines {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(seed, uint64(g)))
+			<-start
+			for range perG {
+				email := fmt.Sprintf("user%03d@example.com", rng.IntN(emails))
+				rec, err := users.Insert(User{Email: email, Org: "o", Username: email, Name: fmt.Sprint(g)})
+				results[g] = append(results[g], attempt{email, rec, err})
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	winners := map[string]User{}
+	var ids []int64
+	for _, rs := range results {
+		for _, a := range rs {
+			if a.err != nil {
+				continue
+			}
+			_, dup := winners[a.email]
+			require.False(t, dup, "two inserts of %s succeeded", a.email)
+			winners[a.email] = a.rec
+			ids = append(ids, a.rec.ID)
+		}
+	}
+	for _, rs := range results {
+		for _, a := range rs {
+			if a.err == nil {
+				continue
+			}
+			var uv *UniqueViolationError
+			require.ErrorAs(t, a.err, &uv)
+			w, ok := winners[a.email]
+			require.True(t, ok, "insert of %s failed but none succeeded: %v", a.email, a.err)
+			assert.Equal(t, "user_email", uv.Constraint)
+			assert.Equal(t, []string{a.email}, uv.Values)
+			assert.Equal(t, fmt.Sprint(w.ID), uv.HeldBy)
+			assert.Equal(t, w, uv.Existing)
+		}
+	}
+	assert.Equal(t, len(winners), users.Len())
+	// Every insert took its own key from the sequence, failed or not.
+	slices.Sort(ids)
+	assert.Len(t, slices.Compact(ids), len(winners))
+	assert.Positive(t, ids[0])
+	assert.LessOrEqual(t, ids[len(ids)-1], int64(goroutines*perG))
+	for email, w := range winners {
+		got, err := users.Get(uEmail.Eq(email))
+		require.NoError(t, err)
+		assert.Equal(t, w, got)
+	}
+	require.NoError(t, checkInvariants(users))
+}
+
+// TestTable_ConcurrentWritersAndReaders mixes inserts, updates that move
+// indexed fields and deletes with readers that check that every state they
+// see is whole: a record found through one index is found, identical,
+// through every other, and every snapshot passes the invariant checker.
+func TestTable_ConcurrentWritersAndReaders(t *testing.T) {
+	const (
+		writers  = 4
+		readers  = 4
+		opsPerW  = 600
+		keySpace = 24
+	)
+	seed := coreSeed(t)
+	db, users := newUsers(t)
+	emailOf := func(i int) string { return fmt.Sprintf("k%02d@example.com", i) }
+
+	var writing atomic.Int32
+	writing.Store(writers)
+	var writes, reads atomic.Int64
+	errs := make(chan error, writers+readers)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			defer writing.Add(-1)
+			rng := rand.New(rand.NewPCG(seed, uint64(w)))
+			for i := range opsPerW {
+				email := emailOf(rng.IntN(keySpace))
+				name := fmt.Sprintf("w%d-%d", w, i) // unique per write
+				var err error
+				switch rng.IntN(3) {
+				case 0:
+					_, err = users.Insert(User{Email: email, Org: "o", Username: fmt.Sprint(rng.IntN(keySpace * 2)), Name: name, Age: rng.IntN(4)})
+				case 1:
+					var u User
+					if u, err = users.Get(uEmail.Eq(email)); err == nil {
+						u.Email = emailOf(rng.IntN(keySpace))
+						u.Username = fmt.Sprint(rng.IntN(keySpace * 2))
+						u.Name, u.Age = name, rng.IntN(4)
+						err = users.Update(u)
+					}
+				case 2:
+					_, err = users.Delete(uEmail.Eq(email))
+				}
+				// A concurrent delete may remove a record between the Get
+				// and the Update: NotFound is an expected outcome.
+				if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrUniqueViolation) {
+					errs <- fmt.Errorf("writer %d: %w", w, err)
+					return
+				}
+				writes.Add(1)
+			}
+		})
+	}
+	check := func(in *Table[User], tx *Tx) error {
+		found := 0
+		for k := range keySpace {
+			email := emailOf(k)
+			r, err := in.Get(uEmail.Eq(email))
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			found++
+			if r.Email != email {
+				return fmt.Errorf("Get(email=%s) returned %+v", email, r)
+			}
+			for _, c := range []Cond[User]{
+				uID.Eq(r.ID),
+				And(uOrg.Eq(r.Org), uUsername.Eq(r.Username)),
+				And(uAge.Eq(r.Age), uName.Eq(r.Name)),
+				uName.Eq(r.Name),
+			} {
+				other, err := in.Get(c)
+				if err != nil {
+					return fmt.Errorf("%+v found by email, then: %w", r, err)
+				}
+				if other != r {
+					return fmt.Errorf("%+v found by email, %+v by another index", r, other)
+				}
+			}
+		}
+		if n := in.Len(); n != found {
+			return fmt.Errorf("Len is %d, but %d records found by email", n, found)
+		}
+		s, err := txState(tx, users.core)
+		if err != nil {
+			return err
+		}
+		return s.check()
+	}
+	for r := range readers {
+		wg.Go(func() {
+			for writing.Load() > 0 {
+				// Outside a transaction: each Get on its own.
+				email := emailOf(int(reads.Load()) % keySpace)
+				u, err := users.Get(uEmail.Eq(email))
+				if err == nil && u.Email != email {
+					errs <- fmt.Errorf("reader %d: Get(email=%s) returned %+v", r, email, u)
+					return
+				}
+				if err != nil && !errors.Is(err, ErrNotFound) {
+					errs <- fmt.Errorf("reader %d: %w", r, err)
+					return
+				}
+				// Inside one: the whole table in one state.
+				if err := db.View(func(tx *Tx) error { return check(users.In(tx), tx) }); err != nil {
+					errs <- fmt.Errorf("reader %d: %w", r, err)
+					return
+				}
+				reads.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	assert.Equal(t, int64(writers*opsPerW), writes.Load())
+	assert.Positive(t, reads.Load())
+	t.Logf("%d writes, %d snapshot checks", writes.Load(), reads.Load())
+	require.NoError(t, db.View(func(tx *Tx) error { return check(users.In(tx), tx) }))
+}
+
+// within runs f and fails the test if it does not return within d: a call
+// that should not wait for a writer.
+func within(t *testing.T, d time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s blocked for %v", what, d)
+	}
+}
+
+// TestTable_Readers_DoNotWaitForWriters holds the commit pipeline, as a
+// slow batch would, and checks that every read completes meanwhile and sees
+// none of the pending write.
+func TestTable_Readers_DoNotWaitForWriters(t *testing.T) {
+	db, users, stored := newFixtureUsers(t)
+	db.commit.apply.Lock() // the committer is busy
+	unlocked := false
+	defer func() {
+		if !unlocked {
+			db.commit.apply.Unlock()
+		}
+	}()
+	inserted := make(chan error, 1)
+	go func() {
+		_, err := users.Insert(User{Email: "pending@example.com", Org: "o", Username: "pending"})
+		inserted <- err
+	}()
+	// Let the writer reach the pipeline.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		db.commit.mu.Lock()
+		waiting := db.commit.open != nil && len(db.commit.open.ops) > 0
+		db.commit.mu.Unlock()
+		if waiting || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	within(t, 5*time.Second, "reads", func() {
+		got, err := users.Get(uEmail.Eq(stored[0].Email))
+		assert.NoError(t, err)
+		assert.Equal(t, stored[0], got)
+		_, err = users.Get(uEmail.Eq("pending@example.com"))
+		assert.ErrorIs(t, err, ErrNotFound)
+		_, err = users.Get(uAge.Eq(30))
+		assert.ErrorIs(t, err, ErrMultipleReturned)
+		assert.Equal(t, 4, users.Len())
+		got, created, err := users.GetOrCreate(uEmail.Eq(stored[1].Email), func() (User, error) {
+			t.Error("create called")
+			return User{}, nil
+		})
+		assert.NoError(t, err)
+		assert.False(t, created)
+		assert.Equal(t, stored[1], got)
+		assert.NoError(t, db.View(func(tx *Tx) error {
+			assert.Equal(t, 4, users.In(tx).Len())
+			return nil
+		}))
+	})
+	select {
+	case err := <-inserted:
+		t.Fatalf("the insert finished while the committer was held: %v", err)
+	default:
+	}
+
+	db.commit.apply.Unlock()
+	unlocked = true
+	select {
+	case err := <-inserted:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the insert did not finish once the committer was free")
+	}
+	got, err := users.Get(uEmail.Eq("pending@example.com"))
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), got.ID)
+}
+
+// TestTable_GetOrCreate_SlowCreateBlocksNoReader: a create callback that
+// takes its time holds its lookup's stripe, nothing else.
+func TestTable_GetOrCreate_SlowCreateBlocksNoReader(t *testing.T) {
+	db, users, stored := newFixtureUsers(t, Options{Stripes: 1})
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	type result struct {
+		rec     User
+		created bool
+		err     error
+	}
+	res := make(chan result, 1)
+	go func() {
+		rec, created, err := users.GetOrCreate(uEmail.Eq("slow@example.com"), func() (User, error) {
+			close(entered)
+			<-release
+			return User{Email: "slow@example.com", Org: "o", Username: "slow"}, nil
+		})
+		res <- result{rec, created, err}
+	}()
+	<-entered
+	within(t, 5*time.Second, "reads and other writes", func() {
+		_, err := users.Get(uEmail.Eq("slow@example.com"))
+		assert.ErrorIs(t, err, ErrNotFound)
+		got, err := users.Get(uID.Eq(1))
+		assert.NoError(t, err)
+		assert.Equal(t, stored[0], got)
+		assert.NoError(t, db.View(func(tx *Tx) error { return nil }))
+		// Plain writes do not take stripe locks, even with one stripe.
+		_, err = users.Insert(User{Email: "other@example.com", Org: "o", Username: "other"})
+		assert.NoError(t, err)
+		leo := stored[0]
+		leo.Age = 99
+		assert.NoError(t, users.Update(leo))
+		_, err = users.Delete(uID.Eq(3))
+		assert.NoError(t, err)
+	})
+	close(release)
+	r := <-res
+	require.NoError(t, r.err)
+	assert.True(t, r.created)
+	assert.Equal(t, User{ID: 6, Email: "slow@example.com", Org: "o", Username: "slow"}, r.rec)
+}
+
+// TestTable_Readers_ProgressUnderWrites: a reader loop keeps completing
+// reads while writers commit as fast as they can, and the writers commit
+// while it reads.
+func TestTable_Readers_ProgressUnderWrites(t *testing.T) {
+	db, users, _ := newFixtureUsers(t)
+	stop := make(chan struct{})
+	var writes atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				email := fmt.Sprintf("w%d-%d", w, i%50)
+				if _, err := users.Insert(User{Email: email, Org: email}); err != nil {
+					_, _ = users.Delete(uEmail.Eq(email))
+				}
+				writes.Add(1)
+			}
+		})
+	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+
+	for writes.Load() < 10 {
+		time.Sleep(time.Millisecond)
+	}
+	startWrites := writes.Load()
+	reads := 0
+	within(t, 20*time.Second, "reads", func() {
+		// Read until both sides have made progress: 2000 reads, and 100
+		// writes committed while reading.
+		for reads < 2000 || writes.Load()-startWrites < 100 {
+			_, err := users.Get(uEmail.Eq("leo@example.com"))
+			if !assert.NoError(t, err) {
+				return
+			}
+			if reads%100 == 0 {
+				assert.NoError(t, db.View(func(tx *Tx) error {
+					_, err := users.In(tx).Get(uID.Eq(2))
+					return err
+				}))
+			}
+			reads++
+		}
+	})
+	t.Logf("%d reads while %d writes committed", reads, writes.Load()-startWrites)
+}
