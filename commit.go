@@ -111,9 +111,9 @@ func (db *DB) publish(w *working) {
 		return
 	}
 	if faultOn(faultTornPublish) {
-		db.cur.Store(&version{seq: old.seq + 1, tables: tornTables(old.tables, tables)})
+		db.cur.Store(&version{tables: tornTables(old.tables, tables)})
 	}
-	db.cur.Store(&version{seq: old.seq + 1, tables: tables})
+	db.cur.Store(&version{tables: tables})
 }
 
 // working is the committer's private, mutable state of every table.
@@ -144,7 +144,6 @@ type tableWork[T any] struct {
 	id    int
 	sch   *tableSchema[T]
 	trees []*tree[T]
-	seq   uint64 // counts changes, to detect that the table moved on
 	dirty bool
 	undo  []undoRec[T]
 	log   *[]int
@@ -178,7 +177,7 @@ func (t *tableWork[T]) publish() any {
 	for i, tr := range t.trees {
 		trees[i] = tr.Copy() // O(1); later writes copy the nodes they touch
 	}
-	return &tableState[T]{sch: t.sch, trees: trees, seq: t.seq}
+	return &tableState[T]{sch: t.sch, trees: trees}
 }
 
 func (t *tableWork[T]) undoLast() {
@@ -191,7 +190,6 @@ func (t *tableWork[T]) undoLast() {
 // rec). It checks nothing: callers check unique keys first.
 func (t *tableWork[T]) swap(old, new entry[T]) {
 	t.dirty = true
-	t.seq++
 	for i, tr := range t.trees {
 		// Set replaces an item of equal key (and, in a plain index, equal
 		// primary key), so only a key that moves needs a Delete.

@@ -68,7 +68,6 @@ func newTableSchema[T any](s *schema[T]) *tableSchema[T] {
 type tableState[T any] struct {
 	sch   *tableSchema[T]
 	trees []*tree[T] // trees[i] indexes sch.indexes[i]; trees[0] is the primary key
-	seq   uint64     // the table's change count at this version
 }
 
 func (s *tableState[T]) len() int { return s.trees[0].Len() }

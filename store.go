@@ -24,7 +24,6 @@ type DB struct {
 // version is one published state of every table. It is immutable: readers
 // load it with one atomic load and keep it as long as they like.
 type version struct {
-	seq    uint64
 	tables []any // *tableState[T] of table id i
 }
 

@@ -247,7 +247,7 @@ func (t *tableWork[T]) frozen() *tableState[T] {
 	for i, tr := range t.trees {
 		trees[i] = tr.Copy()
 	}
-	return &tableState[T]{sch: t.sch, trees: trees, seq: t.seq}
+	return &tableState[T]{sch: t.sch, trees: trees}
 }
 
 // noteRead records, for validation at commit, that tx read what q matches:
