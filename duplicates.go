@@ -188,6 +188,7 @@ type DuplicateValues struct {
 // maxReportedGroups is how many groups a DuplicatesError lists.
 const maxReportedGroups = 5
 
+// Error returns the message described on DuplicatesError.
 func (e *DuplicatesError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "recstore: cannot add unique index %q on %s: %d group(s) of records share (%s):",

@@ -71,6 +71,7 @@ type NotFoundError struct {
 	Table string // the table's name, e.g. "User"
 }
 
+// Error returns the message described on NotFoundError.
 func (e *NotFoundError) Error() string { return e.Table + " matching query does not exist." }
 
 // Unwrap returns ErrNotFound.
@@ -84,6 +85,7 @@ type MultipleReturnedError struct {
 	Count int
 }
 
+// Error returns the message described on MultipleReturnedError.
 func (e *MultipleReturnedError) Error() string {
 	if e.Count >= maxGetResults {
 		return fmt.Sprintf("get() returned more than one %s -- it returned more than %d!", e.Table, maxGetResults-1)
@@ -107,6 +109,7 @@ type UniqueViolationError struct {
 	Existing   any      // a copy of the record already there (a T)
 }
 
+// Error returns the message described on UniqueViolationError.
 func (e *UniqueViolationError) Error() string {
 	return fmt.Sprintf("recstore: duplicate key value violates unique constraint %q on %s: (%s)=(%s) already held by %s %s",
 		e.Constraint, e.Table, strings.Join(e.Fields, ", "), strings.Join(e.Values, ", "), e.PKField, e.HeldBy)
@@ -122,6 +125,7 @@ type SchemaError struct {
 	Reason string
 }
 
+// Error returns the message described on SchemaError.
 func (e *SchemaError) Error() string {
 	return fmt.Sprintf("recstore: invalid schema for table %q: %s", e.Table, e.Reason)
 }
@@ -136,6 +140,7 @@ type FieldError struct {
 	Field string
 }
 
+// Error returns the message described on FieldError.
 func (e *FieldError) Error() string {
 	return fmt.Sprintf("recstore: table %s has no field %q (declare it in NewTable)", e.Table, e.Field)
 }
@@ -152,6 +157,7 @@ type KeyError struct {
 	err    error
 }
 
+// Error returns the message described on KeyError.
 func (e *KeyError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.err.Error())
@@ -198,6 +204,7 @@ type LookupError struct {
 	Reason string
 }
 
+// Error returns the message described on LookupError.
 func (e *LookupError) Error() string {
 	return fmt.Sprintf("recstore: invalid lookup on %s: %s", e.Table, e.Reason)
 }
@@ -214,6 +221,7 @@ type CallbackError struct {
 	Err      error
 }
 
+// Error returns the message described on CallbackError.
 func (e *CallbackError) Error() string {
 	return fmt.Sprintf("recstore: %s callback for %s failed: %v", e.Callback, e.Table, e.Err)
 }
