@@ -34,8 +34,9 @@ var (
 	ErrInvalidKey = errors.New("recstore: invalid key")
 	// ErrKeyTooLarge reports an encoded key over MaxKeySize. See KeyError.
 	ErrKeyTooLarge = errors.New("recstore: key too large")
-	// ErrInvalidLookup reports a lookup that GetOrCreate cannot use: it must
-	// hold only equality conditions, and the created record must match it.
+	// ErrInvalidLookup reports a condition or query that cannot run: a
+	// record created by GetOrCreate that does not match its lookup, Prefix
+	// on a non-string field, a negative Limit or Offset.
 	ErrInvalidLookup = errors.New("recstore: invalid lookup")
 
 	// Writing.
