@@ -31,6 +31,9 @@ type BulkResult[T any] struct {
 // aborting, a failed Update callback, a merged record that still collides)
 // nothing is stored.
 func (t *Table[T]) InsertMany(recs []T, onConflict OnConflict[T]) (BulkResult[T], error) {
+	if err := t.writable(); err != nil {
+		return BulkResult[T]{}, err
+	}
 	if onConflict.Ignore && onConflict.Update != nil {
 		return BulkResult[T]{}, &LookupError{Table: t.Name(), Reason: "OnConflict sets both Ignore and Update"}
 	}
@@ -52,9 +55,14 @@ func (t *Table[T]) InsertMany(recs []T, onConflict OnConflict[T]) (BulkResult[T]
 		res = BulkResult[T]{}
 		for i, e := range entries {
 			if err := tw.insert(e); err != nil {
-				if !onConflict.Ignore || !errors.Is(err, ErrUniqueViolation) {
+				var dup *UniqueViolationError
+				if !onConflict.Ignore || !errors.As(err, &dup) {
 					return err
 				}
+				// Skipping read the record in the way: in a transaction,
+				// it must still be there at commit.
+				held := dup.Existing.(T)
+				t.noteRead(&Cond[T]{op: opEq, col: tw.sch.pk.cols[0], k: mustKey(tw.sch.pk.keyOf(&held))})
 				res.Skipped = append(res.Skipped, recs[i])
 				continue
 			}

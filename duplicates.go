@@ -128,10 +128,14 @@ func (t *Table[T]) Dedupe(keep func(group []T) int, fields ...ColumnOf[T]) ([]T,
 }
 
 func (t *Table[T]) dedupeOnce(keep func(group []T) int, fields []ColumnOf[T]) ([]T, error) {
+	if err := t.writable(); err != nil {
+		return nil, err
+	}
 	s, err := t.state()
 	if err != nil {
 		return nil, err
 	}
+	t.noteRead(nil) // in a transaction, the groups must not change before commit
 	cols, err := s.sch.columns(fields)
 	if err != nil {
 		return nil, err

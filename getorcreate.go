@@ -158,11 +158,10 @@ func (t *Table[T]) UpdateOrCreate(lookup Cond[T], update func(T) (T, error), cre
 	if _, err := t.core.sch().planFor(&lookup); err != nil {
 		return zero, false, err
 	}
-	if t.tx != nil {
-		if err := t.tx.usable(true); err != nil {
-			return zero, false, err
-		}
-	} else {
+	if err := t.writable(); err != nil {
+		return zero, false, err
+	}
+	if t.tx == nil {
 		mu := t.core.stripeFor(&lookup)
 		mu.Lock()
 		defer mu.Unlock()

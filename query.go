@@ -448,6 +448,9 @@ func (q *Query[T]) collectOn(s *tableState[T]) ([]*T, error) {
 // unique violation, an error from fn (wrapped in a *CallbackError) or a
 // changed primary key changes nothing.
 func (q *Query[T]) Update(fn func(T) (T, error)) (int, error) {
+	if err := q.t.writable(); err != nil {
+		return 0, err
+	}
 	for range maxRetries {
 		n, err := q.updateOnce(fn)
 		if !errors.Is(err, errStale) {

@@ -107,6 +107,15 @@ func (t *Table[T]) write(fn func(tw *tableWork[T]) error) error {
 	return t.core.db.submit(&op{run: func(w *working) error { return fn(t.work(w)) }})
 }
 
+// writable returns why t cannot write now: a read-only or ended
+// transaction. Writes that run callbacks check it before calling them.
+func (t *Table[T]) writable() error {
+	if t.tx == nil {
+		return nil
+	}
+	return t.tx.usable(true)
+}
+
 // Len returns the number of records in the table (0 on a closed DB or an
 // ended transaction).
 func (t *Table[T]) Len() int {

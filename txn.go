@@ -2,7 +2,9 @@ package recstore
 
 import (
 	"errors"
+	"math/rand/v2"
 	"slices"
+	"time"
 )
 
 // maxTxAttempts bounds how often Update runs its function when concurrent
@@ -57,11 +59,14 @@ func (db *DB) View(fn func(tx *Tx) error) error {
 // may run more than once, so keep it free of side effects outside tx.
 // While fn runs, Update holds no lock: other writers go on.
 func (db *DB) Update(fn func(tx *Tx) error) error {
-	for range maxTxAttempts {
+	for attempt := range maxTxAttempts {
 		err := db.attempt(fn)
 		if !errors.Is(err, errTxConflict) {
 			return err
 		}
+		// Back off for a random time that doubles with each conflict, so
+		// that transactions colliding on one record spread out.
+		time.Sleep(time.Duration(rand.Int64N(int64(time.Microsecond) << attempt)))
 	}
 	return ErrConflict
 }
