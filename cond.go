@@ -135,13 +135,13 @@ func Where[T any](pred func(r *T) bool) Cond[T] {
 // And is the condition that every one of conds holds (Django's Q & Q).
 // And() matches every record.
 func And[T any](conds ...Cond[T]) Cond[T] {
-	return Cond[T]{op: opAnd, subs: conds}
+	return Cond[T]{op: opAnd, subs: slices.Clone(conds)}
 }
 
 // Or is the condition that at least one of conds holds (Django's Q | Q).
 // Or() matches nothing.
 func Or[T any](conds ...Cond[T]) Cond[T] {
-	return Cond[T]{op: opOr, subs: conds}
+	return Cond[T]{op: opOr, subs: slices.Clone(conds)}
 }
 
 // Not is the condition that c does not hold (Django's ~Q).

@@ -94,7 +94,7 @@ func (sch *tableSchema[T]) choose(cond *Cond[T]) plan[T] {
 			if d.unique {
 				return plan[T]{how: pointGet, index: i, k: k, exact: eqOnly && len(terms) == n}
 			}
-			consider(plan[T]{how: keyScan, index: i, k: k}, 100)
+			consider(plan[T]{how: keyScan, index: i, k: k}, 100+n) // more fields, fewer records
 			continue
 		}
 		next := d.cols[n]

@@ -58,12 +58,12 @@ func (s *tableState[T]) matches(p plan[T], cond *Cond[T]) (*T, int) {
 // many writes commit meanwhile. Without OrderBy, records come in primary
 // key order.
 type Query[T any] struct {
-	t      *Table[T]
-	cond   Cond[T]
-	order  []Order[T]
-	offset int
-	limit  int // -1: no limit
-	err    error
+	t       *Table[T]
+	cond    Cond[T]
+	order   []Order[T]
+	offset  int
+	limit   int
+	limited bool
 }
 
 // Order is one term of Query.OrderBy: a field and a direction.
@@ -81,7 +81,7 @@ func (c *Column[T, V]) Desc() Order[T] { return Order[T]{col: c.meta(), desc: tr
 // Filter returns the query of the records matching every one of conds
 // (all records if none).
 func (t *Table[T]) Filter(conds ...Cond[T]) *Query[T] {
-	return &Query[T]{t: t, cond: condOf(conds), limit: -1}
+	return &Query[T]{t: t, cond: condOf(conds)}
 }
 
 func (q *Query[T]) with(change func(*Query[T])) *Query[T] {
@@ -98,8 +98,11 @@ func (q *Query[T]) Filter(conds ...Cond[T]) *Query[T] {
 
 // Exclude narrows q to the records that do not match all of conds
 // together: NOT (a AND b). A record whose optional field is null is kept
-// by Exclude(field.Eq(v)), as in Django.
+// by Exclude(field.Eq(v)), as in Django. Exclude() changes nothing.
 func (q *Query[T]) Exclude(conds ...Cond[T]) *Query[T] {
+	if len(conds) == 0 {
+		return q
+	}
 	return q.with(func(c *Query[T]) { c.cond = And(q.cond, Not(condOf(conds))) })
 }
 
@@ -109,25 +112,27 @@ func (q *Query[T]) OrderBy(terms ...Order[T]) *Query[T] {
 	return q.with(func(c *Query[T]) { c.order = slices.Clone(terms) })
 }
 
-// Offset skips the first n records of q. A negative n makes every verb
-// fail.
+// Offset skips the first n records of q; it replaces any earlier offset.
+// A negative n makes every verb fail.
 func (q *Query[T]) Offset(n int) *Query[T] {
-	return q.with(func(c *Query[T]) {
-		c.offset = n
-		if n < 0 {
-			c.err = &LookupError{Table: q.t.Name(), Reason: fmt.Sprintf("negative offset %d", n)}
-		}
-	})
+	return q.with(func(c *Query[T]) { c.offset = n })
 }
 
-// Limit keeps at most n records of q. A negative n makes every verb fail.
+// Limit keeps at most n records of q; it replaces any earlier limit. A
+// negative n makes every verb fail.
 func (q *Query[T]) Limit(n int) *Query[T] {
-	return q.with(func(c *Query[T]) {
-		c.limit = n
-		if n < 0 {
-			c.err = &LookupError{Table: q.t.Name(), Reason: fmt.Sprintf("negative limit %d", n)}
-		}
-	})
+	return q.with(func(c *Query[T]) { c.limit, c.limited = n, true })
+}
+
+// check returns why q's own settings are invalid.
+func (q *Query[T]) check() error {
+	switch {
+	case q.offset < 0:
+		return &LookupError{Table: q.t.Name(), Reason: fmt.Sprintf("negative offset %d", q.offset)}
+	case q.limited && q.limit < 0:
+		return &LookupError{Table: q.t.Name(), Reason: fmt.Sprintf("negative limit %d", q.limit)}
+	}
+	return nil
 }
 
 // prepared is a query validated against one version of its table.
@@ -150,8 +155,8 @@ func (q *Query[T]) prepare() (prepared[T], error) {
 }
 
 func (q *Query[T]) prepareOn(s *tableState[T]) (prepared[T], error) {
-	if q.err != nil {
-		return prepared[T]{}, q.err
+	if err := q.check(); err != nil {
+		return prepared[T]{}, err
 	}
 	for _, o := range q.order {
 		if o.col == nil || !s.sch.hasCol(o.col) {
@@ -169,7 +174,10 @@ func (q *Query[T]) prepareOn(s *tableState[T]) (prepared[T], error) {
 // limit, until fn returns false. An index whose order is the query's
 // streams, so a limit stops early; any other order collects and sorts.
 func (r prepared[T]) each(fn func(*T) bool) {
-	skip, left := r.q.offset, r.q.limit
+	skip, left := r.q.offset, -1
+	if r.q.limited {
+		left = r.q.limit
+	}
 	if left == 0 {
 		return
 	}
@@ -193,7 +201,7 @@ func (r prepared[T]) each(fn func(*T) bool) {
 		recs = append(recs, rec)
 		return true
 	})
-	slices.SortFunc(recs, r.s.sch.comparator(r.q.order))
+	recs = r.s.sch.sorted(recs, r.q.order)
 	for _, rec := range recs {
 		if !emit(rec) {
 			return
@@ -209,8 +217,8 @@ func (r prepared[T]) streaming() (plan[T], bool) {
 		return p, true
 	}
 	switch len(r.q.order) {
-	case 0: // primary key order
-		return p, p.index == 0 && p.how != unionScan
+	case 0: // primary key order; a plain index orders one key's records so
+		return p, p.index == 0 && p.how != unionScan || p.how == keyScan
 	case 1:
 	default:
 		return p, false
@@ -231,24 +239,37 @@ func (r prepared[T]) streaming() (plan[T], bool) {
 	return p, len(d.cols) == 1 && d.cols[0] == o.col && p.how != unionScan
 }
 
-// comparator orders records by terms, then by primary key ascending.
-func (sch *tableSchema[T]) comparator(terms []Order[T]) func(a, b *T) int {
-	pk := sch.pk.cols[0]
-	return func(a, b *T) int {
-		for _, o := range terms {
-			ka, _ := o.col.extract(a)
-			kb, _ := o.col.extract(b)
-			if c := ka.compare(kb); c != 0 {
-				if o.desc {
+// sorted orders recs by terms, then by primary key ascending. Each
+// record's sort keys are computed once.
+func (sch *tableSchema[T]) sorted(recs []*T, terms []Order[T]) []*T {
+	type row struct {
+		rec  *T
+		keys []key
+	}
+	rows := make([]row, len(recs))
+	for i, rec := range recs {
+		keys := make([]key, len(terms)+1)
+		for j, o := range terms {
+			keys[j], _ = o.col.extract(rec) // stored records' fields are valid
+		}
+		keys[len(terms)], _ = sch.pk.cols[0].extract(rec)
+		rows[i] = row{rec, keys}
+	}
+	slices.SortFunc(rows, func(a, b row) int {
+		for j, ka := range a.keys {
+			if c := ka.compare(b.keys[j]); c != 0 {
+				if j < len(terms) && terms[j].desc {
 					return -c
 				}
 				return c
 			}
 		}
-		ka, _ := pk.extract(a)
-		kb, _ := pk.extract(b)
-		return ka.compare(kb)
+		return 0
+	})
+	for i, r := range rows {
+		recs[i] = r.rec
 	}
+	return recs
 }
 
 // All returns an iterator over q's records (copies, owned by the caller),
@@ -293,8 +314,8 @@ func (q *Query[T]) Get(conds ...Cond[T]) (T, error) {
 	if err != nil {
 		return zero, err
 	}
-	if q.err != nil {
-		return zero, q.err
+	if err := q.check(); err != nil {
+		return zero, err
 	}
 	cond := And(q.cond, condOf(conds))
 	q.t.noteRead(&cond)
@@ -343,18 +364,23 @@ func (q *Query[T]) Last() (T, bool, error) {
 }
 
 // Earliest returns the record of q with the smallest values of fields, in
-// that order (Django's earliest); a *NotFoundError if q is empty.
+// that order (Django's earliest), or of the primary key if none are given;
+// a *NotFoundError if q is empty.
 func (q *Query[T]) Earliest(fields ...ColumnOf[T]) (T, error) {
 	return q.firstBy(fields, false)
 }
 
 // Latest returns the record of q with the largest values of fields (Django's
-// latest); a *NotFoundError if q is empty.
+// latest), or of the primary key if none are given; a *NotFoundError if q
+// is empty.
 func (q *Query[T]) Latest(fields ...ColumnOf[T]) (T, error) {
 	return q.firstBy(fields, true)
 }
 
 func (q *Query[T]) firstBy(fields []ColumnOf[T], desc bool) (T, error) {
+	if len(fields) == 0 { // by primary key
+		fields = []ColumnOf[T]{pkColumn[T]{q.t.core.sch().pk.cols[0]}}
+	}
 	terms := make([]Order[T], len(fields))
 	for i, f := range fields {
 		if f != nil {
@@ -380,7 +406,7 @@ func (q *Query[T]) Count() (int, error) {
 		return true
 	})
 	n = max(0, n-q.offset)
-	if q.limit >= 0 {
+	if q.limited {
 		n = min(n, q.limit)
 	}
 	return n, nil
@@ -486,7 +512,10 @@ func (q *Query[T]) updateOnce(fn func(T) (T, error)) (int, error) {
 		}
 		return nil
 	})
-	return len(olds), err
+	if err != nil {
+		return 0, err
+	}
+	return len(olds), nil
 }
 
 // updated applies a user's update function to a copy of old and prepares
@@ -529,9 +558,9 @@ func InBulk[T any, V Key](q *Query[T], field *Column[T, V], values ...V) (map[V]
 // a record matching lookup outside q does not count. The created record
 // must match lookup, not q (Django's rule).
 func (q *Query[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (T, bool, error) {
-	if q.err != nil {
+	if err := q.check(); err != nil {
 		var zero T
-		return zero, false, q.err
+		return zero, false, err
 	}
 	return q.t.getOrCreate(And(q.cond, lookup), lookup, create)
 }

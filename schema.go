@@ -35,6 +35,12 @@ func (c *col[T]) appendKey(buf []byte, k key) []byte {
 	return appendComponent(buf, c.kind, k)
 }
 
+// pkColumn is a table's primary key as a ColumnOf, for orders by it.
+type pkColumn[T any] struct{ c *col[T] }
+
+func (p pkColumn[T]) Name() string  { return p.c.name }
+func (p pkColumn[T]) meta() *col[T] { return p.c }
+
 // Column is a typed field of records of type T, declared once with Field and
 // used to declare indexes and to build conditions. A Column is immutable and
 // safe for concurrent use by multiple goroutines; one Column may serve

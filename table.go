@@ -2,7 +2,6 @@ package recstore
 
 import (
 	"hash/maphash"
-	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -159,7 +158,7 @@ func (t *Table[T]) Get(lookup ...Cond[T]) (T, error) {
 	if err != nil {
 		return zero, err
 	}
-	cond := condOf(slices.Clone(lookup)) // lookup itself stays on the caller's stack
+	cond := condOf(lookup) // a copy: lookup itself stays on the caller's stack
 	t.noteRead(&cond)
 	r, err := s.getOne(&cond)
 	if err != nil {
