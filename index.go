@@ -107,16 +107,9 @@ func (sch *tableSchema[T]) entryOf(r *T) (entry[T], error) {
 			out |= 1 << i
 			continue
 		}
-		k, err := d.keyOf(r)
-		if err == nil && len(k.s) > MaxKeySize {
-			err = &KeyError{Reason: fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", len(k.s), MaxKeySize), err: ErrKeyTooLarge}
-		}
+		k, err := d.storedKey(r, sch.table)
 		if err != nil {
-			field := ""
-			if len(d.cols) == 1 {
-				field = d.cols[0].name
-			}
-			return entry[T]{}, withContext(err, sch.table, field)
+			return entry[T]{}, err
 		}
 		keys[i] = k
 	}
@@ -124,6 +117,22 @@ func (sch *tableSchema[T]) entryOf(r *T) (entry[T], error) {
 		return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "the primary key is zero", err: ErrInvalidKey}
 	}
 	return entry[T]{rec: r, keys: keys, out: out, sch: sch}, nil
+}
+
+// storedKey is r's key in index d, checked for storing.
+func (d *indexDef[T]) storedKey(r *T, table string) (key, error) {
+	k, err := d.keyOf(r)
+	if err == nil && len(k.s) > MaxKeySize {
+		err = &KeyError{Reason: fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", len(k.s), MaxKeySize), err: ErrKeyTooLarge}
+	}
+	if err != nil {
+		field := ""
+		if len(d.cols) == 1 {
+			field = d.cols[0].name
+		}
+		return key{}, withContext(err, table, field)
+	}
+	return k, nil
 }
 
 // emptyTrees makes the trees of an empty table.

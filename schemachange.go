@@ -97,7 +97,8 @@ func (sch *tableSchema[T]) with(spec *IndexSpec[T]) (*tableSchema[T], *indexDef[
 }
 
 // build makes index d's tree from the latest version, or returns the
-// *DuplicatesError that stops a unique one.
+// *DuplicatesError that stops a unique one, or the *KeyError of a stored
+// value that cannot be a key (NaN, over MaxKeySize).
 func (t *Table[T]) build(d *indexDef[T], sch *tableSchema[T]) (*tree[T], error) {
 	s, err := t.state()
 	if err != nil {
@@ -111,11 +112,14 @@ func (t *Table[T]) build(d *indexDef[T], sch *tableSchema[T]) (*tree[T], error) 
 	tr := newTree(d, sch.pk, t.core.db.opts.Degree)
 	s.trees[0].Scan(func(it item[T]) bool {
 		if d.member(it.rec) {
-			tr.Set(item[T]{k: mustKey(d.keyOf(it.rec)), rec: it.rec})
+			var k key
+			if k, err = d.storedKey(it.rec, sch.table); err == nil {
+				tr.Set(item[T]{k: k, rec: it.rec})
+			}
 		}
-		return true
+		return err == nil
 	})
-	return tr, nil
+	return tr, err
 }
 
 // catchUp brings tr, built from an earlier version, up to the working
@@ -129,7 +133,11 @@ func (t *tableWork[T]) catchUp(d *indexDef[T], tr *tree[T], touched []*T) error 
 		if !d.member(r) {
 			continue
 		}
-		probe := item[T]{k: mustKey(d.keyOf(r)), rec: r}
+		k, err := d.storedKey(r, t.sch.table)
+		if err != nil {
+			continue // never stored in tr
+		}
+		probe := item[T]{k: k, rec: r}
 		if it, ok := tr.Get(probe); ok && it.rec == r {
 			tr.Delete(probe)
 		}
@@ -139,11 +147,13 @@ func (t *tableWork[T]) catchUp(d *indexDef[T], tr *tree[T], touched []*T) error 
 		if !ok || !d.member(cur.rec) {
 			continue
 		}
-		it := item[T]{k: mustKey(d.keyOf(cur.rec)), rec: cur.rec}
-		if d.unique {
-			if held, ok := tr.Get(it); ok && held.rec != cur.rec {
-				return duplicatesError(t.sch, d, [][]*T{{held.rec, cur.rec}})
-			}
+		k, err := d.storedKey(cur.rec, t.sch.table)
+		if err != nil {
+			return err
+		}
+		it := item[T]{k: k, rec: cur.rec}
+		if held, ok := tr.Get(it); ok && held.rec != cur.rec && d.unique {
+			return duplicatesError(t.sch, d, duplicateGroups(t.view, d.cols, d.member))
 		}
 		tr.Set(it)
 	}

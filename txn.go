@@ -262,10 +262,13 @@ func noteRead[T any](tx *Tx, core *tableCore[T], q *Query[T]) {
 	if !tx.writable || tx.done {
 		return
 	}
-	want, werr := q.collectOn(snapshotState(tx, core))
+	want, err := q.collectOn(snapshotState(tx, core))
+	if err != nil {
+		return // an invalid read returned its error and nothing else
+	}
 	tx.reads = append(tx.reads, func(w *working) bool {
 		got, err := q.collectOn(w.tables[core.id].(*tableWork[T]).view)
-		return werr == nil && err == nil && slices.Equal(got, want)
+		return err == nil && slices.Equal(got, want)
 	})
 }
 
