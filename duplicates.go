@@ -17,7 +17,7 @@ type DuplicateGroup[T any] struct {
 // (indexed or not; Django's GROUP BY … HAVING COUNT(*) > 1), in the order
 // of those values, each with its records in primary key order. A record
 // with a null in any of fields is in no group, as a unique index would let
-// it be.
+// it be; so is a record with NaN in one, which equals nothing.
 func (t *Table[T]) Duplicates(fields ...ColumnOf[T]) ([]DuplicateGroup[T], error) {
 	s, err := t.state()
 	if err != nil {
@@ -91,7 +91,10 @@ func duplicateGroups[T any](s *tableState[T], cols []*col[T], include func(*T) b
 		}
 		var b []byte
 		for _, c := range cols {
-			k, _ := c.extract(it.rec) // stored records' fields are valid
+			k, err := c.extract(it.rec)
+			if err != nil {
+				return true // NaN equals nothing, so it duplicates nothing
+			}
 			b = c.appendKey(b, k)
 		}
 		byKey[string(b)] = append(byKey[string(b)], it.rec)
