@@ -43,6 +43,22 @@
 // creators of different lookups rarely do. A Tx must not be used from
 // multiple goroutines at once.
 //
+// # Transactions
+//
+// DB.View reads one version of every table (taking it costs one atomic
+// load). DB.Update runs a function in a write transaction: its writes go to
+// a private copy-on-write overlay, visible to its own reads through every
+// index; at commit, every read it made through Get, Filter's verbs, Len,
+// GetOrCreate and UpdateOrCreate must return the same record versions and
+// every record it changed must be the version it changed, else the
+// function runs again (up to 10 times, with a random doubling backoff,
+// then ErrConflict). Write transactions are thus serializable with respect
+// to those reads; they hold no lock while the function runs, and the
+// function may run more than once, so keep it free of side effects. Each
+// read inside a write transaction is evaluated twice more (against the
+// snapshot, and at commit inside the commit pipeline), so keep big scans
+// out of write transactions.
+//
 // # Ownership
 //
 // Records are values. Insert, Update, Upsert and the create callbacks hand
