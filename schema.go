@@ -38,7 +38,9 @@ func (c *col[T]) appendKey(buf []byte, k key) []byte {
 // pkColumn is a table's primary key as a ColumnOf, for orders by it.
 type pkColumn[T any] struct{ c *col[T] }
 
-func (p pkColumn[T]) Name() string  { return p.c.name }
+// Name returns the primary key's field name.
+func (p pkColumn[T]) Name() string { return p.c.name }
+
 func (p pkColumn[T]) meta() *col[T] { return p.c }
 
 // Column is a typed field of records of type T, declared once with Field and
