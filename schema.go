@@ -233,11 +233,7 @@ func (d *indexDef[T]) keyOf(r *T) (key, error) {
 		}
 		buf = c.appendKey(buf, k)
 	}
-	return compositeKey(buf)
-}
-
-func compositeKey(buf []byte) (key, error) {
-	return key{s: string(buf)}, nil // entryOf checks MaxKeySize
+	return key{s: string(buf)}, nil // storedKey checks MaxKeySize
 }
 
 // autoPK assigns primary keys to records stored with a zero one, from a
