@@ -85,7 +85,7 @@ func badUser(i int) User {
 // badRawDump returns every record of tbl in the latest published version,
 // read directly, so that it works on a closed DB too.
 func badRawDump[T any](tbl *Table[T]) []T {
-	s := tbl.core.db.cur.Load().tables[tbl.core.id].(*tableState[T])
+	s := tbl.core.db.latest().tables[tbl.core.id].(*tableState[T])
 	var out []T
 	s.trees[0].Scan(func(it item[T]) bool {
 		out = append(out, *it.rec)

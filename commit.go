@@ -1,7 +1,9 @@
 package recstore
 
 import (
+	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // The commit pipeline. Every write, from any table, is an op that the
@@ -80,7 +82,7 @@ func (db *DB) applyBatch(b *batch) {
 		}
 	}
 	w.log = w.log[:0]
-	db.publish(w)
+	db.commitBatch(w)
 }
 
 func (w *working) runOp(o *op) {
@@ -92,40 +94,93 @@ func (w *working) runOp(o *op) {
 	o.err = o.run(w)
 }
 
-// publish stores a new version holding every table the batch changed.
-func (db *DB) publish(w *working) {
-	old := db.cur.Load()
-	var tables []any
-	for id, t := range w.tables {
-		s := t.publish()
-		if s == nil {
-			continue
-		}
-		if tables == nil {
-			tables = make([]any, len(w.tables))
-			copy(tables, old.tables)
-		}
-		tables[id] = s
+// maxPending bounds the changes committed since the last published
+// version. A batch that reaches it is published, so that the pending log
+// holds at most this many changes and a reader that brings a version up to
+// date (DB.snapshot) applies at most this many. Between publications the
+// committer changes its working trees in place: a published version costs
+// the writes after it a copy of every node they touch.
+const maxPending = 4096
+
+// commitBatch makes the batch's changes visible: to point reads through the
+// live indexes, and to every other read through the pending log or, if it
+// is due, a new published version. It all happens inside one liveSeq
+// window, so that no reader sees part of it.
+func (db *DB) commitBatch(w *working) {
+	n, force := 0, false
+	for _, t := range w.tables {
+		c, f := t.reserveLive()
+		n, force = n+c, force || f
 	}
-	if tables == nil {
-		return
+	if n == 0 && !force {
+		return // nothing changed
+	}
+	db.liveSeq.Add(1)
+	for _, t := range w.tables {
+		t.applyLive()
+	}
+	w.seq++
+	w.pending += n
+	if force || w.pending >= maxPending || db.wantFresh.Load() {
+		db.publish(w)
+	} else {
+		p := db.pend.Load()
+		rec := &commitRec{prev: p.head, seq: w.seq, changes: make([]any, len(w.tables))}
+		for id, t := range w.tables {
+			rec.changes[id] = t.changes()
+		}
+		db.pend.Store(&pendingLog{base: p.base, head: rec})
+	}
+	db.liveSeq.Add(1)
+	for _, t := range w.tables {
+		t.endBatch()
+	}
+}
+
+// publish stores a new version holding every table changed since the last
+// one.
+func (db *DB) publish(w *working) {
+	old := db.pend.Load().base
+	tables := make([]any, len(w.tables))
+	copy(tables, old.tables)
+	for id, t := range w.tables {
+		if s := t.publish(); s != nil {
+			tables[id] = s
+		}
 	}
 	if faultOn(faultTornPublish) {
-		db.cur.Store(&version{tables: tornTables(old.tables, tables)})
+		db.cur.Store(&version{tables: tornTables(old.tables, tables), seq: w.seq})
 	}
-	db.cur.Store(&version{tables: tables})
+	v := &version{tables: tables, seq: w.seq}
+	db.cur.Store(v)
+	db.pend.Store(&pendingLog{base: v})
+	w.pending = 0
+	db.wantFresh.Store(false)
 }
 
 // working is the committer's private, mutable state of every table.
 type working struct {
-	tables []tableWorker
-	log    []int // ids of the tables changed, in order, for rollback
+	tables  []tableWorker
+	log     []int  // ids of the tables changed, in order, for rollback
+	seq     uint64 // batches committed (the committer's only)
+	pending int    // changes committed since the last publication
 }
 
 // tableWorker is a table's working state, whatever its record type.
 type tableWorker interface {
 	undoLast()
 	replayInto(w *working) error
+	// reserveLive makes room in the live indexes for the batch's changes
+	// and returns how many there are, and whether the table must be
+	// published now (it is new, or its schema changed).
+	reserveLive() (changes int, force bool)
+	// applyLive applies the batch's changes to the live indexes.
+	applyLive()
+	// changes returns the batch's changes, a []undoRec[T], or nil.
+	changes() any
+	// endBatch forgets the batch's changes: they can no longer be undone,
+	// and the log must not pin replaced records.
+	endBatch()
 	// publish returns an immutable *tableState of the working state if
 	// it changed since the last call, else nil.
 	publish() any
@@ -151,11 +206,72 @@ type tableWork[T any] struct {
 	// capture, while an index is being built, collects every record
 	// written, for the build to catch up with.
 	capture []*T
+	// live and liveOut, in the committer's working state only (nil in a
+	// transaction's overlay), are the table's live point indexes and
+	// where readers find them; reset says they or the schema changed, so
+	// the table must be published with the batch.
+	live    *liveIndexes[T]
+	liveOut *atomic.Pointer[liveIndexes[T]]
+	reset   bool
 }
 
 func newTableWork[T any](sch *tableSchema[T], trees []*tree[T], log *[]int) *tableWork[T] {
 	return &tableWork[T]{sch: sch, trees: trees, log: log,
 		view: &tableState[T]{sch: sch, trees: trees}}
+}
+
+func (t *tableWork[T]) reserveLive() (int, bool) {
+	if t.live != nil {
+		for _, x := range t.live.idx {
+			x.reserve(len(t.undo))
+		}
+	}
+	return len(t.undo), t.reset
+}
+
+func (t *tableWork[T]) applyLive() {
+	if t.live == nil {
+		return
+	}
+	if t.liveOut.Load() != t.live {
+		t.liveOut.Store(t.live)
+	}
+	for _, u := range t.undo {
+		for j, x := range t.live.idx {
+			i := t.live.at[j]
+			if u.old.in(i) && (!u.new.in(i) || u.old.keys[i] != u.new.keys[i]) {
+				x.del(u.old.keys[i])
+			}
+			if u.new.in(i) {
+				x.set(u.new.keys[i], u.new.rec)
+			}
+		}
+	}
+}
+
+func (t *tableWork[T]) changes() any {
+	if len(t.undo) == 0 {
+		return nil
+	}
+	return slices.Clone(t.undo)
+}
+
+func (t *tableWork[T]) endBatch() {
+	clear(t.undo)
+	t.undo = t.undo[:0]
+	t.reset = false
+}
+
+// replay returns s with changes ([]undoRec[T] each, in order) applied, on
+// copy-on-write copies of its trees.
+func (s *tableState[T]) replay(changes []any) any {
+	tw := s.private()
+	for _, c := range changes {
+		for _, u := range c.([]undoRec[T]) {
+			tw.swap(u.old, u.new)
+		}
+	}
+	return tw.frozen()
 }
 
 // undoRec reverses one record change: old replaced by new, where a nil old
@@ -165,10 +281,6 @@ type undoRec[T any] struct {
 }
 
 func (t *tableWork[T]) publish() any {
-	// The batch is over: nothing can be undone any more, and the log
-	// must not pin replaced records.
-	clear(t.undo)
-	t.undo = t.undo[:0]
 	if !t.dirty {
 		return nil
 	}

@@ -37,7 +37,7 @@ var errStale = errors.New("recstore: read went stale")
 // single-field unique index or the primary key) takes no lock and
 // allocates nothing. The returned record is a copy: the caller owns it.
 func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T, created bool, err error) {
-	if r := t.pointHit(lookup); r != nil {
+	if r, _ := t.pointHit(lookup); r != nil {
 		return *r, false, nil
 	}
 	return t.getOrCreate(lookup, lookup, create)
@@ -47,17 +47,13 @@ func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T,
 // scope) and creates from lookup.
 func (t *Table[T]) getOrCreate(search, lookup Cond[T], create func() (T, error)) (T, bool, error) {
 	var zero T
-	s, err := t.state()
-	if err != nil {
-		return zero, false, err
-	}
-	p, err := s.sch.planFor(&search)
+	r, n, err := t.current(&search)
 	if err != nil {
 		return zero, false, err
 	}
 	t.noteRead(&search)
-	if r, n := s.matches(p, &search); n > 0 {
-		return found(s, r, n)
+	if n > 0 {
+		return t.found(r, n)
 	}
 	if t.tx != nil {
 		// A transaction's overlay is its own: no stripe to take, and the
@@ -78,11 +74,11 @@ func (t *Table[T]) getOrCreate(search, lookup Cond[T], create func() (T, error))
 			defer mu.Unlock()
 		}
 		// Another caller with this lookup may have created while we waited.
-		if s, err = t.state(); err != nil {
+		if r, n, err = t.current(&search); err != nil {
 			return zero, false, err
 		}
-		if r, n := s.matches(p, &search); n > 0 && !faultOn(faultSkipRecheck) {
-			return found(s, r, n)
+		if n > 0 && !faultOn(faultSkipRecheck) {
+			return t.found(r, n)
 		}
 	}
 	e, err := t.created(&lookup, create)
@@ -96,11 +92,33 @@ func (t *Table[T]) getOrCreate(search, lookup Cond[T], create func() (T, error))
 	return *r, created, nil
 }
 
+// current returns a record matching search and how many do (counting up
+// to maxGetResults) in the latest state: through a live index if search
+// is a point lookup outside a transaction, else in a snapshot.
+func (t *Table[T]) current(search *Cond[T]) (*T, int, error) {
+	if r, ok := t.pointHit(*search); ok {
+		if r == nil {
+			return nil, 0, nil
+		}
+		return r, 1, nil
+	}
+	s, err := t.state()
+	if err != nil {
+		return nil, 0, err
+	}
+	p, err := s.sch.planFor(search)
+	if err != nil {
+		return nil, 0, err
+	}
+	r, n := s.matches(p, search)
+	return r, n, nil
+}
+
 // found is GetOrCreate's result when n > 0 records match.
-func found[T any](s *tableState[T], r *T, n int) (T, bool, error) {
+func (t *Table[T]) found(r *T, n int) (T, bool, error) {
 	if n > 1 {
 		var zero T
-		return zero, false, &MultipleReturnedError{Table: s.sch.table, Count: n}
+		return zero, false, &MultipleReturnedError{Table: t.Name(), Count: n}
 	}
 	return *r, false, nil
 }

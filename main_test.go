@@ -75,13 +75,46 @@ func checkOnCleanup[T any](t testing.TB, tbl *Table[T]) {
 	})
 }
 
-// checkInvariants verifies the latest published version of tbl: every tree
-// is strictly ordered, every index holds exactly the primary set with each
-// record under its own key and the same stored pointer, no stale entries.
+// checkInvariants verifies the latest version of tbl: every tree is
+// strictly ordered, every index holds exactly the primary set with each
+// record under its own key and the same stored pointer, no stale entries;
+// and every live point index holds exactly what its tree does.
 func checkInvariants[T any](tbl *Table[T]) error {
-	v := tbl.core.db.cur.Load()
+	v := tbl.core.db.latest()
 	s := v.tables[tbl.core.id].(*tableState[T])
-	return s.check()
+	if err := s.check(); err != nil {
+		return err
+	}
+	return tbl.core.live.Load().check(s)
+}
+
+// check compares every live index with its tree in s, which must be the
+// latest state, while no one writes.
+func (l *liveIndexes[T]) check(s *tableState[T]) error {
+	if len(l.idx) != len(s.sch.single) {
+		return fmt.Errorf("%d live indexes for %d single-field unique indexes", len(l.idx), len(s.sch.single))
+	}
+	for j, x := range l.idx {
+		i := l.at[j]
+		if s.sch.indexes[i] != x.def {
+			return fmt.Errorf("live index %d is of index %q, not %q", j, x.def.name, s.sch.indexes[i].name)
+		}
+		tr := s.trees[i]
+		if x.n != tr.Len() {
+			return fmt.Errorf("live index %q holds %d records, its tree %d", x.def.name, x.n, tr.Len())
+		}
+		var err error
+		tr.Scan(func(it item[T]) bool {
+			if got := x.get(it.k, x.hash(it.k)); got != it.rec {
+				err = fmt.Errorf("live index %q holds %v under %v, its tree %v", x.def.name, got, it.k, it.rec)
+			}
+			return err == nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *tableState[T]) check() error {

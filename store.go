@@ -2,6 +2,7 @@ package recstore
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -12,8 +13,19 @@ import (
 type DB struct {
 	_ noCopy
 
-	cur    atomic.Pointer[version] // the latest published version
-	closed atomic.Bool
+	// cur is the newest version published, by the committer or by a
+	// reader that brought one up to date (see snapshot).
+	cur atomic.Pointer[version]
+	// pend is the committer's last published version and the commits
+	// made since, which no version holds yet.
+	pend atomic.Pointer[pendingLog]
+	// liveSeq is odd while the committer writes the live point indexes
+	// (live.go).
+	liveSeq atomic.Uint64
+	// wantFresh asks the committer to publish after its next batch: a
+	// reader had to bring a version up to date.
+	wantFresh atomic.Bool
+	closed    atomic.Bool
 	opts   Options
 	commit committer
 
@@ -24,7 +36,24 @@ type DB struct {
 // version is one published state of every table. It is immutable: readers
 // load it with one atomic load and keep it as long as they like.
 type version struct {
-	tables []any // *tableState[T] of table id i
+	tables []any  // *tableState[T] of table id i
+	seq    uint64 // the number of batches committed before it
+}
+
+// pendingLog is what a reader needs for the latest state: the committer's
+// last published version and the changes committed after it, newest first.
+// It is immutable.
+type pendingLog struct {
+	base *version
+	head *commitRec // nil if base is up to date
+}
+
+// commitRec is the changes of one committed batch, by table id: nil, or the
+// []undoRec[T] of that table in the order they were made.
+type commitRec struct {
+	prev    *commitRec
+	seq     uint64
+	changes []any
 }
 
 // Options tunes a DB. The zero value of each field picks its default.
@@ -68,7 +97,9 @@ func New(opts ...Options) *DB {
 		o.Degree = DefaultDegree
 	}
 	db := &DB{opts: o, names: map[string]bool{}}
-	db.cur.Store(&version{})
+	v := &version{}
+	db.cur.Store(v)
+	db.pend.Store(&pendingLog{base: v})
 	return db
 }
 
@@ -87,12 +118,65 @@ func (db *DB) Close() error {
 	return nil
 }
 
-// snapshot returns the latest published version.
+// snapshot returns a version holding every batch committed before it was
+// called. Without commits since the last publication that is one atomic
+// load or two. Otherwise the caller brings a version up to date itself,
+// without waiting for the committer: it applies the pending changes to
+// copy-on-write copies of the last published trees (O(changes), at most
+// maxPending), offers the result to later readers and asks the committer to
+// publish after its next batch.
 func (db *DB) snapshot() (*version, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
-	return db.cur.Load(), nil
+	return db.latest(), nil
+}
+
+// latest is snapshot on a DB open or closed.
+func (db *DB) latest() *version {
+	p := db.pend.Load()
+	if p.head == nil {
+		return p.base
+	}
+	cur := db.cur.Load()
+	if cur.seq >= p.head.seq {
+		return cur
+	}
+	v := p.materialize()
+	db.wantFresh.Store(true)
+	for cur.seq < v.seq && !db.cur.CompareAndSwap(cur, v) {
+		cur = db.cur.Load()
+	}
+	return v
+}
+
+// materialize returns base with the pending changes applied.
+func (p *pendingLog) materialize() *version {
+	var recs []*commitRec
+	for r := p.head; r != nil; r = r.prev {
+		recs = append(recs, r)
+	}
+	slices.Reverse(recs)
+	tables := slices.Clone(p.base.tables)
+	var changes []any
+	for id := range tables {
+		changes = changes[:0]
+		for _, r := range recs {
+			if id < len(r.changes) && r.changes[id] != nil {
+				changes = append(changes, r.changes[id])
+			}
+		}
+		if len(changes) > 0 {
+			tables[id] = tables[id].(replayer).replay(changes)
+		}
+	}
+	return &version{tables: tables, seq: p.head.seq}
+}
+
+// replayer is a *tableState[T], whatever T.
+type replayer interface {
+	// replay returns the table with changes ([]undoRec[T] each) applied.
+	replay(changes []any) any
 }
 
 // noCopy lets go vet's copylocks check report a DB or Table copied by value.

@@ -25,6 +25,7 @@ type tableCore[T any] struct {
 	id      int
 	name    string
 	schema  atomic.Pointer[tableSchema[T]] // the latest; AddIndex and DropIndex change it
+	live    atomic.Pointer[liveIndexes[T]] // the committed state, for point reads (live.go)
 	stripes []stripe
 	seed    maphash.Seed
 	ddl     sync.Mutex // serialises AddIndex and DropIndex
@@ -66,7 +67,9 @@ func NewTable[T any](db *DB, name string, opts ...TableOption[T]) (*Table[T], er
 	err := db.submit(&op{run: func(w *working) error {
 		core.id = len(w.tables)
 		tw := newTableWork(core.sch(), emptyTrees(core.sch(), db.opts.Degree), &w.log)
-		tw.id, tw.dirty = core.id, true
+		tw.id, tw.dirty, tw.reset = core.id, true, true
+		tw.live, tw.liveOut = newLiveIndexes(tw.sch, tw.trees[0], core.seed), &core.live
+		core.live.Store(tw.live)
 		w.tables = append(w.tables, tw)
 		return nil
 	}})
@@ -148,12 +151,15 @@ func (t *Table[T]) noteRead(cond *Cond[T]) {
 //
 // The returned record is a copy: the caller owns it.
 func (t *Table[T]) Get(lookup ...Cond[T]) (T, error) {
+	var zero T
 	if len(lookup) == 1 {
-		if r := t.pointHit(lookup[0]); r != nil {
+		if r, ok := t.pointHit(lookup[0]); ok {
+			if r == nil {
+				return zero, &NotFoundError{Table: t.Name()}
+			}
 			return *r, nil
 		}
 	}
-	var zero T
 	s, err := t.state()
 	if err != nil {
 		return zero, err
@@ -165,27 +171,6 @@ func (t *Table[T]) Get(lookup ...Cond[T]) (T, error) {
 		return zero, err
 	}
 	return *r, nil
-}
-
-// pointHit is the hot path of Get and GetOrCreate: one equality on a field
-// that a unique index covers alone, outside transactions. It returns the
-// stored record, or nil for the general path to decide. It takes no lock
-// and allocates nothing; c is passed by value so that it never escapes.
-func (t *Table[T]) pointHit(c Cond[T]) *T {
-	if t.tx != nil || c.op != opEq || c.err != nil {
-		return nil
-	}
-	v, err := t.core.db.snapshot()
-	if err != nil {
-		return nil
-	}
-	s := v.tables[t.core.id].(*tableState[T])
-	i, ok := s.sch.single[c.col]
-	if !ok {
-		return nil
-	}
-	it, _ := s.trees[i].Get(item[T]{k: c.k})
-	return it.rec
 }
 
 func condOf[T any](lookup []Cond[T]) Cond[T] {

@@ -872,8 +872,10 @@ func TestTable_Records_AreCopies(t *testing.T) {
 }
 
 // TestTable_Delete_ReleasesRecord: once deleted or replaced, and no
-// snapshot holds it, a record can be garbage collected; the store must not
-// pin every record it ever held.
+// snapshot holds it, a record can be garbage collected after at most
+// maxPending more changes (the pending log and the last published version
+// may hold it until then); the store must not pin every record it ever
+// held.
 func TestTable_Delete_ReleasesRecord(t *testing.T) {
 	_, users, _ := newFixtureUsers(t)
 	storedPtr := func(id int64) weak.Pointer[User] {
@@ -891,8 +893,8 @@ func TestTable_Delete_ReleasesRecord(t *testing.T) {
 	require.NoError(t, err)
 	leo.Age++
 	require.NoError(t, users.Update(leo))
-	// A few more writes so that no recent version is still around.
-	for i := range 3 {
+	// Enough writes that a version is published after the two changes.
+	for i := range maxPending {
 		_, err := users.Insert(User{Email: fmt.Sprint(i), Org: "o", Username: fmt.Sprint(i)})
 		require.NoError(t, err)
 	}
