@@ -26,8 +26,8 @@ type DB struct {
 	// reader had to bring a version up to date.
 	wantFresh atomic.Bool
 	closed    atomic.Bool
-	opts   Options
-	commit committer
+	opts      Options
+	commit    committer
 
 	namesMu sync.Mutex
 	names   map[string]bool
