@@ -4,19 +4,23 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/tidwall/btree"
 )
 
 // The commit pipeline. Every write, from any table, is an op that the
-// committer applies to the DB's private working trees; ops that arrive while
-// a batch is being applied wait in the next batch, whose leader applies them
-// all and publishes one new version (group commit). Publication is a single
-// atomic store, so readers see all of a batch or none of it and never wait.
+// committer applies to the DB's private working trees. Ops that arrive
+// while a batch is being applied wait in the next batch, and the goroutine
+// applying (the combiner) goes on to apply that one too, so that no lock is
+// handed from goroutine to goroutine between batches; after combineRounds
+// batches it hands the role to the first op's goroutine of the next batch,
+// so that no caller waits long for others' writes.
 //
 // Applying ops one after another in one place is what makes every unique
 // index hold: an op checks its keys against the latest state and no other op
-// runs in between. The price is that writes share this pipeline; the work
-// inside it is a few tree operations per record, and a whole batch pays for
-// one copy-on-write of the paths it touched and one publication.
+// runs in between. At the end of each batch its changes become visible at
+// once (commitBatch): readers see all of a batch or none of it and never
+// wait.
 
 // op is one write. run mutates the working state and returns an error to
 // undo everything it did.
@@ -26,20 +30,28 @@ type op struct {
 	panicked any // a panic from run, re-raised in the caller's goroutine
 }
 
+// batch is the ops applied together. done is closed when they are applied
+// or, if handed is set then, when the batch is handed to the goroutine of
+// its first op, which applies it and closes handed.
 type batch struct {
-	ops  []*op
-	done chan struct{}
+	ops    []*op
+	done   chan struct{}
+	handed chan struct{}
 }
+
+// combineRounds is how many batches a combiner applies before it hands the
+// role on.
+const combineRounds = 16
 
 type committer struct {
-	mu    sync.Mutex // guards open
-	open  *batch     // the batch new ops join
-	apply sync.Mutex // held by the leader applying a batch
-	work  working    // touched only under apply
+	mu   sync.Mutex // guards open and busy
+	open *batch     // the batch new ops join
+	busy bool       // a combiner is applying batches
+	work working    // touched only by the combiner
 }
 
-// submit applies o and returns once the version holding its effect is
-// published (or o failed and left no trace).
+// submit applies o and returns once its effect is committed (or o failed
+// and left no trace).
 func (db *DB) submit(o *op) error {
 	if db.closed.Load() {
 		return ErrClosed
@@ -52,24 +64,57 @@ func (db *DB) submit(o *op) error {
 		c.open = b
 	}
 	b.ops = append(b.ops, o)
-	leader := len(b.ops) == 1
+	lead := !c.busy
+	if lead {
+		c.busy, c.open = true, nil
+	}
 	c.mu.Unlock()
 
-	if leader {
-		c.apply.Lock()
-		c.mu.Lock()
-		c.open = nil // later ops start the next batch
-		c.mu.Unlock()
-		db.applyBatch(b)
-		c.apply.Unlock()
-		close(b.done)
-	} else {
+	if !lead {
 		<-b.done
+		if b.handed != nil {
+			if b.ops[0] == o {
+				lead = true
+			} else {
+				<-b.handed
+			}
+		}
+	}
+	if lead {
+		db.combine(b)
 	}
 	if o.panicked != nil {
 		panic(o.panicked)
 	}
 	return o.err
+}
+
+// combine applies b, then every batch that forms meanwhile, up to
+// combineRounds of them, and hands the next one on.
+func (db *DB) combine(b *batch) {
+	c := &db.commit
+	for round := 1; ; round++ {
+		db.applyBatch(b)
+		if b.handed != nil {
+			close(b.handed)
+		} else {
+			close(b.done)
+		}
+		c.mu.Lock()
+		b, c.open = c.open, nil
+		if b == nil {
+			c.busy = false
+		}
+		c.mu.Unlock()
+		if b == nil {
+			return
+		}
+		if round == combineRounds {
+			b.handed = make(chan struct{})
+			close(b.done) // its first op's goroutine carries on
+			return
+		}
+	}
 }
 
 func (db *DB) applyBatch(b *batch) {
@@ -213,11 +258,15 @@ type tableWork[T any] struct {
 	live    *liveIndexes[T]
 	liveOut *atomic.Pointer[liveIndexes[T]]
 	reset   bool
+	// hints[i] remembers where in trees[i] the last change was, so that
+	// changes near each other (rising keys above all) skip most of the
+	// search.
+	hints []btree.PathHint
 }
 
 func newTableWork[T any](sch *tableSchema[T], trees []*tree[T], log *[]int) *tableWork[T] {
 	return &tableWork[T]{sch: sch, trees: trees, log: log,
-		view: &tableState[T]{sch: sch, trees: trees}}
+		view: &tableState[T]{sch: sch, trees: trees}, hints: make([]btree.PathHint, len(trees))}
 }
 
 func (t *tableWork[T]) reserveLive() (int, bool) {
@@ -301,21 +350,65 @@ func (t *tableWork[T]) undoLast() {
 // swap replaces record old by new in every index. Either may be absent (nil
 // rec). It checks nothing: callers check unique keys first.
 func (t *tableWork[T]) swap(old, new entry[T]) {
+	t.swapPrefix(old, new, len(t.trees))
+}
+
+// swapPrefix is swap on the first n indexes.
+func (t *tableWork[T]) swapPrefix(old, new entry[T], n int) {
 	t.dirty = true
-	for i, tr := range t.trees {
+	for i, tr := range t.trees[:n] {
 		// Set replaces an item of equal key (and, in a plain index, equal
 		// primary key), so only a key that moves needs a Delete.
 		if old.in(i) && (!new.in(i) || old.keys[i] != new.keys[i]) {
-			tr.Delete(item[T]{k: old.keys[i], rec: old.rec})
+			tr.DeleteHint(item[T]{k: old.keys[i], rec: old.rec}, &t.hints[i])
 		}
 		if new.in(i) {
-			tr.Set(item[T]{k: new.keys[i], rec: new.rec})
+			tr.SetHint(item[T]{k: new.keys[i], rec: new.rec}, &t.hints[i])
 		}
 	}
 }
 
+// put replaces old by new, as change does, unless new shares a unique key
+// with another record: then it changes nothing and returns the index and
+// the record. It checks as it goes, one tree operation per index: Set
+// returns what an index held under new's key, and in a unique index an
+// item of a record other than old is a conflict, which put undoes. The
+// primary key is checked only if checkPK.
+func (t *tableWork[T]) put(old, new entry[T], checkPK bool) (*indexDef[T], *T) {
+	t.dirty = true
+	for i, tr := range t.trees {
+		moved := old.in(i) && (!new.in(i) || old.keys[i] != new.keys[i])
+		if moved {
+			tr.DeleteHint(item[T]{k: old.keys[i], rec: old.rec}, &t.hints[i])
+		}
+		if !new.in(i) {
+			continue
+		}
+		prev, replaced := tr.SetHint(item[T]{k: new.keys[i], rec: new.rec}, &t.hints[i])
+		d := t.sch.indexes[i]
+		if !replaced || !d.unique || prev.rec == old.rec || i == 0 && !checkPK || i > 0 && faultOn(faultSkipUniqueCheck) {
+			continue
+		}
+		tr.Set(prev) // give the key back to its holder
+		if moved {
+			tr.Set(item[T]{k: old.keys[i], rec: old.rec})
+		}
+		t.swapPrefix(new, old, i)
+		return d, prev.rec
+	}
+	t.record(old, new)
+	return nil, nil
+}
+
 // change replaces old by new, logging the change for rollback.
 func (t *tableWork[T]) change(old, new entry[T]) {
+	t.record(old, new)
+	t.swap(old, new)
+}
+
+// record logs the change of old to new, for rollback, publication and an
+// index build's catch-up.
+func (t *tableWork[T]) record(old, new entry[T]) {
 	if t.capture != nil {
 		for _, r := range []*T{old.rec, new.rec} {
 			if r != nil {
@@ -325,7 +418,6 @@ func (t *tableWork[T]) change(old, new entry[T]) {
 	}
 	t.undo = append(t.undo, undoRec[T]{old: old, new: new})
 	*t.log = append(*t.log, t.id)
-	t.swap(old, new)
 }
 
 // byPK returns the stored record with primary key k.
@@ -364,14 +456,6 @@ func (t *tableWork[T]) conflict(e entry[T], checkPK bool) (*indexDef[T], *T) {
 		return d, it.rec
 	}
 	return nil, nil
-}
-
-// checkUnique returns a *UniqueViolationError if e has a conflict.
-func (t *tableWork[T]) checkUnique(e entry[T], checkPK bool) error {
-	if d, holder := t.conflict(e, checkPK); d != nil {
-		return t.violation(d, e.rec, holder)
-	}
-	return nil
 }
 
 func (t *tableWork[T]) violation(d *indexDef[T], rec, holder *T) error {
@@ -421,10 +505,9 @@ func (t *tableWork[T]) insert(e entry[T]) error {
 	if err != nil {
 		return err
 	}
-	if err := t.checkUnique(e, true); err != nil {
-		return err
+	if d, holder := t.put(entry[T]{}, e, true); d != nil {
+		return t.violation(d, e.rec, holder)
 	}
-	t.change(entry[T]{}, e)
 	t.notePK(e)
 	return nil
 }
@@ -435,9 +518,8 @@ func (t *tableWork[T]) replace(old, e entry[T]) error {
 	if err != nil {
 		return err
 	}
-	if err := t.checkUnique(e, false); err != nil {
-		return err
+	if d, holder := t.put(old, e, false); d != nil {
+		return t.violation(d, e.rec, holder)
 	}
-	t.change(old, e)
 	return nil
 }

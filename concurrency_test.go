@@ -236,11 +236,28 @@ func within(t *testing.T, d time.Duration, what string, f func()) {
 // none of the pending write.
 func TestTable_Readers_DoNotWaitForWriters(t *testing.T) {
 	db, users, stored := newFixtureUsers(t)
-	db.commit.apply.Lock() // the committer is busy
+	// The committer is busy: writes wait in the open batch until this
+	// test takes the combiner's role.
+	c := &db.commit
+	c.mu.Lock()
+	c.busy = true
+	c.mu.Unlock()
+	release := func() {
+		c.mu.Lock()
+		b := c.open
+		c.open = nil
+		if b == nil {
+			c.busy = false
+		}
+		c.mu.Unlock()
+		if b != nil {
+			db.combine(b)
+		}
+	}
 	unlocked := false
 	defer func() {
 		if !unlocked {
-			db.commit.apply.Unlock()
+			release()
 		}
 	}()
 	inserted := make(chan error, 1)
@@ -287,7 +304,7 @@ func TestTable_Readers_DoNotWaitForWriters(t *testing.T) {
 	default:
 	}
 
-	db.commit.apply.Unlock()
+	release()
 	unlocked = true
 	select {
 	case err := <-inserted:

@@ -138,11 +138,24 @@ func (t *Table[T]) created(lookup *Cond[T], create func() (T, error)) (entry[T],
 // insertUnlessFound stores e unless, at the moment it would, a record
 // matches lookup: the atomic step of GetOrCreate. It returns the record
 // found or stored.
+//
+// A lookup that fixes every field of a unique index (covered) needs no
+// search first: e matches it, so a record matching it would hold e's key in
+// that index, and inserting e finds it. Only when the insert meets a
+// unique key is the lookup run.
 func (t *Table[T]) insertUnlessFound(lookup *Cond[T], e entry[T]) (*T, bool, error) {
+	sch := t.core.sch()
+	p, err := sch.planFor(lookup)
+	if err != nil {
+		return nil, false, err
+	}
+	covered := p.how == pointGet && p.exact
+	check := !faultOn(faultCheckThenAct) && !faultOn(faultSkipRecheck)
 	var got *T
 	created := false
-	err := t.write(func(tw *tableWork[T]) error {
-		if !faultOn(faultCheckThenAct) && !faultOn(faultSkipRecheck) {
+	err = t.write(func(tw *tableWork[T]) error {
+		covered := covered && tw.sch == sch
+		if check && !covered {
 			r, err := tw.view.getOne(lookup)
 			if !errors.Is(err, ErrNotFound) {
 				got = r
@@ -150,6 +163,13 @@ func (t *Table[T]) insertUnlessFound(lookup *Cond[T], e entry[T]) (*T, bool, err
 			}
 		}
 		if err := tw.insert(e); err != nil {
+			var uv *UniqueViolationError
+			if check && covered && errors.As(err, &uv) {
+				if r, ferr := tw.view.getOne(lookup); !errors.Is(ferr, ErrNotFound) {
+					got = r
+					return ferr
+				}
+			}
 			return err
 		}
 		got, created = e.rec, true

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 	"reflect"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -42,11 +43,8 @@ type key struct {
 }
 
 func (a key) compare(b key) int {
-	if a.s != b.s {
-		if a.s < b.s {
-			return -1
-		}
-		return 1
+	if c := strings.Compare(a.s, b.s); c != 0 {
+		return c // one pass over the bytes; != then < would make two
 	}
 	return cmp.Compare(a.n, b.n)
 }

@@ -92,10 +92,11 @@ func newPointIndex[T any](d *indexDef[T], seed maphash.Seed, n int) *pointIndex[
 	return x
 }
 
-// tableSize is the slot count for n records: a power of two at most two
-// thirds full.
+// tableSize is the slot count for n records: a power of two at most half
+// full, so that the table grows (and rehashes) only once the records
+// have grown by half again at least.
 func tableSize(n int) int {
-	return ceilPow2(max(16, n+n/2+1))
+	return ceilPow2(max(16, 2*n))
 }
 
 func (x *pointIndex[T]) hash(k key) uint64 {

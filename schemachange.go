@@ -2,6 +2,8 @@ package recstore
 
 import (
 	"slices"
+
+	"github.com/tidwall/btree"
 )
 
 // AddIndex adds the index spec declares (Unique or Index, refined with Where
@@ -164,6 +166,7 @@ func (t *tableWork[T]) catchUp(d *indexDef[T], tr *tree[T], touched []*T) error 
 func (t *tableWork[T]) install(sch *tableSchema[T], trees []*tree[T]) {
 	t.sch, t.trees, t.dirty, t.reset = sch, trees, true, true
 	t.view = &tableState[T]{sch: sch, trees: trees}
+	t.hints = make([]btree.PathHint, len(trees))
 	t.undo = nil // entries of the old schema cannot be undone into the new
 	// The live indexes are rebuilt from the trees, which hold the changes
 	// of the batch so far; the undo log no longer does.
