@@ -103,7 +103,7 @@ func (sch *tableSchema[T]) choose(cond *Cond[T]) plan[T] {
 				consider(plan[T]{how: inScan, index: i, keys: in.keys}, 90)
 			}
 			if lo, hi, ok := rangeOf(terms, next); ok {
-				consider(plan[T]{how: rangeScan, index: i, lo: lo, hi: hi}, 50)
+				consider(plan[T]{how: rangeScan, index: i, lo: lo, hi: hi, exact: onlyRanges(terms, next)}, 50)
 			}
 		}
 		prefix := eqPrefix(d, terms, n)
@@ -201,6 +201,21 @@ func rangeOf[T any](terms []*Cond[T], c *col[T]) (lo, hi bound, ok bool) {
 		lo = bound{k: nullKey, set: true, open: true}
 	}
 	return lo, hi, ok
+}
+
+// onlyRanges reports whether every term is a range on c, so that a range
+// scan of c's index alone decides the match.
+func onlyRanges[T any](terms []*Cond[T], c *col[T]) bool {
+	for _, t := range terms {
+		switch t.op {
+		case opLt, opLe, opGt, opGe, opBetween:
+			if t.col == c {
+				continue
+			}
+		}
+		return false
+	}
+	return true
 }
 
 // tighter returns the narrower of two bounds: for a low bound (dir -1) the

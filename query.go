@@ -247,8 +247,10 @@ func (sch *tableSchema[T]) sorted(recs []*T, terms []Order[T]) []*T {
 		keys []key
 	}
 	rows := make([]row, len(recs))
+	w := len(terms) + 1
+	all := make([]key, len(recs)*w) // one allocation for every row's keys
 	for i, rec := range recs {
-		keys := make([]key, len(terms)+1)
+		keys := all[i*w : (i+1)*w : (i+1)*w]
 		for j, o := range terms {
 			keys[j], _ = o.col.extract(rec) // stored records' fields are valid
 		}

@@ -216,6 +216,73 @@ func BenchmarkGet(b *testing.B) {
 	}
 }
 
+// Why the stores without Range have none.
+var noRange = map[string]string{
+	"syncmap": "sync.Map is unordered: a range is a scan of every record",
+	"xsync":   "xsync.Map is unordered: a range is a scan of every record",
+	"rwmap":   "a Go map is unordered: a range is a scan of every record",
+}
+
+// rangeLen is the number of records BenchmarkFilter reads per call.
+const rangeLen = 1000
+
+// BenchmarkFilter/n=<records>/<store>/g=<1x|4x|32x>: read every record of
+// a random range of 1,000 emails (lo <= email < hi) out of 1,000,000
+// preloaded (10,000 under -short or -race), through each store's ordered
+// index: recstore Filter(Ge, Lt) through the unique email index, tidwall
+// Ascend under the read lock, go-memdb LowerBound, buntdb AscendRange,
+// SQLite a range SELECT. ns/op is per range of 1,000 records.
+func BenchmarkFilter(b *testing.B) {
+	n := 1_000_000
+	if smallRun() {
+		n = 10_000
+	}
+	keys := keysFor(n)
+	b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+		for _, name := range Names() {
+			b.Run(name, func(b *testing.B) {
+				if why, ok := noRange[name]; ok {
+					b.Skip(why)
+				}
+				requireGate(b, name)
+				r, ok := preloaded(b, name, n).(Ranger)
+				if !ok {
+					b.Fatalf("%s has neither a Range method nor a reason in noRange", name)
+				}
+				for _, g := range parallelism {
+					b.Run(fmt.Sprintf("g=%dx", g), func(b *testing.B) {
+						b.SetParallelism(g)
+						b.ReportAllocs()
+						var gid atomic.Uint64
+						var bad atomic.Int64
+						var failed atomic.Pointer[error]
+						b.ResetTimer()
+						b.RunParallel(func(pb *testing.PB) {
+							src := rand.NewPCG(*seed, gid.Add(1))
+							for pb.Next() {
+								lo := uniform(src, n-rangeLen)
+								got, err := r.Range(keys[lo], keys[lo+rangeLen])
+								if err != nil {
+									failed.Store(&err)
+								} else if got != rangeLen {
+									bad.Add(1)
+								}
+							}
+						})
+						b.StopTimer()
+						if err := failed.Load(); err != nil {
+							b.Fatal(*err)
+						}
+						if k := bad.Load(); k > 0 {
+							b.Fatalf("%d ranges did not hold %d records", k, rangeLen)
+						}
+					})
+				}
+			})
+		}
+	})
+}
+
 // Why the stores without Snapshot have none.
 var noSnapshot = map[string]string{
 	"syncmap": "sync.Map has no snapshot: a consistent view costs a full copy under a lock it does not have",

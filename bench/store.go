@@ -39,6 +39,14 @@ type Snapshotter interface {
 	Snapshot() error
 }
 
+// Ranger is implemented by the stores that keep email in order. Range
+// reads every record with lo <= email < hi, as a caller would receive it,
+// from one consistent view where the store has one, and returns how many
+// it read.
+type Ranger interface {
+	Range(lo, hi string) (int, error)
+}
+
 // BulkLoader is implemented by stores that load many new records faster
 // in one go than by GetOrCreate, for setting up benchmarks. Load stores
 // mk(email) for each email; none may be present yet.

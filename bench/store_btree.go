@@ -66,3 +66,18 @@ func (s *btreeStore) Snapshot() error {
 	_ = c
 	return nil
 }
+
+// Range reads an email range under the read lock.
+func (s *btreeStore) Range(lo, hi string) (int, error) {
+	n := 0
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.tr.Ascend(User{Email: lo}, func(u User) bool {
+		if u.Email >= hi {
+			return false
+		}
+		n++
+		return true
+	})
+	return n, nil
+}

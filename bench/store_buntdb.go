@@ -91,6 +91,23 @@ func (s *buntdbStore) Len() int {
 
 func (s *buntdbStore) Close() error { return s.db.Close() }
 
+// Range reads an email range (buntdb's key order) in one read
+// transaction, decoding each record.
+func (s *buntdbStore) Range(lo, hi string) (int, error) {
+	n := 0
+	var derr error
+	err := s.db.View(func(tx *buntdb.Tx) error {
+		return tx.AscendRange("", lo, hi, func(k, v string) bool {
+			if _, derr = decodeUser(k, v); derr != nil {
+				return false
+			}
+			n++
+			return true
+		})
+	})
+	return n, errors.Join(err, derr)
+}
+
 // Snapshot begins and ends a read transaction (a read lock, see above).
 func (s *buntdbStore) Snapshot() error {
 	tx, err := s.db.Begin(false)

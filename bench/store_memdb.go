@@ -86,3 +86,20 @@ func (s *memdbStore) Snapshot() error {
 	s.db.Txn(false).Abort()
 	return nil
 }
+
+// Range reads an email range from the email index, in one read
+// transaction.
+func (s *memdbStore) Range(lo, hi string) (int, error) {
+	it, err := s.db.Txn(false).LowerBound(memdbTable, "email", lo)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if raw.(*User).Email >= hi {
+			break
+		}
+		n++
+	}
+	return n, nil
+}

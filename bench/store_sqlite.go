@@ -26,6 +26,7 @@ type sqliteStore struct {
 	sel    *sql.Stmt
 	ins    *sql.Stmt
 	snapQ  *sql.Stmt
+	rangeQ *sql.Stmt
 	closed atomic.Bool
 }
 
@@ -77,7 +78,10 @@ func (s *sqliteStore) init() (err error) {
 		ON CONFLICT (email) DO NOTHING RETURNING id`); err != nil {
 		return err
 	}
-	s.snapQ, err = s.db.Prepare(`SELECT id FROM users WHERE id = 1`)
+	if s.snapQ, err = s.db.Prepare(`SELECT id FROM users WHERE id = 1`); err != nil {
+		return err
+	}
+	s.rangeQ, err = s.db.Prepare(`SELECT id, email, name, org, age FROM users WHERE email >= ? AND email < ?`)
 	return err
 }
 
@@ -109,6 +113,25 @@ func (s *sqliteStore) Get(email string) (User, bool, error) {
 	return u, err == nil, err
 }
 
+// Range reads an email range through the email column's unique index,
+// scanning every row.
+func (s *sqliteStore) Range(lo, hi string) (int, error) {
+	rows, err := s.rangeQ.Query(lo, hi)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var u User
+		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &u.Org, &u.Age); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
 func (s *sqliteStore) Len() int {
 	var n int
 	if err := s.db.QueryRow(`SELECT count(*) FROM users`).Scan(&n); err != nil {
@@ -121,7 +144,7 @@ func (s *sqliteStore) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	return errors.Join(s.sel.Close(), s.ins.Close(), s.snapQ.Close(), s.keep.Close(), s.db.Close())
+	return errors.Join(s.sel.Close(), s.ins.Close(), s.snapQ.Close(), s.rangeQ.Close(), s.keep.Close(), s.db.Close())
 }
 
 // Load inserts the records in transactions of 10,000.

@@ -44,6 +44,7 @@ var groups = []group{
 	{"hot", `^BenchmarkGetOrCreate$/^hot$`, nil},
 	{"zipf", `^BenchmarkGetOrCreate$/^zipf$`, func(c *config) string { return fmt.Sprintf("%dx", c.zipfOps) }},
 	{"get", `^BenchmarkGet$`, nil},
+	{"filter", `^BenchmarkFilter$`, nil},
 	{"snapshot", `^BenchmarkSnapshot$`, nil},
 	{"memory", `^BenchmarkMemory$`, func(*config) string { return "1x" }},
 }
@@ -69,7 +70,7 @@ func main() {
 	var c config
 	flag.IntVar(&c.count, "count", 5, "runs of each benchmark (medians and spreads are over these)")
 	flag.StringVar(&c.cpu, "cpu", "1,2", "GOMAXPROCS values, as go test -cpu")
-	flag.StringVar(&c.benchtime, "benchtime", "1s", "-benchtime of the time-based groups (hit, hot, get, snapshot)")
+	flag.StringVar(&c.benchtime, "benchtime", "1s", "-benchtime of the time-based groups (hit, hot, get, filter, snapshot)")
 	flag.IntVar(&c.missOps, "miss", 100_000, "operations per miss benchmark (its store grows to this size)")
 	flag.IntVar(&c.zipfOps, "zipf", 200_000, "operations per zipf benchmark")
 	flag.StringVar(&c.only, "only", "", "comma-separated groups to run: "+groupKeys()+" (default all)")
@@ -258,6 +259,8 @@ func pattern(g group, c *config) string {
 		return joinLevels(p, stores, gs)
 	case g.key == "get": // store/g
 		return joinLevels(p, stores, gs)
+	case g.key == "filter": // n/store/g
+		return joinLevels(p, "", stores, gs)
 	default: // Snapshot, Memory: n/store
 		return joinLevels(p, "", stores)
 	}

@@ -14,6 +14,8 @@ BenchmarkGetOrCreate/hit/recstore/g=1x-2 	 1000	      210 ns/op	       0 B/op	  
 BenchmarkGetOrCreate/hit/syncmap/g=1x-2  	 1000	      50 ns/op	       0 B/op	       0 allocs/op
 BenchmarkGetOrCreate/zipf/recstore/g=32x-2 	 1	 5000 ns/op	 0.5000 creates/op	 10 B/op	 1 allocs/op
 BenchmarkSnapshot/n=10000/recstore-2 	 1000	 200 ns/op	 0 B/op	 1 allocs/op
+BenchmarkFilter/n=1000000/recstore/g=1x-2 	 1000	 20000 ns/op	 640 B/op	 9 allocs/op
+BenchmarkFilter/n=1000000/btree/g=1x-2 	 1000	 5000 ns/op	 16 B/op	 1 allocs/op
 BenchmarkSnapshot/n=10000/syncmap
     bench_test.go:239: sync.Map has no snapshot
 --- SKIP: BenchmarkSnapshot/n=10000/syncmap
@@ -29,8 +31,8 @@ func TestParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out.results) != 9 {
-		t.Fatalf("%d results, want 9: %+v", len(out.results), out.results)
+	if len(out.results) != 11 {
+		t.Fatalf("%d results, want 11: %+v", len(out.results), out.results)
 	}
 	r := out.results[0]
 	if r.name != "BenchmarkGetOrCreate/hit/recstore/g=1x" || r.procs != 1 || r.metrics["ns/op"] != 100 {
@@ -66,6 +68,8 @@ func TestRender(t *testing.T) {
 		"| syncmap | skip |",
 		"| btree | 92.0 | 0.20 |",
 		"- Snapshot/n=10000/syncmap: sync.Map has no snapshot",
+		"## Filter/n=1000000, GOMAXPROCS=2",
+		"| btree | 5000 | 1.00 | 0.25 |",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
@@ -86,6 +90,7 @@ func TestPattern(t *testing.T) {
 		"hit":      `^BenchmarkGetOrCreate$/^hit$/^(recstore|btree)$/^(g=32x)$`,
 		"get":      `^BenchmarkGet$/^(recstore|btree)$/^(g=32x)$`,
 		"snapshot": `^BenchmarkSnapshot$//^(recstore|btree)$`,
+		"filter":   `^BenchmarkFilter$//^(recstore|btree)$/^(g=32x)$`,
 	} {
 		g, _ := selectGroups(key)
 		if got := pattern(g[0], c); got != want {

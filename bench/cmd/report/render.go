@@ -12,7 +12,7 @@ import (
 
 // cell identifies one table cell's runs: a benchmark at one GOMAXPROCS.
 type cell struct {
-	group   string // "GetOrCreate/hit", "Get", "Snapshot", "Memory"
+	group   string // "GetOrCreate/hit", "Get", "Filter/n=1000000", "Snapshot", "Memory"
 	store   string
 	variant string // "g=32x", "n=10000"
 	procs   int
@@ -23,7 +23,7 @@ type cell struct {
 func where(name string) (group, store, variant string, ok bool) {
 	p := strings.Split(strings.TrimPrefix(name, "Benchmark"), "/")
 	switch {
-	case len(p) == 4 && p[0] == "GetOrCreate":
+	case len(p) == 4 && (p[0] == "GetOrCreate" || p[0] == "Filter"):
 		return p[0] + "/" + p[1], p[2], p[3], true
 	case len(p) == 3 && p[0] == "Get":
 		return p[0], p[1], p[2], true
@@ -38,7 +38,7 @@ func where(name string) (group, store, variant string, ok bool) {
 func storeOf(name string) (group, store string, ok bool) {
 	p := strings.Split(strings.TrimPrefix(name, "Benchmark"), "/")
 	switch {
-	case len(p) >= 3 && p[0] == "GetOrCreate":
+	case len(p) >= 3 && (p[0] == "GetOrCreate" || p[0] == "Filter"):
 		return p[0] + "/" + p[1], p[2], true
 	case len(p) >= 2 && p[0] == "Get":
 		return p[0], p[1], true
@@ -48,7 +48,7 @@ func storeOf(name string) (group, store string, ok bool) {
 	return "", "", false
 }
 
-var groupOrder = []string{"GetOrCreate/hit", "GetOrCreate/miss", "GetOrCreate/hot", "GetOrCreate/zipf", "Get", "Snapshot", "Memory"}
+var groupOrder = []string{"GetOrCreate/hit", "GetOrCreate/miss", "GetOrCreate/hot", "GetOrCreate/zipf", "Get", "Filter/n=1000000", "Filter/n=10000", "Snapshot", "Memory"}
 
 var groupNotes = map[string]string{
 	"GetOrCreate/hit":  "every call an existing key, 100,000 preloaded (10,000 with -short)",
@@ -56,6 +56,8 @@ var groupNotes = map[string]string{
 	"GetOrCreate/hot":  "16 keys from empty; exactly 16 creates checked",
 	"GetOrCreate/zipf": "1,000,000-key space, Zipf s=1.1, from empty; a fixed number of calls",
 	"Get":              "Get by the unique key, 100,000 preloaded (10,000 with -short)",
+	"Filter/n=1000000": "read a random range of 1,000 records by email, 1,000,000 preloaded; ns/op per range",
+	"Filter/n=10000":   "read a random range of 1,000 records by email, 10,000 preloaded (-short); ns/op per range",
 	"Snapshot":         "begin + end a read snapshot or transaction, GOMAXPROCS goroutines",
 	"Memory":           "heap bytes per record after runtime.GC (SQLite: plus its off-heap memory)",
 }
