@@ -21,5 +21,8 @@ const (
 	// faultSkipUniqueCheck lets writes through without checking secondary
 	// unique indexes.
 	faultSkipUniqueCheck
+	// faultOpenLive writes the live point indexes without the liveSeq
+	// window, so that point reads may see part of a batch.
+	faultOpenLive
 	numFaults
 )

@@ -249,6 +249,17 @@ func TestFault_TornPublish(t *testing.T) {
 	require.NotEmpty(t, broke, "readers never saw a torn publication")
 }
 
+// TestFault_OpenLive: live indexes written outside the liveSeq window let
+// point reads see one record of a transaction's pair and not the other.
+func TestFault_OpenLive(t *testing.T) {
+	db, users := faultsUsers(t)
+	require.Empty(t, livePairsWhole(t, db, users, 300*time.Millisecond), "the check fails without the fault")
+	faultsOn(t, faultOpenLive)
+	broke := livePairsWhole(t, db, users, 30*time.Second)
+	t.Logf("with the fault on: %s", broke)
+	require.NotEmpty(t, broke, "readers never saw part of a commit")
+}
+
 // faultsUniqueHolds is the unique-index guarantee: 16 goroutines insert
 // records with one email at once; exactly one may succeed, and the
 // invariant checker must pass. It returns what broke, or "".
