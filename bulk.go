@@ -79,7 +79,7 @@ func (t *Table[T]) InsertMany(recs []T, onConflict OnConflict[T]) (BulkResult[T]
 func (t *Table[T]) prepareAll(recs []T) ([]entry[T], error) {
 	entries := make([]entry[T], len(recs))
 	for i, r := range recs {
-		e, err := t.core.sch().prepare(r)
+		e, err := t.core.sch().prepare(&r) // r is a copy of recs[i]
 		if err != nil {
 			return nil, err
 		}

@@ -132,7 +132,7 @@ func (t *Table[T]) created(lookup *Cond[T], create func() (T, error)) (entry[T],
 	if !lookup.match(&rec) {
 		return entry[T]{}, &LookupError{Table: t.Name(), Reason: "the created record does not match the lookup"}
 	}
-	return t.core.sch().prepare(rec)
+	return t.core.sch().prepare(&rec) // rec is already the caller's own copy
 }
 
 // insertUnlessFound stores e unless, at the moment it would, a record

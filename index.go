@@ -83,11 +83,10 @@ type entry[T any] struct {
 
 func (e entry[T]) in(i int) bool { return e.rec != nil && e.out&(1<<i) == 0 }
 
-// prepare copies rec for storing, assigns it a primary key if the table
-// auto-assigns them and rec's is zero, and computes its keys.
-func (sch *tableSchema[T]) prepare(rec T) (entry[T], error) {
-	r := new(T)
-	*r = rec
+// prepare takes r for storing (the caller hands over a copy no one else
+// holds), assigns it a primary key if the table auto-assigns them and r's
+// is zero, and computes its keys.
+func (sch *tableSchema[T]) prepare(r *T) (entry[T], error) {
 	if sch.auto != nil && sch.pk.cols[0].isZero(r) {
 		id, ok := sch.auto.next()
 		if !ok {

@@ -186,7 +186,7 @@ func condOf[T any](lookup []Cond[T]) Cond[T] {
 // constraint it would break; on any error nothing is stored.
 func (t *Table[T]) Insert(rec T) (T, error) {
 	var zero T
-	e, err := t.core.sch().prepare(rec)
+	e, err := t.core.sch().prepare(&rec) // rec is this call's own copy
 	if err != nil {
 		return zero, err
 	}
@@ -222,7 +222,7 @@ func (t *Table[T]) Update(rec T) error {
 // (true) rather than replaced. Errors are those of Insert and Update.
 func (t *Table[T]) Upsert(rec T) (T, bool, error) {
 	var zero T
-	e, err := t.core.sch().prepare(rec)
+	e, err := t.core.sch().prepare(&rec) // rec is this call's own copy
 	if err != nil {
 		return zero, false, err
 	}
