@@ -119,4 +119,5 @@ func TestDB_PendingLog_Bounded(t *testing.T) {
 	}
 	require.Positive(t, most)
 	require.Less(t, most, maxPending)
+	require.Equal(t, 4096, maxPending, "doc.go and README state 4,096")
 }

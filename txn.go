@@ -26,7 +26,9 @@ const maxTxAttempts = 10
 // constraints are checked at each write, against the snapshot and the
 // transaction's own writes, and again at commit.
 //
-// Cost: beginning costs one atomic load, whatever the size of the DB; the
+// Cost: beginning costs one or two atomic loads, whatever the size of the
+// DB, unless commits are pending since the last published version (then
+// the first reader applies them, see the package doc); the
 // first write to a table copies nothing (its trees are copied node by node
 // as they change); every read is evaluated a second time against the
 // snapshot alone and once more at commit, inside the commit pipeline.
