@@ -1,7 +1,6 @@
 package recstore
 
 import (
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -269,6 +268,11 @@ type tableWork[T any] struct {
 	// changes near each other (rising keys above all) skip most of the
 	// search.
 	hints []btree.PathHint
+	// sealed counts the entries of undo that earlier batches committed:
+	// since the last publication they are the table's part of the pending
+	// log, which readers share, so they are never written again (a
+	// publication drops them, and a new array takes their place).
+	sealed int
 }
 
 func newTableWork[T any](sch *tableSchema[T], trees []*tree[T], log *[]int) *tableWork[T] {
@@ -276,13 +280,17 @@ func newTableWork[T any](sch *tableSchema[T], trees []*tree[T], log *[]int) *tab
 		view: &tableState[T]{sch: sch, trees: trees}, hints: make([]btree.PathHint, len(trees))}
 }
 
+// batchUndo is the undo log of the batch being applied.
+func (t *tableWork[T]) batchUndo() []undoRec[T] { return t.undo[t.sealed:] }
+
 func (t *tableWork[T]) reserveLive() (int, bool) {
+	n := len(t.batchUndo())
 	if t.live != nil {
 		for _, x := range t.live.idx {
-			x.reserve(len(t.undo))
+			x.reserve(n)
 		}
 	}
-	return len(t.undo), t.reset
+	return n, t.reset
 }
 
 func (t *tableWork[T]) applyLive() {
@@ -292,7 +300,7 @@ func (t *tableWork[T]) applyLive() {
 	if t.liveOut.Load() != t.live {
 		t.liveOut.Store(t.live)
 	}
-	for _, u := range t.undo {
+	for _, u := range t.batchUndo() {
 		for j, x := range t.live.idx {
 			i := t.live.at[j]
 			if u.old.in(i) && (!u.new.in(i) || u.old.keys[i] != u.new.keys[i]) {
@@ -306,15 +314,14 @@ func (t *tableWork[T]) applyLive() {
 }
 
 func (t *tableWork[T]) changes() any {
-	if len(t.undo) == 0 {
+	if len(t.batchUndo()) == 0 {
 		return nil
 	}
-	return slices.Clone(t.undo)
+	return t.undo[t.sealed:len(t.undo):len(t.undo)] // sealed by endBatch
 }
 
 func (t *tableWork[T]) endBatch() {
-	clear(t.undo)
-	t.undo = t.undo[:0]
+	t.sealed = len(t.undo)
 	t.reset = false
 }
 
@@ -337,6 +344,9 @@ type undoRec[T any] struct {
 }
 
 func (t *tableWork[T]) publish() any {
+	// The version holds every change: the pending log goes, and with it
+	// the records it kept alive. The next period likely logs as much.
+	t.undo, t.sealed = make([]undoRec[T], 0, len(t.undo)), 0
 	if !t.dirty {
 		return nil
 	}

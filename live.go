@@ -63,11 +63,13 @@ func newLiveIndexes[T any](sch *tableSchema[T], pk *tree[T], seed maphash.Seed) 
 }
 
 // pointIndex is a hash index, by open addressing with linear probing, of
-// the records of one unique index over one field. Slots hold a record and a
-// 32-bit tag of its key's hash; a slot whose tag is 0 has never been used,
-// and one with a tag and no record is a deleted entry (a tombstone) that
-// probes pass over. The table is never more than three quarters full,
-// tombstones included, so every probe ends.
+// the records of one unique index over one field. Slots hold a record and
+// the 32-bit hash of its key (odd, see hash), which also picks the slot a
+// probe starts from, so that growing the table rehashes nothing; a slot
+// whose hash is 0 has never been used, and one with a hash and no record
+// is a deleted entry (a tombstone) that probes pass over. The table is
+// never more than three quarters full, tombstones included, so every probe
+// ends.
 type pointIndex[T any] struct {
 	def  *indexDef[T]
 	seed maphash.Seed
@@ -99,23 +101,27 @@ func tableSize(n int) int {
 	return ceilPow2(max(16, 2*n))
 }
 
-func (x *pointIndex[T]) hash(k key) uint64 {
-	return maphash.String(x.seed, k.s) ^ (k.n * 0x9e3779b97f4a7c15)
+// hash is k's hash: 32 bits, odd so that no key hashes to the mark of a
+// slot never used.
+func (x *pointIndex[T]) hash(k key) uint32 {
+	h := maphash.String(x.seed, k.s) ^ (k.n * 0x9e3779b97f4a7c15)
+	return uint32(h>>32) | 1
 }
 
-// tag is the non-zero tag of hash h.
-func tag(h uint64) uint32 { return uint32(h>>32) | 1 }
+// start is the slot where probes for hash h begin: its 31 bits above the
+// odd one (tables stay far below 2^31 slots).
+func (t *pointTable[T]) start(h uint32) uint64 { return uint64(h>>1) & t.mask }
 
-// get returns the record with key k, or nil. It may run concurrently with
-// the committer's writes; the caller validates it with liveSeq.
-func (x *pointIndex[T]) get(k key, h uint64) *T {
+// get returns the record with key k, whose hash is h, or nil. It may run
+// concurrently with the committer's writes; the caller validates it with
+// liveSeq.
+func (x *pointIndex[T]) get(k key, h uint32) *T {
 	t := x.tab.Load()
-	tg := tag(h)
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
+	for i := t.start(h); ; i = (i + 1) & t.mask {
 		switch t.tags[i].Load() {
 		case 0:
 			return nil
-		case tg:
+		case h:
 			if r := t.recs[i].Load(); r != nil && x.keyOf(r) == k {
 				return r
 			}
@@ -141,12 +147,12 @@ func (x *pointIndex[T]) reserve(extra int) {
 	nt := newPointTable[T](tableSize(x.n + extra))
 	for i := range t.recs {
 		if r := t.recs[i].Load(); r != nil {
-			h := x.hash(x.keyOf(r))
-			j := h & nt.mask
+			h := t.tags[i].Load()
+			j := nt.start(h)
 			for nt.tags[j].Load() != 0 {
 				j = (j + 1) & nt.mask
 			}
-			nt.tags[j].Store(tag(h))
+			nt.tags[j].Store(h)
 			nt.recs[j].Store(r)
 		}
 	}
@@ -159,20 +165,19 @@ func (x *pointIndex[T]) reserve(extra int) {
 func (x *pointIndex[T]) set(k key, r *T) {
 	t := x.tab.Load()
 	h := x.hash(k)
-	tg := tag(h)
 	free := -1
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
+	for i := t.start(h); ; i = (i + 1) & t.mask {
 		switch got := t.tags[i].Load(); {
 		case got == 0:
 			if free < 0 {
 				free = int(i)
 				x.used++
 			}
-			t.tags[free].Store(tg)
+			t.tags[free].Store(h)
 			t.recs[free].Store(r)
 			x.n++
 			return
-		case got == tg:
+		case got == h:
 			if old := t.recs[i].Load(); old != nil && x.keyOf(old) == k {
 				t.recs[i].Store(r)
 				return
@@ -190,12 +195,11 @@ func (x *pointIndex[T]) set(k key, r *T) {
 func (x *pointIndex[T]) del(k key) {
 	t := x.tab.Load()
 	h := x.hash(k)
-	tg := tag(h)
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
+	for i := t.start(h); ; i = (i + 1) & t.mask {
 		switch t.tags[i].Load() {
 		case 0:
 			return
-		case tg:
+		case h:
 			if r := t.recs[i].Load(); r != nil && x.keyOf(r) == k {
 				t.recs[i].Store(nil)
 				x.n--

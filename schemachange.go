@@ -167,7 +167,7 @@ func (t *tableWork[T]) install(sch *tableSchema[T], trees []*tree[T]) {
 	t.sch, t.trees, t.dirty, t.reset = sch, trees, true, true
 	t.view = &tableState[T]{sch: sch, trees: trees}
 	t.hints = make([]btree.PathHint, len(trees))
-	t.undo = nil // entries of the old schema cannot be undone into the new
+	t.undo, t.sealed = nil, 0 // entries of the old schema cannot be undone into the new
 	// The live indexes are rebuilt from the trees, which hold the changes
 	// of the batch so far; the undo log no longer does.
 	t.live = newLiveIndexes(sch, trees[0], t.live.seed)
