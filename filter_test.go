@@ -1165,6 +1165,23 @@ func TestQuery_GetOrCreate_Scoped(t *testing.T) {
 		assert.False(t, created)
 		assert.Equal(t, first, again)
 	})
+	t.Run("a match in scope appears before the atomic step", func(t *testing.T) {
+		// The lookup of a scoped GetOrCreate fixes a unique index with its
+		// scope, but the created record lies outside the scope: inserting
+		// it meets no key, so the atomic step must search. A plain Insert
+		// racing the call (it takes no stripe) is played here in order:
+		// it commits between the call's last check and its atomic step.
+		_, users, _ := fltUsers(t)
+		search := And(uOrg.Eq("acme"), uUsername.Eq("zed"))
+		e, err := users.core.sch().prepare(&User{Email: "zed2@example.com", Org: "elsewhere", Username: "zed"})
+		require.NoError(t, err)
+		racer, err := users.Insert(User{Email: "zed@example.com", Org: "acme", Username: "zed"})
+		require.NoError(t, err)
+		got, created, err := users.insertUnlessFound(&search, e)
+		require.NoError(t, err)
+		assert.False(t, created)
+		assert.Equal(t, racer, *got)
+	})
 	t.Run("several in scope", func(t *testing.T) {
 		_, users, stored := fltUsers(t)
 		_, _, err := acme(users).GetOrCreate(uAge.Eq(30), func() (User, error) { return User{Age: 30}, nil })

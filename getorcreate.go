@@ -139,17 +139,18 @@ func (t *Table[T]) created(lookup *Cond[T], create func() (T, error)) (entry[T],
 // matches lookup: the atomic step of GetOrCreate. It returns the record
 // found or stored.
 //
-// A lookup that fixes every field of a unique index (covered) needs no
-// search first: e matches it, so a record matching it would hold e's key in
-// that index, and inserting e finds it. Only when the insert meets a
-// unique key is the lookup run.
+// A lookup that fixes every field of a unique index needs no search first
+// if e matches all of it (a scoped lookup's record need match only its own
+// part) and its keys are of the schema planned with (covered): a record
+// matching the lookup would then hold e's key in that index, and inserting
+// e meets it. Only when the insert meets a unique key is the lookup run.
 func (t *Table[T]) insertUnlessFound(lookup *Cond[T], e entry[T]) (*T, bool, error) {
 	sch := t.core.sch()
 	p, err := sch.planFor(lookup)
 	if err != nil {
 		return nil, false, err
 	}
-	covered := p.how == pointGet && p.exact
+	covered := p.how == pointGet && p.exact && e.sch == sch && lookup.match(e.rec)
 	check := !faultOn(faultCheckThenAct) && !faultOn(faultSkipRecheck)
 	var got *T
 	created := false
