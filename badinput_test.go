@@ -87,8 +87,8 @@ func badUser(i int) User {
 func badRawDump[T any](tbl *Table[T]) []T {
 	s := tbl.core.db.latest().tables[tbl.core.id].(*tableState[T])
 	var out []T
-	s.trees[0].Scan(func(it item[T]) bool {
-		out = append(out, *it.rec)
+	s.trees[0].Scan(func(r *T) bool {
+		out = append(out, *r)
 		return true
 	})
 	return out

@@ -139,7 +139,7 @@ func (t *Table[T]) insertManyMerging(recs []T, merge func(existing, proposed T) 
 				res.Inserted = append(res.Inserted, *st.e.rec)
 				continue
 			}
-			cur, ok := tw.byPK(st.e.keys[0])
+			cur, ok := tw.byPK(st.e.rec)
 			if !ok || cur.rec != st.old || tw.replace(cur, st.e) != nil {
 				return errStale
 			}
@@ -163,8 +163,7 @@ func (t *Table[T]) insertManyMerging(recs []T, merge func(existing, proposed T) 
 func (s *tableState[T]) private() *tableWork[T] {
 	trees := make([]*tree[T], len(s.trees))
 	for i, tr := range s.trees {
-		cp := *tr
-		trees[i] = &cp
+		trees[i] = tr.Fork()
 	}
 	return newTableWork(s.sch, trees, new([]int))
 }

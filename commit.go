@@ -4,7 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/tidwall/btree"
+	"github.com/recstore/recstore/internal/btree"
 )
 
 // The commit pipeline. Every write, from any table, is an op that the
@@ -267,7 +267,7 @@ type tableWork[T any] struct {
 	// hints[i] remembers where in trees[i] the last change was, so that
 	// changes near each other (rising keys above all) skip most of the
 	// search.
-	hints []btree.PathHint
+	hints []btree.Hint
 	// sealed counts the entries of undo that earlier batches committed:
 	// since the last publication they are the table's part of the pending
 	// log, which readers share, so they are never written again (a
@@ -277,7 +277,7 @@ type tableWork[T any] struct {
 
 func newTableWork[T any](sch *tableSchema[T], trees []*tree[T], log *[]int) *tableWork[T] {
 	return &tableWork[T]{sch: sch, trees: trees, log: log,
-		view: &tableState[T]{sch: sch, trees: trees}, hints: make([]btree.PathHint, len(trees))}
+		view: &tableState[T]{sch: sch, trees: trees}, hints: make([]btree.Hint, len(trees))}
 }
 
 // batchUndo is the undo log of the batch being applied.
@@ -303,11 +303,11 @@ func (t *tableWork[T]) applyLive() {
 	for _, u := range t.batchUndo() {
 		for j, x := range t.live.idx {
 			i := t.live.at[j]
-			if u.old.in(i) && (!u.new.in(i) || u.old.keys[i] != u.new.keys[i]) {
-				x.del(u.old.keys[i])
+			if u.old.in(i) && (!u.new.in(i) || !x.def.sameKey(u.old.rec, u.new.rec)) {
+				x.del(x.keyOf(u.old.rec))
 			}
 			if u.new.in(i) {
-				x.set(u.new.keys[i], u.new.rec)
+				x.set(x.keyOf(u.new.rec), u.new.rec)
 			}
 		}
 	}
@@ -374,13 +374,13 @@ func (t *tableWork[T]) swap(old, new entry[T]) {
 func (t *tableWork[T]) swapPrefix(old, new entry[T], n int) {
 	t.dirty = true
 	for i, tr := range t.trees[:n] {
-		// Set replaces an item of equal key (and, in a plain index, equal
-		// primary key), so only a key that moves needs a Delete.
-		if old.in(i) && (!new.in(i) || old.keys[i] != new.keys[i]) {
-			tr.DeleteHint(item[T]{k: old.keys[i], rec: old.rec}, &t.hints[i])
+		// Set replaces the record of equal key (and, in a plain index,
+		// equal primary key), so only a key that moves needs a Delete.
+		if old.in(i) && (!new.in(i) || !t.sch.indexes[i].sameKey(old.rec, new.rec)) {
+			tr.Delete(old.rec, &t.hints[i])
 		}
 		if new.in(i) {
-			tr.SetHint(item[T]{k: new.keys[i], rec: new.rec}, &t.hints[i])
+			tr.Set(new.rec, &t.hints[i])
 		}
 	}
 }
@@ -394,24 +394,24 @@ func (t *tableWork[T]) swapPrefix(old, new entry[T], n int) {
 func (t *tableWork[T]) put(old, new entry[T], checkPK bool) (*indexDef[T], *T) {
 	t.dirty = true
 	for i, tr := range t.trees {
-		moved := old.in(i) && (!new.in(i) || old.keys[i] != new.keys[i])
+		d := t.sch.indexes[i]
+		moved := old.in(i) && (!new.in(i) || !d.sameKey(old.rec, new.rec))
 		if moved {
-			tr.DeleteHint(item[T]{k: old.keys[i], rec: old.rec}, &t.hints[i])
+			tr.Delete(old.rec, &t.hints[i])
 		}
 		if !new.in(i) {
 			continue
 		}
-		prev, replaced := tr.SetHint(item[T]{k: new.keys[i], rec: new.rec}, &t.hints[i])
-		d := t.sch.indexes[i]
-		if !replaced || !d.unique || prev.rec == old.rec || i == 0 && !checkPK || i > 0 && faultOn(faultSkipUniqueCheck) {
+		prev, replaced := tr.Set(new.rec, &t.hints[i])
+		if !replaced || !d.unique || prev == old.rec || i == 0 && !checkPK || i > 0 && faultOn(faultSkipUniqueCheck) {
 			continue
 		}
-		tr.Set(prev) // give the key back to its holder
+		tr.Set(prev, nil) // give the key back to its holder
 		if moved {
-			tr.Set(item[T]{k: old.keys[i], rec: old.rec})
+			tr.Set(old.rec, nil)
 		}
 		t.swapPrefix(new, old, i)
-		return d, prev.rec
+		return d, prev
 	}
 	t.record(old, new)
 	return nil, nil
@@ -437,13 +437,13 @@ func (t *tableWork[T]) record(old, new entry[T]) {
 	*t.log = append(*t.log, t.id)
 }
 
-// byPK returns the stored record with primary key k.
-func (t *tableWork[T]) byPK(k key) (entry[T], bool) {
-	it, ok := t.trees[0].Get(item[T]{k: k})
+// byPK returns the stored record with r's primary key.
+func (t *tableWork[T]) byPK(r *T) (entry[T], bool) {
+	held, ok := t.trees[0].Get(r)
 	if !ok {
 		return entry[T]{}, false
 	}
-	return t.entryOf(it.rec), true
+	return t.entryOf(held), true
 }
 
 // entryOf returns a stored record with its keys, which are always valid.
@@ -463,14 +463,14 @@ func (t *tableWork[T]) conflict(e entry[T], checkPK bool) (*indexDef[T], *T) {
 		if !d.unique || (i == 0 && !checkPK) || !e.in(i) || i > 0 && faultOn(faultSkipUniqueCheck) {
 			continue
 		}
-		it, ok := t.trees[i].Get(item[T]{k: e.keys[i]})
+		held, ok := t.trees[i].Get(e.rec)
 		if !ok {
 			continue
 		}
-		if i > 0 && mustKey(t.sch.pk.keyOf(it.rec)) == e.keys[0] {
+		if i > 0 && t.sch.pk.sameKey(held, e.rec) {
 			continue // the record e replaces
 		}
-		return d, it.rec
+		return d, held
 	}
 	return nil, nil
 }
@@ -496,7 +496,8 @@ func (t *tableWork[T]) notePK(e entry[T]) {
 	if t.sch.auto == nil {
 		return
 	}
-	n := e.keys[0].n
+	k, _ := t.sch.pk.cols[0].extract(e.rec) // checked by entryOf
+	n := k.n
 	if t.sch.pk.cols[0].kind == kindInt {
 		if n < 1<<63 { // negative
 			return

@@ -36,7 +36,7 @@
 //
 // Writes are applied one after another in a commit pipeline: each write
 // joins the open batch, and one goroutine at a time (the combiner) applies
-// batches to the working B-trees (github.com/tidwall/btree), in place,
+// batches to the working B-trees (internal/btree), in place,
 // checking every unique key against the latest state. At the end of each
 // batch its changes become visible all at once, to two kinds of read:
 //

@@ -85,19 +85,19 @@ func derefAll[T any](recs []*T) []T {
 // order of those values, records in primary key order.
 func duplicateGroups[T any](s *tableState[T], cols []*col[T], include func(*T) bool) [][]*T {
 	byKey := map[string][]*T{}
-	s.trees[0].Scan(func(it item[T]) bool {
-		if !include(it.rec) {
+	s.trees[0].Scan(func(r *T) bool {
+		if !include(r) {
 			return true
 		}
 		var b []byte
 		for _, c := range cols {
-			k, err := c.extract(it.rec)
+			k, err := c.extract(r)
 			if err != nil {
 				return true // NaN equals nothing, so it duplicates nothing
 			}
 			b = c.appendKey(b, k)
 		}
-		byKey[string(b)] = append(byKey[string(b)], it.rec)
+		byKey[string(b)] = append(byKey[string(b)], r)
 		return true
 	})
 	var keys []string

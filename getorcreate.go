@@ -246,7 +246,7 @@ func (t *Table[T]) updateOrCreateOnce(lookup *Cond[T], update func(T) (T, error)
 		if now, err := tw.view.getOne(lookup); err != nil || now != cur {
 			return errStale
 		}
-		old, _ := tw.byPK(e.keys[0])
+		old, _ := tw.byPK(e.rec)
 		return tw.replace(old, e)
 	})
 	return e.rec, false, err

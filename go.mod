@@ -5,7 +5,6 @@ go 1.26.8
 require (
 	github.com/anishathalye/porcupine v1.3.1
 	github.com/stretchr/testify v1.12.1
-	github.com/tidwall/btree v1.8.2
 	go.uber.org/goleak v1.3.0
 )
 

@@ -2,44 +2,95 @@ package recstore
 
 import (
 	"fmt"
+	"strings"
+	"unsafe"
 
-	"github.com/tidwall/btree"
+	"github.com/recstore/recstore/internal/btree"
 )
 
-// item is one entry of an index tree: the record's key in that index and
-// the record. Records are immutable once stored, so every tree of every
-// version may share them. A probe (a search pivot) has a nil rec.
-type item[T any] struct {
-	k   key
-	rec *T
-}
+// tree is one index of one table version: its records, ordered by their
+// keys in the index. Items are the records themselves, which are immutable
+// once stored, so every tree of every version may share them, and a tree
+// reads a record's key from its fields when it compares. A published tree
+// is never written; the committer writes its private working copy, whose
+// nodes are copied on first write after each publication (btree.Copy).
+type tree[T any] = btree.Tree[*T]
 
-// tree is one index of one table version. A published tree is never
-// mutated; the committer mutates its private working copy, whose nodes are
-// copied on first write after each publication (tidwall/btree's Copy).
-type tree[T any] = btree.BTreeG[item[T]]
-
-// newTree makes an empty tree for index d. A unique tree orders items by key
-// alone. A plain tree orders by (key, primary key) so that equal keys stay
-// distinct, and a probe sorts before every record of its key.
+// newTree makes an empty tree for index d.
 func newTree[T any](d, pk *indexDef[T], degree int) *tree[T] {
-	opts := btree.Options{Degree: degree, NoLocks: true}
-	if d.unique {
-		return btree.NewBTreeGOptions(func(a, b item[T]) bool { return a.k.compare(b.k) < 0 }, opts)
-	}
-	pkOf := pk.cols[0].extract
-	return btree.NewBTreeGOptions(func(a, b item[T]) bool {
-		if c := a.k.compare(b.k); c != 0 {
-			return c < 0
-		}
-		if a.rec == nil || b.rec == nil {
-			return a.rec == nil && b.rec != nil
-		}
-		ka, _ := pkOf(a.rec) // stored records have valid keys
-		kb, _ := pkOf(b.rec)
-		return ka.compare(kb) < 0
-	}, opts)
+	return btree.New(degree, d.order(pk))
 }
+
+// order is the order of d's tree, whose primary key is pk. A unique tree
+// orders records by key alone. A plain tree orders by (key, primary key)
+// so that records with equal keys stay distinct.
+func (d *indexDef[T]) order(pk *indexDef[T]) func(a, b *T) int {
+	if d.unique {
+		return d.compare
+	}
+	return func(a, b *T) int {
+		if c := d.compare(a, b); c != 0 {
+			return c
+		}
+		return pk.compare(a, b)
+	}
+}
+
+// compare orders two stored records by their keys in d, field by field,
+// which is the order of their encoded keys (see appendComponent).
+func (d *indexDef[T]) compare(a, b *T) int {
+	for _, c := range d.cols {
+		ka, _ := c.extract(a) // stored records have valid keys
+		kb, _ := c.extract(b)
+		if r := ka.compare(kb); r != 0 {
+			return r
+		}
+	}
+	return 0
+}
+
+// sameKey reports whether two records have one key in d.
+func (d *indexDef[T]) sameKey(a, b *T) bool { return d.compare(a, b) == 0 }
+
+// probe returns the search of d's tree for key k (keyOf's form: a field's
+// key, or a composite key's encoding): k compared with a stored record's
+// key. A plain index's probe sorts before every record of its key.
+func (d *indexDef[T]) probe(k key) func(*T) int {
+	unique := d.unique
+	return func(r *T) int {
+		if c := d.compareKey(k, r); c != 0 || unique {
+			return c
+		}
+		return -1
+	}
+}
+
+// compareKey compares key k (keyOf's form) with stored record r's key in d.
+func (d *indexDef[T]) compareKey(k key, r *T) int {
+	if len(d.cols) == 1 {
+		kr, _ := d.cols[0].extract(r)
+		return k.compare(kr)
+	}
+	var buf [128]byte
+	b, _ := d.appendKey(buf[:0], r)
+	return strings.Compare(k.s, bytesString(b))
+}
+
+// hasPrefix reports whether stored record r's key in d (keyOf's form)
+// starts with prefix.
+func (d *indexDef[T]) hasPrefix(r *T, prefix string) bool {
+	if len(d.cols) == 1 {
+		kr, _ := d.cols[0].extract(r)
+		return strings.HasPrefix(kr.s, prefix)
+	}
+	var buf [128]byte
+	b, _ := d.appendKey(buf[:0], r)
+	return strings.HasPrefix(bytesString(b), prefix)
+}
+
+// bytesString views b as a string, for comparing it without a copy; b must
+// not change while the string is in use.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // tableSchema is a table's declaration with the lookups its queries need.
 type tableSchema[T any] struct {
@@ -72,13 +123,12 @@ type tableState[T any] struct {
 
 func (s *tableState[T]) len() int { return s.trees[0].Len() }
 
-// entry is a record with its key in every index of the table it belongs
-// to: bit i of out is set if it is not in index i (see indexDef.member).
+// entry is a record with the indexes of its table it belongs to: bit i of
+// out is set if it is not in index i (see indexDef.member).
 type entry[T any] struct {
-	rec  *T
-	keys []key
-	out  uint64
-	sch  *tableSchema[T] // the schema keys and out were computed for
+	rec *T
+	out uint64
+	sch *tableSchema[T] // the schema out was computed for, and keys checked against
 }
 
 func (e entry[T]) in(i int) bool { return e.rec != nil && e.out&(1<<i) == 0 }
@@ -97,41 +147,39 @@ func (sch *tableSchema[T]) prepare(r *T) (entry[T], error) {
 	return sch.entryOf(r)
 }
 
-// entryOf computes and checks every index key of r.
+// entryOf checks every index key of r and notes the indexes r is in.
 func (sch *tableSchema[T]) entryOf(r *T) (entry[T], error) {
-	keys := make([]key, len(sch.indexes))
 	var out uint64
 	for i, d := range sch.indexes {
 		if !d.member(r) {
 			out |= 1 << i
 			continue
 		}
-		k, err := d.storedKey(r, sch.table)
-		if err != nil {
+		if err := d.checkKey(r, sch.table); err != nil {
 			return entry[T]{}, err
 		}
-		keys[i] = k
 	}
 	if sch.pk.cols[0].isZero(r) {
 		return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "the primary key is zero", err: ErrInvalidKey}
 	}
-	return entry[T]{rec: r, keys: keys, out: out, sch: sch}, nil
+	return entry[T]{rec: r, out: out, sch: sch}, nil
 }
 
-// storedKey is r's key in index d, checked for storing.
-func (d *indexDef[T]) storedKey(r *T, table string) (key, error) {
-	k, err := d.keyOf(r)
-	if err == nil && len(k.s) > MaxKeySize {
-		err = &KeyError{Reason: fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", len(k.s), MaxKeySize), err: ErrKeyTooLarge}
+// checkKey returns why r's key in index d cannot be stored (NaN, over
+// MaxKeySize), or nil.
+func (d *indexDef[T]) checkKey(r *T, table string) error {
+	n, err := d.keySize(r)
+	if err == nil && n > MaxKeySize {
+		err = &KeyError{Reason: fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", n, MaxKeySize), err: ErrKeyTooLarge}
 	}
 	if err != nil {
 		field := ""
 		if len(d.cols) == 1 {
 			field = d.cols[0].name
 		}
-		return key{}, withContext(err, table, field)
+		return withContext(err, table, field)
 	}
-	return k, nil
+	return nil
 }
 
 // emptyTrees makes the trees of an empty table.

@@ -114,8 +114,8 @@ func indexOrder[T any](t testing.TB, tbl *Table[T], name string) []T {
 	for i, d := range s.sch.indexes {
 		if d.name == name {
 			var out []T
-			s.trees[i].Scan(func(it item[T]) bool {
-				out = append(out, *it.rec)
+			s.trees[i].Scan(func(r *T) bool {
+				out = append(out, *r)
 				return true
 			})
 			return out

@@ -49,9 +49,9 @@ func newLiveIndexes[T any](sch *tableSchema[T], pk *tree[T], seed maphash.Seed) 
 			continue
 		}
 		x := newPointIndex(d, seed, pk.Len())
-		pk.Scan(func(it item[T]) bool {
-			if d.member(it.rec) {
-				x.set(mustKey(d.keyOf(it.rec)), it.rec)
+		pk.Scan(func(r *T) bool {
+			if d.member(r) {
+				x.set(x.keyOf(r), r)
 			}
 			return true
 		})

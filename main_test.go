@@ -104,9 +104,10 @@ func (l *liveIndexes[T]) check(s *tableState[T]) error {
 			return fmt.Errorf("live index %q holds %d records, its tree %d", x.def.name, x.n, tr.Len())
 		}
 		var err error
-		tr.Scan(func(it item[T]) bool {
-			if got := x.get(it.k, x.hash(it.k)); got != it.rec {
-				err = fmt.Errorf("live index %q holds %v under %v, its tree %v", x.def.name, got, it.k, it.rec)
+		tr.Scan(func(r *T) bool {
+			k := x.keyOf(r)
+			if got := x.get(k, x.hash(k)); got != r {
+				err = fmt.Errorf("live index %q holds %v under %v, its tree %v", x.def.name, got, k, r)
 			}
 			return err == nil
 		})
@@ -122,8 +123,8 @@ func (s *tableState[T]) check() error {
 	for i, d := range s.sch.indexes {
 		tr := s.trees[i]
 		n := 0
-		pkTree.Scan(func(it item[T]) bool {
-			if d.member(it.rec) {
+		pkTree.Scan(func(r *T) bool {
+			if d.member(r) {
 				n++
 			}
 			return true
@@ -131,27 +132,25 @@ func (s *tableState[T]) check() error {
 		if tr.Len() != n {
 			return fmt.Errorf("index %q has %d entries, its records %d", d.name, tr.Len(), n)
 		}
-		var prev *item[T]
+		order := d.order(s.sch.pk)
+		var prev *T
 		var err error
-		tr.Scan(func(it item[T]) bool {
-			if prev != nil && !tr.Less(*prev, it) {
-				err = fmt.Errorf("index %q is out of order at %v", d.name, it.k)
+		tr.Scan(func(r *T) bool {
+			if prev != nil && order(prev, r) >= 0 {
+				err = fmt.Errorf("index %q is out of order at %v", d.name, *r)
 				return false
 			}
-			p := it
-			prev = &p
-			if !d.member(it.rec) {
+			prev = r
+			if !d.member(r) {
 				err = fmt.Errorf("index %q holds a record outside its condition", d.name)
 				return false
 			}
-			k, kerr := d.keyOf(it.rec)
-			if kerr != nil || k != it.k {
-				err = fmt.Errorf("index %q holds a record under a stale key %v (now %v, %v)", d.name, it.k, k, kerr)
+			if _, kerr := d.keyOf(r); kerr != nil {
+				err = fmt.Errorf("index %q holds a record with an invalid key: %v", d.name, kerr)
 				return false
 			}
-			pk := mustKey(s.sch.pk.keyOf(it.rec))
-			got, ok := pkTree.Get(item[T]{k: pk})
-			if !ok || got.rec != it.rec {
+			got, ok := pkTree.Get(r)
+			if !ok || got != r {
 				err = fmt.Errorf("index %q holds a record the primary key does not", d.name)
 				return false
 			}
@@ -160,12 +159,16 @@ func (s *tableState[T]) check() error {
 		if err != nil {
 			return err
 		}
-		pkTree.Scan(func(it item[T]) bool {
-			if !d.member(it.rec) {
+		pkTree.Scan(func(r *T) bool {
+			if !d.member(r) {
 				return true
 			}
-			k := mustKey(d.keyOf(it.rec))
-			if got, ok := tr.Get(item[T]{k: k, rec: it.rec}); !ok || got.rec != it.rec {
+			k := mustKey(d.keyOf(r))
+			if got, ok := tr.Find(d.probe(k)); !ok && d.unique || ok && d.unique && got != r {
+				err = fmt.Errorf("index %q does not find a record of the primary key under its key %v", d.name, k)
+				return false
+			}
+			if got, ok := tr.Get(r); !ok || got != r {
 				err = fmt.Errorf("index %q is missing a record of the primary key", d.name)
 				return false
 			}
@@ -184,8 +187,8 @@ func dump[T any](t testing.TB, tbl *Table[T]) []T {
 	s, err := tbl.state()
 	require.NoError(t, err)
 	var out []T
-	s.trees[0].Scan(func(it item[T]) bool {
-		out = append(out, *it.rec)
+	s.trees[0].Scan(func(r *T) bool {
+		out = append(out, *r)
 		return true
 	})
 	return out

@@ -1018,8 +1018,8 @@ func (s *mdlStore) records() ([]User, error) {
 		return nil, err
 	}
 	var out []User
-	st.trees[0].Scan(func(it item[User]) bool {
-		out = append(out, *it.rec)
+	st.trees[0].Scan(func(r *User) bool {
+		out = append(out, *r)
 		return true
 	})
 	return out, nil

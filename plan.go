@@ -243,34 +243,34 @@ func successor(k key) key {
 // the plan's index (for unionScan and inScan: per branch or key), until fn
 // returns false. It reports whether it ran to the end.
 func (s *tableState[T]) scan(p plan[T], cond *Cond[T], fn func(*T) bool) bool {
-	visit := func(it item[T]) bool {
-		if p.exact || cond.match(it.rec) {
-			return fn(it.rec)
+	visit := func(r *T) bool {
+		if p.exact || cond.match(r) {
+			return fn(r)
 		}
 		return true
 	}
-	tr := s.trees[p.index]
+	tr, d := s.trees[p.index], s.sch.indexes[p.index]
 	more := true
-	ascend := func(from key, while func(it item[T]) bool) {
-		tr.Ascend(item[T]{k: from}, func(it item[T]) bool {
-			if !while(it) {
+	ascend := func(from key, while func(r *T) bool) {
+		tr.Ascend(d.probe(from), func(r *T) bool {
+			if !while(r) {
 				return false
 			}
-			more = visit(it)
+			more = visit(r)
 			return more
 		})
 	}
 	switch p.how {
 	case pointGet:
-		if it, ok := tr.Get(item[T]{k: p.k}); ok {
-			return visit(it)
+		if r, ok := tr.Find(d.probe(p.k)); ok {
+			return visit(r)
 		}
 	case keyScan:
-		ascend(p.k, func(it item[T]) bool { return it.k == p.k })
+		ascend(p.k, func(r *T) bool { return d.compareKey(p.k, r) == 0 })
 		return more
 	case inScan:
 		for _, k := range p.keys {
-			ascend(k, func(it item[T]) bool { return it.k == k })
+			ascend(k, func(r *T) bool { return d.compareKey(k, r) == 0 })
 			if !more {
 				return false
 			}
@@ -283,15 +283,15 @@ func (s *tableState[T]) scan(p plan[T], cond *Cond[T], fn func(*T) bool) bool {
 				from = successor(p.lo.k)
 			}
 		}
-		ascend(from, func(it item[T]) bool {
+		ascend(from, func(r *T) bool {
 			if !p.hi.set {
 				return true
 			}
-			c := it.k.compare(p.hi.k)
-			return c < 0 || c == 0 && !p.hi.open
+			c := d.compareKey(p.hi.k, r) // the bound against the record
+			return c > 0 || c == 0 && !p.hi.open
 		})
 	case prefixScan:
-		ascend(p.k, func(it item[T]) bool { return strings.HasPrefix(it.k.s, p.k.s) })
+		ascend(p.k, func(r *T) bool { return d.hasPrefix(r, p.k.s) })
 	case unionScan:
 		seen := map[*T]bool{}
 		for _, b := range p.union {
@@ -306,8 +306,8 @@ func (s *tableState[T]) scan(p plan[T], cond *Cond[T], fn func(*T) bool) bool {
 			}
 		}
 	default:
-		tr.Scan(func(it item[T]) bool {
-			more = visit(it)
+		tr.Scan(func(r *T) bool {
+			more = visit(r)
 			return more
 		})
 	}

@@ -33,8 +33,8 @@ func (s *tableState[T]) find(p plan[T], cond *Cond[T]) (*T, error) {
 // index, hit or miss.
 func (s *tableState[T]) matches(p plan[T], cond *Cond[T]) (*T, int) {
 	if p.how == pointGet && p.exact {
-		if it, ok := s.trees[p.index].Get(item[T]{k: p.k}); ok {
-			return it.rec, 1
+		if r, ok := s.trees[p.index].Find(s.sch.indexes[p.index].probe(p.k)); ok {
+			return r, 1
 		}
 		return nil, 0
 	}
@@ -531,7 +531,7 @@ func (sch *tableSchema[T]) updated(old *T, fn func(T) (T, error)) (entry[T], err
 	if err != nil {
 		return entry[T]{}, err
 	}
-	if e.keys[0] != mustKey(sch.pk.keyOf(old)) {
+	if !sch.pk.sameKey(e.rec, old) {
 		return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "update changed the primary key", err: ErrInvalidKey}
 	}
 	return e, nil

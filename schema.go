@@ -220,20 +220,37 @@ func (d *indexDef[T]) fieldNames() []string {
 	return names
 }
 
-// keyOf computes the record's key in this index.
+// keyOf computes the record's key in this index: a field's key, or the
+// encoding of a composite key's fields.
 func (d *indexDef[T]) keyOf(r *T) (key, error) {
 	if len(d.cols) == 1 {
 		return d.cols[0].extract(r)
 	}
-	var buf []byte
+	b, err := d.appendKey(nil, r)
+	return key{s: string(b)}, err
+}
+
+// appendKey appends the encoding of r's composite key in this index to buf.
+func (d *indexDef[T]) appendKey(buf []byte, r *T) ([]byte, error) {
 	for _, c := range d.cols {
 		k, err := c.extract(r)
 		if err != nil {
-			return key{}, withContext(err, "", c.name)
+			return buf, withContext(err, "", c.name)
 		}
 		buf = c.appendKey(buf, k)
 	}
-	return key{s: string(buf)}, nil // storedKey checks MaxKeySize
+	return buf, nil
+}
+
+// keySize is the length of r's key in this index, as MaxKeySize counts it.
+func (d *indexDef[T]) keySize(r *T) (int, error) {
+	if len(d.cols) == 1 {
+		k, err := d.cols[0].extract(r)
+		return len(k.s), err
+	}
+	var buf [128]byte
+	b, err := d.appendKey(buf[:0], r)
+	return len(b), err
 }
 
 // autoPK assigns primary keys to records stored with a zero one, from a

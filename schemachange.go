@@ -3,7 +3,7 @@ package recstore
 import (
 	"slices"
 
-	"github.com/tidwall/btree"
+	"github.com/recstore/recstore/internal/btree"
 )
 
 // AddIndex adds the index spec declares (Unique or Index, refined with Where
@@ -112,11 +112,11 @@ func (t *Table[T]) build(d *indexDef[T], sch *tableSchema[T]) (*tree[T], error) 
 		}
 	}
 	tr := newTree(d, sch.pk, t.core.db.opts.Degree)
-	s.trees[0].Scan(func(it item[T]) bool {
-		if d.member(it.rec) {
-			var k key
-			if k, err = d.storedKey(it.rec, sch.table); err == nil {
-				tr.Set(item[T]{k: k, rec: it.rec})
+	var hint btree.Hint
+	s.trees[0].Scan(func(r *T) bool {
+		if d.member(r) {
+			if err = d.checkKey(r, sch.table); err == nil {
+				tr.Set(r, &hint)
 			}
 		}
 		return err == nil
@@ -132,32 +132,25 @@ func (t *tableWork[T]) catchUp(d *indexDef[T], tr *tree[T], touched []*T) error 
 	pks := map[key]bool{}
 	for _, r := range touched { // remove every version tr may hold
 		pks[mustKey(t.sch.pk.keyOf(r))] = true
-		if !d.member(r) {
-			continue
-		}
-		k, err := d.storedKey(r, t.sch.table)
-		if err != nil {
+		if !d.member(r) || d.checkKey(r, t.sch.table) != nil {
 			continue // never stored in tr
 		}
-		probe := item[T]{k: k, rec: r}
-		if it, ok := tr.Get(probe); ok && it.rec == r {
-			tr.Delete(probe)
+		if held, ok := tr.Get(r); ok && held == r {
+			tr.Delete(r, nil)
 		}
 	}
 	for pk := range pks { // add the current version
-		cur, ok := t.trees[0].Get(item[T]{k: pk})
-		if !ok || !d.member(cur.rec) {
+		cur, ok := t.trees[0].Find(t.sch.pk.probe(pk))
+		if !ok || !d.member(cur) {
 			continue
 		}
-		k, err := d.storedKey(cur.rec, t.sch.table)
-		if err != nil {
+		if err := d.checkKey(cur, t.sch.table); err != nil {
 			return err
 		}
-		it := item[T]{k: k, rec: cur.rec}
-		if held, ok := tr.Get(it); ok && held.rec != cur.rec && d.unique {
+		if held, ok := tr.Get(cur); ok && held != cur && d.unique {
 			return duplicatesError(t.sch, d, duplicateGroups(t.view, d.cols, d.member))
 		}
-		tr.Set(it)
+		tr.Set(cur, nil)
 	}
 	return nil
 }
@@ -166,7 +159,7 @@ func (t *tableWork[T]) catchUp(d *indexDef[T], tr *tree[T], touched []*T) error 
 func (t *tableWork[T]) install(sch *tableSchema[T], trees []*tree[T]) {
 	t.sch, t.trees, t.dirty, t.reset = sch, trees, true, true
 	t.view = &tableState[T]{sch: sch, trees: trees}
-	t.hints = make([]btree.PathHint, len(trees))
+	t.hints = make([]btree.Hint, len(trees))
 	t.undo, t.sealed = nil, 0 // entries of the old schema cannot be undone into the new
 	// The live indexes are rebuilt from the trees, which hold the changes
 	// of the batch so far; the undo log no longer does.

@@ -209,7 +209,7 @@ func (t *Table[T]) Update(rec T) error {
 	e.rec = new(T)
 	*e.rec = rec
 	return t.write(func(tw *tableWork[T]) error {
-		old, ok := tw.byPK(e.keys[0])
+		old, ok := tw.byPK(e.rec)
 		if !ok {
 			return &NotFoundError{Table: tw.sch.table}
 		}
@@ -228,7 +228,7 @@ func (t *Table[T]) Upsert(rec T) (T, bool, error) {
 	}
 	inserted := false
 	err = t.write(func(tw *tableWork[T]) error {
-		old, ok := tw.byPK(e.keys[0])
+		old, ok := tw.byPK(e.rec)
 		if !ok {
 			inserted = true
 			return tw.insert(e)
@@ -257,7 +257,7 @@ func (t *Table[T]) Delete(lookup ...Cond[T]) (T, error) {
 		if err != nil {
 			return err
 		}
-		old, _ := tw.byPK(mustKey(tw.sch.pk.keyOf(r)))
+		old, _ := tw.byPK(r)
 		tw.change(old, entry[T]{})
 		removed = r
 		return nil

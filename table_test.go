@@ -881,9 +881,9 @@ func TestTable_Delete_ReleasesRecord(t *testing.T) {
 	storedPtr := func(id int64) weak.Pointer[User] {
 		s, err := users.state()
 		require.NoError(t, err)
-		it, ok := s.trees[0].Get(item[User]{k: mustKey(s.sch.pk.keyOf(&User{ID: id}))})
+		r, ok := s.trees[0].Get(&User{ID: id})
 		require.True(t, ok)
-		return weak.Make(it.rec)
+		return weak.Make(r)
 	}
 	deleted := storedPtr(3)
 	replaced := storedPtr(1)

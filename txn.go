@@ -287,7 +287,7 @@ func (t *tableWork[T]) replayInto(w *working) error {
 		if u.new.sch != nil && u.new.sch != real.sch {
 			return errTxConflict // the schema changed: run again
 		}
-		cur, ok := real.byPK(e.keys[0])
+		cur, ok := real.byPK(e.rec)
 		if ok != (u.old.rec != nil) || ok && cur.rec != u.old.rec {
 			return errTxConflict
 		}

@@ -1,0 +1,305 @@
+package btree
+
+import (
+	"cmp"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+var flagSeed = flag.Uint64("btree.seed", 0, "seed of TestTree_Model (0: random, printed)")
+
+func intTree(degree int) *Tree[int] { return New(degree, cmp.Compare[int]) }
+
+// probe is the search for target.
+func probe(target int) func(int) int {
+	return func(x int) int { return cmp.Compare(target, x) }
+}
+
+func items(t *Tree[int]) []int {
+	var out []int
+	t.Scan(func(x int) bool {
+		out = append(out, x)
+		return true
+	})
+	return out
+}
+
+// check verifies the tree's shape: sorted, every leaf at one depth, no
+// node over its size, no empty node but a root, no stale item beyond a
+// node's length (which would keep it alive), and the count.
+func check(t *Tree[int]) error {
+	if t.root == nil {
+		if t.count != 0 {
+			return fmt.Errorf("empty tree counts %d", t.count)
+		}
+		return nil
+	}
+	leafDepth := -1
+	n := 0
+	var walk func(nd *node[int], depth int) error
+	walk = func(nd *node[int], depth int) error {
+		if len(nd.items) > t.max {
+			return fmt.Errorf("node of %d items, max %d", len(nd.items), t.max)
+		}
+		if len(nd.items) == 0 && nd != t.root {
+			return fmt.Errorf("empty non-root node")
+		}
+		for _, x := range nd.items[len(nd.items):cap(nd.items)] {
+			if x != 0 {
+				return fmt.Errorf("stale item %d past a node's end", x)
+			}
+		}
+		n += len(nd.items)
+		if nd.leaf() {
+			if leafDepth >= 0 && depth != leafDepth {
+				return fmt.Errorf("leaves at depths %d and %d", leafDepth, depth)
+			}
+			leafDepth = depth
+			return nil
+		}
+		if len(nd.children) != len(nd.items)+1 {
+			return fmt.Errorf("%d children for %d items", len(nd.children), len(nd.items))
+		}
+		for _, c := range nd.children[len(nd.children):cap(nd.children)] {
+			if c != nil {
+				return fmt.Errorf("stale child past a node's end")
+			}
+		}
+		for _, c := range nd.children {
+			if err := walk(c, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(t.root, 0); err != nil {
+		return err
+	}
+	if n != t.count {
+		return fmt.Errorf("%d items counted %d", n, t.count)
+	}
+	if got := items(t); !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) {
+		return fmt.Errorf("items out of order: %v", got)
+	}
+	return nil
+}
+
+// TestTree_Model runs random operations on trees of several degrees
+// against a sorted slice, with copies and forks taken along the way that
+// must keep their items while the tree goes on changing.
+func TestTree_Model(t *testing.T) {
+	seed := *flagSeed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	t.Logf("seed %d (-btree.seed=%d repeats it)", seed, seed)
+	for _, degree := range []int{2, 3, 4, 16} {
+		t.Run(fmt.Sprintf("degree=%d", degree), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, uint64(degree)))
+			tr := intTree(degree)
+			var model []int
+			type frozen struct {
+				tr   *Tree[int]
+				want []int
+			}
+			var snaps []frozen
+			var hint Hint
+			keySpace := 300
+			for step := range 20_000 {
+				k := 1 + rng.IntN(keySpace)
+				if rng.IntN(4) == 0 { // runs of rising keys, as auto keys come
+					k = keySpace + step
+				}
+				i, found := slices.BinarySearch(model, k)
+				h := &hint
+				if rng.IntN(3) == 0 {
+					h = nil
+				}
+				switch op := rng.IntN(10); {
+				case op < 5:
+					prev, replaced := tr.Set(k, h)
+					require.Equal(t, found, replaced, "Set(%d) at step %d", k, step)
+					if found {
+						require.Equal(t, k, prev)
+					} else {
+						model = slices.Insert(model, i, k)
+					}
+				case op < 8:
+					prev, ok := tr.Delete(k, h)
+					require.Equal(t, found, ok, "Delete(%d) at step %d", k, step)
+					if found {
+						require.Equal(t, k, prev)
+						model = slices.Delete(model, i, i+1)
+					}
+				case op == 8:
+					got, ok := tr.Find(probe(k))
+					require.Equal(t, found, ok)
+					if found {
+						require.Equal(t, k, got)
+					}
+					_, ok = tr.Get(k)
+					require.Equal(t, found, ok)
+				default:
+					limit := rng.IntN(20)
+					var got []int
+					done := tr.Ascend(probe(k), func(x int) bool {
+						got = append(got, x)
+						return len(got) < limit
+					})
+					want := model[i:]
+					if limit <= len(want) {
+						want = want[:limit]
+					}
+					if limit == 0 {
+						want = model[i:min(i+1, len(model))]
+					}
+					require.Equal(t, nilIfEmpty(want), nilIfEmpty(got), "Ascend(%d, limit %d)", k, limit)
+					require.Equal(t, len(model)-i < max(limit, 1), done)
+				}
+				require.Equal(t, len(model), tr.Len())
+				if step%500 == 0 {
+					require.NoError(t, check(tr), "step %d", step)
+					require.Equal(t, model, nilIfEmpty(items(tr)))
+					switch rng.IntN(3) {
+					case 0:
+						snaps = append(snaps, frozen{tr.Copy(), slices.Clone(model)})
+					case 1: // a fork of a copy writes on its own
+						c := tr.Copy()
+						snaps = append(snaps, frozen{c, slices.Clone(model)})
+						f := c.Fork()
+						f.Set(-1, nil)
+						if len(model) > 0 {
+							f.Delete(model[len(model)/2], nil)
+						}
+						require.NoError(t, check(f))
+					}
+				}
+			}
+			require.NoError(t, check(tr))
+			for _, s := range snaps {
+				require.Equal(t, s.want, nilIfEmpty(items(s.tr)), "a copy changed after the tree it came from did")
+				require.NoError(t, check(s.tr))
+			}
+		})
+	}
+}
+
+func nilIfEmpty(s []int) []int {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// TestTree_RisingKeysFillNodes: keys inserted in rising order, as auto
+// primary keys and time stamps come, leave nodes nearly full rather than
+// half full.
+func TestTree_RisingKeysFillNodes(t *testing.T) {
+	tr := intTree(16)
+	var hint Hint
+	for k := range 100_000 {
+		tr.Set(k+1, &hint)
+	}
+	require.NoError(t, check(tr))
+	nodes, slots := 0, 0
+	var walk func(n *node[int])
+	walk = func(n *node[int]) {
+		nodes++
+		slots += tr.max
+		for _, c := range n.children {
+			walk(c)
+		}
+	}
+	walk(tr.root)
+	fill := float64(tr.Len()) / float64(slots)
+	require.Greater(t, fill, 0.9, "%d items in %d nodes", tr.Len(), nodes)
+}
+
+// TestTree_Fork_ConcurrentWriters: many goroutines fork one tree and
+// write their forks at once (run under -race); the tree keeps its items
+// and each fork holds its own.
+func TestTree_Fork_ConcurrentWriters(t *testing.T) {
+	base := intTree(4)
+	for k := range 1000 {
+		base.Set(k*2, nil)
+	}
+	want := items(base)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			f := base.Fork()
+			for k := range 1000 {
+				f.Set(k*2+1, nil) // odd keys are the fork's
+				if k%3 == g%3 {
+					f.Delete(k*2, nil)
+				}
+			}
+			if err := check(f); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, want, items(base))
+	require.NoError(t, check(base))
+}
+
+// TestTree_DeleteEveryItem empties trees in several orders down to a nil
+// root, and they work again afterwards.
+func TestTree_DeleteEveryItem(t *testing.T) {
+	for _, order := range []string{"rising", "falling", "random"} {
+		t.Run(order, func(t *testing.T) {
+			tr := intTree(2)
+			keys := make([]int, 500)
+			for i := range keys {
+				keys[i] = i + 1
+				tr.Set(i+1, nil)
+			}
+			switch order {
+			case "falling":
+				slices.Reverse(keys)
+			case "random":
+				rand.New(rand.NewPCG(1, 2)).Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+			}
+			for _, k := range keys {
+				_, ok := tr.Delete(k, nil)
+				require.True(t, ok, "Delete(%d)", k)
+				require.NoError(t, check(tr))
+			}
+			require.Nil(t, tr.root)
+			_, ok := tr.Delete(1, nil)
+			require.False(t, ok)
+			tr.Set(7, nil)
+			require.Equal(t, []int{7}, items(tr))
+		})
+	}
+}
+
+func BenchmarkTree_Set(b *testing.B) {
+	for _, order := range []string{"rising", "random"} {
+		b.Run(order, func(b *testing.B) {
+			keys := make([]int, 1_000_000)
+			for i := range keys {
+				keys[i] = i
+			}
+			if order == "random" {
+				rand.New(rand.NewPCG(1, 2)).Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+			}
+			b.ReportAllocs()
+			tr := intTree(16)
+			var hint Hint
+			for i := 0; b.Loop(); i++ {
+				if i == len(keys) {
+					tr, i = intTree(16), 0
+				}
+				tr.Set(keys[i], &hint)
+			}
+		})
+	}
+}
