@@ -140,15 +140,19 @@ func (t *Tree[P]) hinted(n *node[P], item P, hint *Hint, depth int) (i int, foun
 		return t.locate(n, item, nil)
 	}
 	if hint.used[depth] {
+		// The item goes at the hinted position or, as the next of rising
+		// keys does, just after the item there.
 		i = min(int(hint.path[depth]), len(n.items))
 		switch {
 		case i < len(n.items):
 			c := t.cmp(item, n.items[i])
-			if c == 0 {
+			switch {
+			case c == 0:
 				return t.remember(hint, depth, i), true
-			}
-			if c < 0 && (i == 0 || t.cmp(item, n.items[i-1]) > 0) {
+			case c < 0 && (i == 0 || t.cmp(item, n.items[i-1]) > 0):
 				return t.remember(hint, depth, i), false
+			case c > 0 && (i+1 == len(n.items) || t.cmp(item, n.items[i+1]) < 0):
+				return t.remember(hint, depth, i+1), false
 			}
 		case i > 0 && t.cmp(item, n.items[i-1]) > 0:
 			return t.remember(hint, depth, i), false
