@@ -38,13 +38,7 @@ func (t *Table[T]) InsertMany(recs []T, onConflict OnConflict[T]) (BulkResult[T]
 		return BulkResult[T]{}, &LookupError{Table: t.Name(), Reason: "OnConflict sets both Ignore and Update"}
 	}
 	if onConflict.Update != nil {
-		for range maxRetries {
-			res, err := t.insertManyMerging(recs, onConflict.Update)
-			if !errors.Is(err, errStale) {
-				return res, err
-			}
-		}
-		return BulkResult[T]{}, ErrConflict
+		return retrying(t, func(t *Table[T]) (BulkResult[T], error) { return t.insertManyMerging(recs, onConflict.Update) })
 	}
 	entries, err := t.prepareAll(recs)
 	if err != nil {

@@ -116,8 +116,15 @@ func (db *DB) combine(b *batch) {
 	}
 }
 
+// applyBatch applies b alone: no insert of the fast path runs meanwhile,
+// and the working trees hold every change committed before it.
 func (db *DB) applyBatch(b *batch) {
+	db.gate.Lock()
+	db.treeMu.Lock()
+	defer db.gate.Unlock()
+	defer db.treeMu.Unlock()
 	w := &db.commit.work
+	db.catchUp(w)
 	for _, o := range b.ops {
 		sp := len(w.log)
 		w.runOp(o)
@@ -139,21 +146,23 @@ func (w *working) runOp(o *op) {
 }
 
 // maxPending bounds the changes committed since the last published
-// version. A batch that reaches it is published, so that the pending log
-// holds at most this many changes and a reader that brings a version up to
-// date (DB.snapshot) applies at most this many. Between publications the
-// committer changes its working trees in place: a published version costs
-// the writes after it a copy of every node they touch.
+// version that the working trees hold. Once they reach it, the committer
+// or an applier of the fast path publishes, so that the log holds at most
+// this many changes (plus the inserts not applied yet, at most maxLag) and
+// a reader that brings a version up to date (DB.snapshot) applies at most
+// that many. Between publications the working trees change in place: a
+// published version costs the writes after it a copy of every node they
+// touch.
 const maxPending = 4096
 
 // commitBatch makes the batch's changes visible: to point reads through the
-// live indexes, and to every other read through the pending log or, if it
-// is due, a new published version. It all happens inside one liveSeq
-// window, so that no reader sees part of it.
+// live indexes, and to every other read through the log or, if it is due,
+// a new published version. It all happens inside one liveSeq window, so
+// that no reader sees part of it.
 func (db *DB) commitBatch(w *working) {
 	n, force := 0, false
 	for _, t := range w.tables {
-		c, f := t.reserveLive()
+		c, f := t.batchSize()
 		n, force = n+c, force || f
 	}
 	if n == 0 && !force {
@@ -165,16 +174,20 @@ func (db *DB) commitBatch(w *working) {
 	}
 	w.seq++
 	w.pending += n
+	rec := &commitRec{seq: w.seq}
 	if force || w.pending >= maxPending || db.wantFresh.Load() {
+		// The version first, so that no reader finds the batch in the
+		// log without a version that holds what came before it.
 		db.publish(w)
 	} else {
-		p := db.pend.Load()
-		rec := &commitRec{prev: p.head, seq: w.seq, changes: make([]any, len(w.tables))}
+		rec.prev.Store(db.head.Load())
+		rec.changes = make([]any, len(w.tables))
 		for id, t := range w.tables {
 			rec.changes[id] = t.changes()
 		}
-		db.pend.Store(&pendingLog{base: p.base, head: rec})
 	}
+	db.head.Store(rec) // no insert of the fast path runs: see DB.gate
+	db.applied.Store(w.seq)
 	db.openLive()
 	for _, t := range w.tables {
 		t.endBatch()
@@ -188,10 +201,10 @@ func (db *DB) openLive() {
 	}
 }
 
-// publish stores a new version holding every table changed since the last
-// one.
+// publish stores a version of the working trees, which hold every change
+// up to w.seq, unless a reader stored one as new already.
 func (db *DB) publish(w *working) {
-	old := db.pend.Load().base
+	old := w.base
 	tables := make([]any, len(w.tables))
 	copy(tables, old.tables)
 	for id, t := range w.tables {
@@ -203,28 +216,34 @@ func (db *DB) publish(w *working) {
 		db.cur.Store(&version{tables: tornTables(old.tables, tables), seq: w.seq})
 	}
 	v := &version{tables: tables, seq: w.seq}
-	db.cur.Store(v)
-	db.pend.Store(&pendingLog{base: v})
-	w.pending = 0
+	for cur := db.cur.Load(); (cur.seq < v.seq || faultOn(faultTornPublish)) && !db.cur.CompareAndSwap(cur, v); {
+		cur = db.cur.Load()
+	}
+	w.base, w.pending = v, 0
 	db.wantFresh.Store(false)
 }
 
-// working is the committer's private, mutable state of every table.
+// working is the committer's private, mutable state of every table. The
+// committer and the appliers of the fast path use it under DB.treeMu.
 type working struct {
 	tables  []tableWorker
-	log     []int  // ids of the tables changed, in order, for rollback
-	seq     uint64 // batches committed (the committer's only)
-	pending int    // changes committed since the last publication
+	log     []int    // ids of the tables changed, in order, for rollback
+	seq     uint64   // the seq of the newest change the trees hold
+	pending int      // changes the trees hold that base does not
+	base    *version // the last version published from the trees
+	inserts [][]any  // catchUp's scratch: the inserts of each table
 }
 
 // tableWorker is a table's working state, whatever its record type.
 type tableWorker interface {
 	undoLast()
 	replayInto(w *working) error
-	// reserveLive makes room in the live indexes for the batch's changes
-	// and returns how many there are, and whether the table must be
-	// published now (it is new, or its schema changed).
-	reserveLive() (changes int, force bool)
+	// insertLogged applies inserts of the fast path (each a *T) to the
+	// trees: they are in the log and the live indexes already.
+	insertLogged(recs []any)
+	// batchSize returns how many changes the batch made, and whether the
+	// table must be published now (it is new, or its schema changed).
+	batchSize() (changes int, force bool)
 	// applyLive applies the batch's changes to the live indexes.
 	applyLive()
 	// changes returns the batch's changes, a []undoRec[T], or nil.
@@ -264,6 +283,9 @@ type tableWork[T any] struct {
 	live    *liveIndexes[T]
 	liveOut *atomic.Pointer[liveIndexes[T]]
 	reset   bool
+	// fastOff counts the stops of the fast path into the table under
+	// way (setFast): an index build, or an optimistic write retrying.
+	fastOff int
 	// hints[i] remembers where in trees[i] the last change was, so that
 	// changes near each other (rising keys above all) skip most of the
 	// search.
@@ -283,15 +305,7 @@ func newTableWork[T any](sch *tableSchema[T], trees []*tree[T], log *[]int) *tab
 // batchUndo is the undo log of the batch being applied.
 func (t *tableWork[T]) batchUndo() []undoRec[T] { return t.undo[t.sealed:] }
 
-func (t *tableWork[T]) reserveLive() (int, bool) {
-	n := len(t.batchUndo())
-	if t.live != nil {
-		for _, x := range t.live.idx {
-			x.reserve(n)
-		}
-	}
-	return n, t.reset
-}
+func (t *tableWork[T]) batchSize() (int, bool) { return len(t.batchUndo()), t.reset }
 
 func (t *tableWork[T]) applyLive() {
 	if t.live == nil {
@@ -301,13 +315,29 @@ func (t *tableWork[T]) applyLive() {
 		t.liveOut.Store(t.live)
 	}
 	for _, u := range t.batchUndo() {
-		for j, x := range t.live.idx {
-			i := t.live.at[j]
+		for i, x := range t.live.idx {
+			if x == nil {
+				continue
+			}
 			if u.old.in(i) && (!u.new.in(i) || !x.def.sameKey(u.old.rec, u.new.rec)) {
-				x.del(x.keyOf(u.old.rec))
+				h := x.hashOf(u.old.rec)
+				x.part(h).del(u.old.rec, h)
 			}
 			if u.new.in(i) {
-				x.set(x.keyOf(u.new.rec), u.new.rec)
+				h := x.hashOf(u.new.rec)
+				x.part(h).set(x, u.new.rec, h)
+			}
+		}
+	}
+}
+
+func (t *tableWork[T]) insertLogged(recs []any) {
+	t.dirty = true
+	for i, tr := range t.trees {
+		d := t.sch.indexes[i]
+		for _, r := range recs {
+			if r := r.(*T); d.member(r) {
+				tr.Set(r, &t.hints[i])
 			}
 		}
 	}
@@ -325,13 +355,19 @@ func (t *tableWork[T]) endBatch() {
 	t.reset = false
 }
 
-// replay returns s with changes ([]undoRec[T] each, in order) applied, on
-// copy-on-write copies of its trees.
+// replay returns s with changes (each a batch's []undoRec[T] or a *T the
+// fast path inserted, in order) applied, on copy-on-write copies of its
+// trees.
 func (s *tableState[T]) replay(changes []any) any {
 	tw := s.private()
 	for _, c := range changes {
-		for _, u := range c.([]undoRec[T]) {
-			tw.swap(u.old, u.new)
+		switch c := c.(type) {
+		case *T:
+			tw.swap(entry[T]{}, s.sch.stored(c))
+		default:
+			for _, u := range c.([]undoRec[T]) {
+				tw.swap(u.old, u.new)
+			}
 		}
 	}
 	return tw.frozen()
@@ -446,14 +482,8 @@ func (t *tableWork[T]) byPK(r *T) (entry[T], bool) {
 	return t.entryOf(held), true
 }
 
-// entryOf returns a stored record with its keys, which are always valid.
-func (t *tableWork[T]) entryOf(r *T) entry[T] {
-	e, err := t.sch.entryOf(r)
-	if err != nil {
-		panic("recstore: stored record has an invalid key: " + err.Error())
-	}
-	return e
-}
+// entryOf returns a stored record's entry.
+func (t *tableWork[T]) entryOf(r *T) entry[T] { return t.sch.stored(r) }
 
 // conflict returns the unique index and the record that e would share a
 // unique key with, other than the record with e's own primary key (which e
@@ -475,37 +505,26 @@ func (t *tableWork[T]) conflict(e entry[T], checkPK bool) (*indexDef[T], *T) {
 	return nil, nil
 }
 
-func (t *tableWork[T]) violation(d *indexDef[T], rec, holder *T) error {
+// violation is the error of rec, which would share its key in unique index
+// d with holder.
+func violation[T any](sch *tableSchema[T], d *indexDef[T], rec, holder *T) error {
 	vals := make([]string, len(d.cols))
 	for i, c := range d.cols {
 		vals[i] = c.format(rec)
 	}
 	return &UniqueViolationError{
-		Table:      t.sch.table,
+		Table:      sch.table,
 		Constraint: d.name,
 		Fields:     d.fieldNames(),
 		Values:     vals,
-		HeldBy:     t.sch.pk.cols[0].format(holder),
-		PKField:    t.sch.pk.cols[0].name,
+		HeldBy:     sch.pk.cols[0].format(holder),
+		PKField:    sch.pk.cols[0].name,
 		Existing:   *holder,
 	}
 }
 
-// notePK keeps the auto-assigned keys past a key the user chose.
-func (t *tableWork[T]) notePK(e entry[T]) {
-	if t.sch.auto == nil {
-		return
-	}
-	k, _ := t.sch.pk.cols[0].extract(e.rec) // checked by entryOf
-	n := k.n
-	if t.sch.pk.cols[0].kind == kindInt {
-		if n < 1<<63 { // negative
-			return
-		}
-		n ^= 1 << 63
-	}
-	t.sch.auto.note(n)
-}
+// notePK keeps the auto-assigned keys past e's, if the user chose it.
+func (t *tableWork[T]) notePK(e entry[T]) { t.sch.notePK(e.rec) }
 
 // fit returns e with keys for the working schema: a schema change may have
 // committed since the caller computed them.
@@ -524,7 +543,7 @@ func (t *tableWork[T]) insert(e entry[T]) error {
 		return err
 	}
 	if d, holder := t.put(entry[T]{}, e, true); d != nil {
-		return t.violation(d, e.rec, holder)
+		return violation(t.sch, d, e.rec, holder)
 	}
 	t.notePK(e)
 	return nil
@@ -537,7 +556,7 @@ func (t *tableWork[T]) replace(old, e entry[T]) error {
 		return err
 	}
 	if d, holder := t.put(old, e, false); d != nil {
-		return t.violation(d, e.rec, holder)
+		return violation(t.sch, d, e.rec, holder)
 	}
 	return nil
 }

@@ -233,7 +233,9 @@ func within(t *testing.T, d time.Duration, what string, f func()) {
 
 // TestTable_Readers_DoNotWaitForWriters holds the commit pipeline, as a
 // slow batch would, and checks that every read completes meanwhile and sees
-// none of the pending write.
+// none of the pending write (an Upsert, which the committer applies), and
+// that an insert, which takes the fast path, neither waits for the
+// committer nor is hidden from reads by it.
 func TestTable_Readers_DoNotWaitForWriters(t *testing.T) {
 	db, users, stored := newFixtureUsers(t)
 	// The committer is busy: writes wait in the open batch until this
@@ -262,7 +264,7 @@ func TestTable_Readers_DoNotWaitForWriters(t *testing.T) {
 	}()
 	inserted := make(chan error, 1)
 	go func() {
-		_, err := users.Insert(User{Email: "pending@example.com", Org: "o", Username: "pending"})
+		_, _, err := users.Upsert(User{Email: "pending@example.com", Org: "o", Username: "pending"})
 		inserted <- err
 	}()
 	// Let the writer reach the pipeline.
@@ -300,9 +302,19 @@ func TestTable_Readers_DoNotWaitForWriters(t *testing.T) {
 	})
 	select {
 	case err := <-inserted:
-		t.Fatalf("the insert finished while the committer was held: %v", err)
+		t.Fatalf("the upsert finished while the committer was held: %v", err)
 	default:
 	}
+	within(t, 5*time.Second, "an insert", func() {
+		fast, err := users.Insert(User{Email: "fast@example.com", Org: "o", Username: "fast"})
+		require.NoError(t, err)
+		got, err := users.Get(uEmail.Eq("fast@example.com"))
+		assert.NoError(t, err)
+		assert.Equal(t, fast, got)
+		n, err := users.Filter(uOrg.Eq("o")).Count()
+		assert.NoError(t, err)
+		assert.Equal(t, 1, n, "a snapshot holds the insert")
+	})
 
 	release()
 	unlocked = true
@@ -315,6 +327,7 @@ func TestTable_Readers_DoNotWaitForWriters(t *testing.T) {
 	got, err := users.Get(uEmail.Eq("pending@example.com"))
 	require.NoError(t, err)
 	assert.Equal(t, int64(5), got.ID)
+	assert.Equal(t, 6, users.Len())
 }
 
 // TestTable_GetOrCreate_SlowCreateBlocksNoReader: a create callback that
@@ -413,4 +426,54 @@ func TestTable_Readers_ProgressUnderWrites(t *testing.T) {
 		}
 	})
 	t.Logf("%d reads while %d writes committed", reads, writes.Load()-startWrites)
+}
+
+// TestQuery_Update_ConcurrentInserts: a Query.Update over a range that 8
+// goroutines keep inserting into still succeeds (an optimistic write that
+// keeps going stale takes its table alone, see retrying), in one atomic
+// step: every record it changed is in the range, every record of the
+// range at its commit is changed, and the inserts that succeeded are all
+// stored.
+func TestQuery_Update_ConcurrentInserts(t *testing.T) {
+	const writers = 8
+	for round := range 4 {
+		_, users := newUsers(t)
+		for i := range 300 {
+			_, err := users.Insert(User{Email: fmt.Sprintf("pre-%d@x", i), Username: fmt.Sprintf("pre-%d", i), Age: 30 + i%2})
+			require.NoError(t, err)
+		}
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		var inserted atomic.Int64
+		for w := range writers {
+			wg.Go(func() {
+				for i := 0; !stop.Load(); i++ {
+					_, err := users.Insert(User{Email: fmt.Sprintf("w%d-%d@x", w, i), Username: fmt.Sprintf("w%d-%d", w, i), Age: 30 + i%2})
+					if err != nil {
+						t.Errorf("insert: %v", err)
+						return
+					}
+					inserted.Add(1)
+				}
+			})
+		}
+		time.Sleep(2 * time.Millisecond)
+		n, err := users.Filter(uAge.Eq(30)).Update(func(u User) (User, error) {
+			u.Name = "updated"
+			return u, nil
+		})
+		stop.Store(true)
+		wg.Wait()
+		require.NoError(t, err, "round %d", round)
+		changed := 0
+		for _, u := range dump(t, users) {
+			if u.Name == "updated" {
+				changed++
+				assert.Equal(t, 30, u.Age)
+			}
+		}
+		assert.Equal(t, n, changed, "round %d: Update's count", round)
+		assert.GreaterOrEqual(t, n, 150)
+		assert.Equal(t, 300+int(inserted.Load()), users.Len())
+	}
 }

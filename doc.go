@@ -34,35 +34,53 @@
 // DB, Table, Column and Cond are safe for concurrent use by multiple
 // goroutines. A Tx must not be used from multiple goroutines at once.
 //
-// Writes are applied one after another in a commit pipeline: each write
-// joins the open batch, and one goroutine at a time (the combiner) applies
-// batches to the working B-trees (internal/btree), in place,
-// checking every unique key against the latest state. At the end of each
-// batch its changes become visible all at once, to two kinds of read:
+// Every unique index, the primary key included, has a hash index of the
+// committed state besides its B-tree (internal/btree). Writes take one of
+// two paths:
+//
+//   - An insert (Insert, and the create of GetOrCreate and UpdateOrCreate
+//     when a unique index covers the lookup) claims its unique keys in the
+//     hash indexes, locking only the hash partition of each key, and
+//     commits by appending itself to the DB's log of changes. Inserts of
+//     different keys run in parallel and meet only where their keys do.
+//   - Every other write (Update, Upsert, Delete, InsertMany, a transaction's
+//     commit, a schema change, a GetOrCreate whose lookup no unique index
+//     covers) joins a commit pipeline: one goroutine at a time (the
+//     combiner) applies batches of them, alone (no insert runs meanwhile),
+//     to the working B-trees, in place, checking every unique key against
+//     the latest state. At the end of each batch its changes become
+//     visible all at once.
+//
+// Reads see every committed change, whole:
 //
 //   - Point reads, Get and GetOrCreate with one equality on a field that a
-//     unique index covers alone (the primary key included), search a hash
-//     index of the committed state. They take no lock; if their probe
-//     overlaps the few instructions in which a batch updates those hash
-//     indexes they probe again, so they see every batch whole.
+//     unique index covers alone, probe the hash index. They take no lock;
+//     if their probe overlaps the few instructions in which an insert or a
+//     batch changes it, they probe again, so they see every write whole,
+//     through every index.
 //   - Every other read (Filter, Get with other lookups, Len, View, and
 //     every read inside a transaction) reads an immutable version: a set
-//     of copy-on-write B-trees. The committer publishes one every 4,096
-//     changes, at a schema change, and after a batch that followed a read
-//     that needed one; between, a reader that finds commits newer than the
-//     last version applies them itself to copies of its trees (at most
-//     4,096 changes) and shares the result with the readers after it. No
-//     read waits for the committer.
+//     of copy-on-write B-trees. The B-trees follow the inserts in bulk:
+//     once 256 inserts wait, the goroutine whose insert reaches that mark
+//     applies them to the working trees (and past 4,096 waiting, inserts
+//     wait for the trees). A version is published every 4,096 changes, at
+//     a schema change, and after a write that followed a read that needed
+//     one; between, a reader that finds commits newer than the last
+//     version applies them itself to copies of its trees (at most a few
+//     thousand changes) and shares the result with the readers after it.
+//     No read waits for a writer.
 //
 // GetOrCreate and UpdateOrCreate also take one of a table's lock stripes,
 // chosen by a hash of the lookup, so that creators of one lookup meet and
 // creators of different lookups rarely do.
 //
-// Cost: a point read is one hash probe. A write is a few tree operations
-// per index, in place; the first write to a node after a version was
+// Cost: a point read is one hash probe. An insert is one hash probe and
+// insert per unique index and, later and in bulk, a few tree operations
+// per index; another write is a few tree operations and hash updates per
+// index, in place. The first write to a tree node after a version was
 // published copies it. A version published but not yet superseded, and the
 // changes pending since it, keep the records they hold alive: a deleted or
-// replaced record is freed after at most 4,096 further changes.
+// replaced record is freed after at most a few thousand further changes.
 //
 // # Transactions
 //
@@ -79,6 +97,13 @@
 // read inside a write transaction is evaluated twice more (against the
 // snapshot, and at commit inside the commit pipeline), so keep big scans
 // out of write transactions.
+//
+// UpdateOrCreate, Query.Update, Dedupe and InsertMany with
+// OnConflict.Update are optimistic in the same way: they run their
+// callbacks on a snapshot and commit only if what they read is unchanged,
+// else they start again. After 8 such attempts one takes its table alone:
+// until it returns, every other write to the table (outside transactions)
+// waits, so that a stream of inserts cannot keep it from committing.
 //
 // # Ownership
 //

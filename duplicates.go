@@ -1,7 +1,6 @@
 package recstore
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -121,13 +120,7 @@ func duplicateGroups[T any](s *tableState[T], cols []*col[T], include func(*T) b
 // primary key. keep runs in the caller's goroutine, again if a concurrent
 // write changes the groups, and must not call back into the DB.
 func (t *Table[T]) Dedupe(keep func(group []T) int, fields ...ColumnOf[T]) ([]T, error) {
-	for range maxRetries {
-		removed, err := t.dedupeOnce(keep, fields)
-		if !errors.Is(err, errStale) {
-			return removed, err
-		}
-	}
-	return nil, ErrConflict
+	return retrying(t, func(t *Table[T]) ([]T, error) { return t.dedupeOnce(keep, fields) })
 }
 
 func (t *Table[T]) dedupeOnce(keep func(group []T) int, fields []ColumnOf[T]) ([]T, error) {

@@ -254,10 +254,14 @@ func TestFault_TornPublish(t *testing.T) {
 func TestFault_OpenLive(t *testing.T) {
 	db, users := faultsUsers(t)
 	require.Empty(t, livePairsWhole(t, db, users, 300*time.Millisecond), "the check fails without the fault")
+	require.Empty(t, insertsWhole(t, users, 300*time.Millisecond), "the check fails without the fault")
 	faultsOn(t, faultOpenLive)
 	broke := livePairsWhole(t, db, users, 30*time.Second)
 	t.Logf("with the fault on: %s", broke)
 	require.NotEmpty(t, broke, "readers never saw part of a commit")
+	broke = insertsWhole(t, users, 30*time.Second)
+	t.Logf("with the fault on, inserts: %s", broke)
+	require.NotEmpty(t, broke, "readers never saw part of an insert")
 }
 
 // faultsUniqueHolds is the unique-index guarantee: 16 goroutines insert

@@ -1177,7 +1177,7 @@ func TestQuery_GetOrCreate_Scoped(t *testing.T) {
 		require.NoError(t, err)
 		racer, err := users.Insert(User{Email: "zed@example.com", Org: "acme", Username: "zed"})
 		require.NoError(t, err)
-		got, created, err := users.insertUnlessFound(&search, e)
+		got, created, err := users.insertUnlessFound(&search, e, new(uint64))
 		require.NoError(t, err)
 		assert.False(t, created)
 		assert.Equal(t, racer, *got)

@@ -4,14 +4,6 @@ import (
 	"errors"
 )
 
-// maxRetries bounds how often UpdateOrCreate and InsertMany re-run after
-// concurrent writers changed what they had read.
-const maxRetries = 100
-
-// errStale tells a caller that what it read changed before its write
-// reached the committer; it reads again and retries.
-var errStale = errors.New("recstore: read went stale")
-
 // GetOrCreate returns the one record matching lookup, or creates it: like
 // sync.Map's LoadOrStore, and like Django's get_or_create, but atomic even
 // where no unique index covers lookup. However many goroutines call it with
@@ -55,14 +47,25 @@ func (t *Table[T]) getOrCreate(search, lookup Cond[T], create func() (T, error))
 	if n > 0 {
 		return t.found(r, n)
 	}
+	var seq uint64
+	rec, created, err := t.createLocked(&search, &lookup, create, &seq)
+	t.core.db.afterInsert(seq) // with the stripe free: applying may take a while
+	return rec, created, err
+}
+
+// createLocked is the atomic part of getOrCreate: under the lookup's
+// stripe, it searches again, then creates. An insert of the fast path
+// leaves its seq in seq, for the caller to apply once the stripe is free.
+func (t *Table[T]) createLocked(search, lookup *Cond[T], create func() (T, error), seq *uint64) (T, bool, error) {
+	var zero T
 	if t.tx != nil {
 		// A transaction's overlay is its own: no stripe to take, and the
-		// commit validates the read above.
+		// commit validates the read that found nothing.
 		if err := t.tx.usable(true); err != nil {
 			return zero, false, err
 		}
 	} else if !faultOn(faultCheckThenAct) {
-		mu := t.core.stripeFor(&lookup)
+		mu := t.core.stripeFor(lookup)
 		mu.Lock()
 		if faultOn(faultLeakStripe) {
 			defer func() {
@@ -74,18 +77,19 @@ func (t *Table[T]) getOrCreate(search, lookup Cond[T], create func() (T, error))
 			defer mu.Unlock()
 		}
 		// Another caller with this lookup may have created while we waited.
-		if r, n, err = t.current(&search); err != nil {
+		r, n, err := t.current(search)
+		if err != nil {
 			return zero, false, err
 		}
 		if n > 0 && !faultOn(faultSkipRecheck) {
 			return t.found(r, n)
 		}
 	}
-	e, err := t.created(&lookup, create)
+	e, err := t.created(lookup, create)
 	if err != nil {
 		return zero, false, err
 	}
-	r, created, err := t.insertUnlessFound(&search, e)
+	r, created, err := t.insertUnlessFound(search, e, seq)
 	if err != nil {
 		return zero, false, err
 	}
@@ -144,7 +148,9 @@ func (t *Table[T]) created(lookup *Cond[T], create func() (T, error)) (entry[T],
 // part) and its keys are of the schema planned with (covered): a record
 // matching the lookup would then hold e's key in that index, and inserting
 // e meets it. Only when the insert meets a unique key is the lookup run.
-func (t *Table[T]) insertUnlessFound(lookup *Cond[T], e entry[T]) (*T, bool, error) {
+// Such an insert takes the fast path, and leaves its seq in seq for the
+// caller to apply (DB.afterInsert) once it holds no lock.
+func (t *Table[T]) insertUnlessFound(lookup *Cond[T], e entry[T], seq *uint64) (*T, bool, error) {
 	sch := t.core.sch()
 	p, err := sch.planFor(lookup)
 	if err != nil {
@@ -152,12 +158,31 @@ func (t *Table[T]) insertUnlessFound(lookup *Cond[T], e entry[T]) (*T, bool, err
 	}
 	covered := p.how == pointGet && p.exact && e.sch == sch && lookup.match(e.rec)
 	check := !faultOn(faultCheckThenAct) && !faultOn(faultSkipRecheck)
+	if t.tx == nil && (covered || !check) {
+		in := -1
+		if covered && check {
+			in = p.index
+		}
+		if found, s, err, ok := t.insertFast(e, in); ok {
+			if err != nil || found != nil {
+				return found, false, err
+			}
+			*seq = s
+			return e.rec, true, nil
+		}
+	}
+	return t.insertInCommit(*lookup, e, sch, covered, check)
+}
+
+// insertInCommit is insertUnlessFound's atomic step in the committer, or in
+// a transaction's overlay. lookup is a copy, which the step keeps.
+func (t *Table[T]) insertInCommit(lookup Cond[T], e entry[T], sch *tableSchema[T], covered, check bool) (*T, bool, error) {
 	var got *T
 	created := false
-	err = t.write(func(tw *tableWork[T]) error {
+	err := t.write(func(tw *tableWork[T]) error {
 		covered := covered && tw.sch == sch
 		if check && !covered {
-			r, err := tw.view.getOne(lookup)
+			r, err := tw.view.getOne(&lookup)
 			if !errors.Is(err, ErrNotFound) {
 				got = r
 				return err
@@ -166,7 +191,7 @@ func (t *Table[T]) insertUnlessFound(lookup *Cond[T], e entry[T]) (*T, bool, err
 		if err := tw.insert(e); err != nil {
 			var uv *UniqueViolationError
 			if check && covered && errors.As(err, &uv) {
-				if r, ferr := tw.view.getOne(lookup); !errors.Is(ferr, ErrNotFound) {
+				if r, ferr := tw.view.getOne(&lookup); !errors.Is(ferr, ErrNotFound) {
 					got = r
 					return ferr
 				}
@@ -200,25 +225,29 @@ func (t *Table[T]) UpdateOrCreate(lookup Cond[T], update func(T) (T, error), cre
 	if err := t.writable(); err != nil {
 		return zero, false, err
 	}
+	var seq uint64
+	defer func() { t.core.db.afterInsert(seq) }() // after the stripe's release
 	if t.tx == nil {
 		mu := t.core.stripeFor(&lookup)
 		mu.Lock()
 		defer mu.Unlock()
 	}
 	t.noteRead(&lookup)
-	for range maxRetries {
-		r, created, err := t.updateOrCreateOnce(&lookup, update, create)
-		switch {
-		case err == nil:
-			return *r, created, nil
-		case !errors.Is(err, errStale):
-			return zero, false, err
-		}
+	type result struct {
+		r       *T
+		created bool
 	}
-	return zero, false, ErrConflict
+	res, err := retrying(t, func(t *Table[T]) (result, error) {
+		r, created, err := t.updateOrCreateOnce(&lookup, update, create, &seq)
+		return result{r, created}, err
+	})
+	if err != nil {
+		return zero, false, err
+	}
+	return *res.r, res.created, nil
 }
 
-func (t *Table[T]) updateOrCreateOnce(lookup *Cond[T], update func(T) (T, error), create func() (T, error)) (*T, bool, error) {
+func (t *Table[T]) updateOrCreateOnce(lookup *Cond[T], update func(T) (T, error), create func() (T, error), seq *uint64) (*T, bool, error) {
 	s, err := t.state()
 	if err != nil {
 		return nil, false, err
@@ -230,7 +259,7 @@ func (t *Table[T]) updateOrCreateOnce(lookup *Cond[T], update func(T) (T, error)
 		if err != nil {
 			return nil, false, err
 		}
-		r, created, err := t.insertUnlessFound(lookup, e)
+		r, created, err := t.insertUnlessFound(lookup, e, seq)
 		if err == nil && !created {
 			return nil, false, errStale // appeared meanwhile: update it
 		}

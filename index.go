@@ -40,9 +40,7 @@ func (d *indexDef[T]) order(pk *indexDef[T]) func(a, b *T) int {
 // which is the order of their encoded keys (see appendComponent).
 func (d *indexDef[T]) compare(a, b *T) int {
 	for _, c := range d.cols {
-		ka, _ := c.extract(a) // stored records have valid keys
-		kb, _ := c.extract(b)
-		if r := ka.compare(kb); r != 0 {
+		if r := c.compare(a, b); r != 0 {
 			return r
 		}
 	}
@@ -132,6 +130,34 @@ type entry[T any] struct {
 }
 
 func (e entry[T]) in(i int) bool { return e.rec != nil && e.out&(1<<i) == 0 }
+
+// stored returns the entry of a stored record, whose keys are valid.
+func (sch *tableSchema[T]) stored(r *T) entry[T] {
+	var out uint64
+	for i, d := range sch.indexes {
+		if !d.member(r) {
+			out |= 1 << i
+		}
+	}
+	return entry[T]{rec: r, out: out, sch: sch}
+}
+
+// notePK keeps the auto-assigned keys past r's, a key the user may have
+// chosen.
+func (sch *tableSchema[T]) notePK(r *T) {
+	if sch.auto == nil {
+		return
+	}
+	k, _ := sch.pk.cols[0].extract(r) // checked by entryOf
+	n := k.n
+	if sch.pk.cols[0].kind == kindInt {
+		if n < 1<<63 { // negative
+			return
+		}
+		n ^= 1 << 63
+	}
+	sch.auto.note(n)
+}
 
 // prepare takes r for storing (the caller hands over a copy no one else
 // holds), assigns it a primary key if the table auto-assigns them and r's

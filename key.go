@@ -91,49 +91,13 @@ func encoder[V Key](k kind) func(V) (key, error) {
 	size := reflect.TypeFor[V]().Size()
 	switch k {
 	case kindString:
-		return func(v V) (key, error) {
-			return key{s: *(*string)(unsafe.Pointer(&v))}, nil
-		}
+		return func(v V) (key, error) { return key{s: *(*string)(unsafe.Pointer(&v))}, nil }
 	case kindInt:
-		return func(v V) (key, error) {
-			var i int64
-			switch size {
-			case 1:
-				i = int64(*(*int8)(unsafe.Pointer(&v)))
-			case 2:
-				i = int64(*(*int16)(unsafe.Pointer(&v)))
-			case 4:
-				i = int64(*(*int32)(unsafe.Pointer(&v)))
-			default:
-				i = *(*int64)(unsafe.Pointer(&v))
-			}
-			return key{n: uint64(i) ^ (1 << 63)}, nil
-		}
+		return func(v V) (key, error) { return key{n: uint64(intAt(unsafe.Pointer(&v), size)) ^ (1 << 63)}, nil }
 	case kindUint:
-		return func(v V) (key, error) {
-			var u uint64
-			switch size {
-			case 1:
-				u = uint64(*(*uint8)(unsafe.Pointer(&v)))
-			case 2:
-				u = uint64(*(*uint16)(unsafe.Pointer(&v)))
-			case 4:
-				u = uint64(*(*uint32)(unsafe.Pointer(&v)))
-			default:
-				u = *(*uint64)(unsafe.Pointer(&v))
-			}
-			return key{n: u}, nil
-		}
+		return func(v V) (key, error) { return key{n: uintAt(unsafe.Pointer(&v), size)}, nil }
 	case kindFloat:
-		return func(v V) (key, error) {
-			var f float64
-			if size == 4 {
-				f = float64(*(*float32)(unsafe.Pointer(&v)))
-			} else {
-				f = *(*float64)(unsafe.Pointer(&v))
-			}
-			return floatKey(f)
-		}
+		return func(v V) (key, error) { return floatKey(floatAt(unsafe.Pointer(&v), size)) }
 	case kindBool:
 		return func(v V) (key, error) {
 			if *(*bool)(unsafe.Pointer(&v)) {
@@ -142,10 +106,89 @@ func encoder[V Key](k kind) func(V) (key, error) {
 			return key{}, nil
 		}
 	default:
-		return func(v V) (key, error) {
-			return timeKey(*(*time.Time)(unsafe.Pointer(&v))), nil
+		return func(v V) (key, error) { return timeKey(*(*time.Time)(unsafe.Pointer(&v))), nil }
+	}
+}
+
+// comparer returns the function that orders two records by a field that
+// get reads, of kind k, as their keys order (floats without NaN, which no
+// stored record holds), without building the keys: the comparison the
+// index trees make at every step of a search.
+func comparer[T any, V Key](k kind, get func(*T) V) func(a, b *T) int {
+	size := reflect.TypeFor[V]().Size()
+	switch k {
+	case kindString:
+		return func(a, b *T) int {
+			va, vb := get(a), get(b)
+			return strings.Compare(*(*string)(unsafe.Pointer(&va)), *(*string)(unsafe.Pointer(&vb)))
+		}
+	case kindInt:
+		return func(a, b *T) int {
+			va, vb := get(a), get(b)
+			return cmp.Compare(intAt(unsafe.Pointer(&va), size), intAt(unsafe.Pointer(&vb), size))
+		}
+	case kindUint:
+		return func(a, b *T) int {
+			va, vb := get(a), get(b)
+			return cmp.Compare(uintAt(unsafe.Pointer(&va), size), uintAt(unsafe.Pointer(&vb), size))
+		}
+	case kindFloat:
+		return func(a, b *T) int {
+			va, vb := get(a), get(b)
+			return cmp.Compare(floatAt(unsafe.Pointer(&va), size), floatAt(unsafe.Pointer(&vb), size)) // -0 == +0, as floatKey has them
+		}
+	case kindBool:
+		return func(a, b *T) int {
+			va, vb := get(a), get(b)
+			ba, bb := *(*bool)(unsafe.Pointer(&va)), *(*bool)(unsafe.Pointer(&vb))
+			switch {
+			case ba == bb:
+				return 0
+			case bb:
+				return -1
+			}
+			return 1
+		}
+	default:
+		return func(a, b *T) int {
+			va, vb := get(a), get(b)
+			return (*(*time.Time)(unsafe.Pointer(&va))).Compare(*(*time.Time)(unsafe.Pointer(&vb)))
 		}
 	}
+}
+
+// intAt reads a signed integer of size bytes at p.
+func intAt(p unsafe.Pointer, size uintptr) int64 {
+	switch size {
+	case 1:
+		return int64(*(*int8)(p))
+	case 2:
+		return int64(*(*int16)(p))
+	case 4:
+		return int64(*(*int32)(p))
+	}
+	return *(*int64)(p)
+}
+
+// uintAt reads an unsigned integer of size bytes at p.
+func uintAt(p unsafe.Pointer, size uintptr) uint64 {
+	switch size {
+	case 1:
+		return uint64(*(*uint8)(p))
+	case 2:
+		return uint64(*(*uint16)(p))
+	case 4:
+		return uint64(*(*uint32)(p))
+	}
+	return *(*uint64)(p)
+}
+
+// floatAt reads a float of size bytes at p.
+func floatAt(p unsafe.Pointer, size uintptr) float64 {
+	if size == 4 {
+		return float64(*(*float32)(p))
+	}
+	return *(*float64)(p)
 }
 
 // floatKey maps a float onto an unsigned integer of the same order. NaN has

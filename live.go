@@ -2,211 +2,296 @@ package recstore
 
 import (
 	"hash/maphash"
+	"math/bits"
 	"runtime"
+	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
-// The live point indexes. Every unique index over one field (the primary
-// key included) has, besides its B-tree, a hash index of the latest
-// committed state: Get and GetOrCreate with one equality on such a field
-// read it instead of a published version, so that they see every commit at
-// once without a version being published for them (see commit.go), in
-// O(1) and without a lock.
+// The live indexes. Every unique index (the primary key included) has,
+// besides its B-tree, a hash index of the latest committed state. Writes
+// check uniqueness against it; Get and GetOrCreate with one equality on a
+// field that a unique index covers alone read it instead of a published
+// version, so that they see every commit at once, in O(1), without a lock.
 //
-// Only the committer writes a hash index, at the end of each batch, between
-// two increments of the DB's liveSeq (odd while it writes). A reader reads
-// liveSeq, probes, and reads liveSeq again: an odd or changed value means
-// its probe overlapped a commit, and it probes again. So a reader sees every
-// batch whole or not at all, through every live index of every table, and
-// never takes a lock.
+// A hash index is split into partitions by hash, one lock each. Two kinds
+// of writer change them, never at the same time (DB.gate keeps them
+// apart): an insert of the fast path (fastpath.go) locks the partitions of
+// its keys and changes them between two increments of each partition's
+// sequence number; the committer changes any partition at the end of a
+// batch between two increments of the DB's liveSeq. Both numbers are odd
+// while a write is under way. A reader reads both, probes, and reads them
+// again: an odd or changed value means its probe overlapped a write, and it
+// probes again. So a reader sees every write whole, through every live
+// index of every table, and never takes a lock.
 
-// liveIndexes is the set of live indexes of one table schema. A new one
-// replaces it when the schema changes; readers load it atomically.
+// liveIndexes is the set of live indexes of one table schema. A new set
+// replaces it when the schema changes; readers and fast-path writers load
+// it atomically.
 type liveIndexes[T any] struct {
-	seed maphash.Seed
-	cols []*col[T]        // cols[j] is the field idx[j] indexes
-	at   []int            // at[j] is the position in the schema's indexes of idx[j]
-	idx  []*pointIndex[T] // one per unique index over one field, as tableSchema.single
+	sch   *tableSchema[T]
+	idx   []*hashIndex[T] // idx[i] of sch.indexes[i] if unique, else nil
+	seed  maphash.Seed
+	parts int // partitions per hash index
+	// fast says whether inserts may take the fast path: not while an
+	// index is being built (AddIndex captures its writes in the
+	// committer).
+	fast bool
 }
 
-// find returns the live index of the unique index that covers c alone, or
+// point returns the live index of the unique index that covers c alone, or
 // nil if there is none.
-func (l *liveIndexes[T]) find(c *col[T]) *pointIndex[T] {
-	for j, lc := range l.cols {
-		if lc == c {
-			return l.idx[j]
-		}
+func (l *liveIndexes[T]) point(c *col[T]) *hashIndex[T] {
+	if i, ok := l.sch.single[c]; ok {
+		return l.idx[i]
 	}
 	return nil
 }
 
 // newLiveIndexes makes sch's live indexes, filled from the primary key
 // tree pk.
-func newLiveIndexes[T any](sch *tableSchema[T], pk *tree[T], seed maphash.Seed) *liveIndexes[T] {
-	l := &liveIndexes[T]{seed: seed}
+func newLiveIndexes[T any](sch *tableSchema[T], pk *tree[T], seed maphash.Seed, parts int) *liveIndexes[T] {
+	l := &liveIndexes[T]{sch: sch, idx: make([]*hashIndex[T], len(sch.indexes)), seed: seed, parts: parts, fast: true}
 	for i, d := range sch.indexes {
-		if j, ok := sch.single[d.cols[0]]; !ok || j != i {
+		if !d.unique {
 			continue
 		}
-		x := newPointIndex(d, seed, pk.Len())
+		x := newHashIndex(d, seed, parts)
 		pk.Scan(func(r *T) bool {
 			if d.member(r) {
-				x.set(x.keyOf(r), r)
+				h := x.hashOf(r)
+				x.part(h).set(x, r, h)
 			}
 			return true
 		})
-		l.cols = append(l.cols, d.cols[0])
-		l.at = append(l.at, i)
-		l.idx = append(l.idx, x)
+		l.idx[i] = x
 	}
 	return l
 }
 
-// pointIndex is a hash index, by open addressing with linear probing, of
-// the records of one unique index over one field. Slots hold a record and
-// the 32-bit hash of its key (odd, see hash), which also picks the slot a
-// probe starts from, so that growing the table rehashes nothing; a slot
-// whose hash is 0 has never been used, and one with a hash and no record
-// is a deleted entry (a tombstone) that probes pass over. The table is
-// never more than three quarters full, tombstones included, so every probe
-// ends.
-type pointIndex[T any] struct {
-	def  *indexDef[T]
-	seed maphash.Seed
-	tab  atomic.Pointer[pointTable[T]]
-	n    int // records held (committer only)
-	used int // slots holding a record or a tombstone (committer only)
+// withFast returns l taking inserts of the fast path or not.
+func (l *liveIndexes[T]) withFast(fast bool) *liveIndexes[T] {
+	c := *l
+	c.fast = fast
+	return &c
 }
 
-type pointTable[T any] struct {
-	tags []atomic.Uint32
-	recs []atomic.Pointer[T]
-	mask uint64
+// hashIndex is the live index of one unique index: the stored records that
+// the index holds, by hash of their key.
+type hashIndex[T any] struct {
+	def   *indexDef[T]
+	seed  maphash.Seed
+	parts []hashPart[T]
+	shift uint // a hash's partition is its top bits: h >> shift
 }
 
-func newPointTable[T any](size int) *pointTable[T] {
-	return &pointTable[T]{tags: make([]atomic.Uint32, size), recs: make([]atomic.Pointer[T], size), mask: uint64(size - 1)}
+func newHashIndex[T any](d *indexDef[T], seed maphash.Seed, parts int) *hashIndex[T] {
+	return &hashIndex[T]{def: d, seed: seed, parts: make([]hashPart[T], parts), shift: uint(64 - bits.TrailingZeros(uint(parts)))}
 }
 
-func newPointIndex[T any](d *indexDef[T], seed maphash.Seed, n int) *pointIndex[T] {
-	x := &pointIndex[T]{def: d, seed: seed}
-	x.tab.Store(newPointTable[T](tableSize(n)))
-	return x
+// part returns the partition of hash h (the only one if shift is 64).
+func (x *hashIndex[T]) part(h uint64) *hashPart[T] { return &x.parts[h>>x.shift] }
+
+// hashKey is the hash of key k of a one-field index, as hashOf hashes a
+// record holding it.
+func (x *hashIndex[T]) hashKey(k key) uint64 {
+	return mixHash(0, x.seed, k)
 }
 
-// tableSize is the slot count for n records: a power of two at most half
-// full, so that the table grows (and rehashes) only once the records
-// have grown by half again at least.
-func tableSize(n int) int {
-	return ceilPow2(max(16, 2*n))
+// hashOf is the hash of stored record r's key.
+func (x *hashIndex[T]) hashOf(r *T) uint64 {
+	var h uint64
+	for _, c := range x.def.cols {
+		k, _ := c.extract(r) // stored records have valid keys
+		h = mixHash(h, x.seed, k)
+	}
+	return h
 }
 
-// hash is k's hash: 32 bits, odd so that no key hashes to the mark of a
-// slot never used.
-func (x *pointIndex[T]) hash(k key) uint32 {
-	h := maphash.String(x.seed, k.s) ^ (k.n * 0x9e3779b97f4a7c15)
-	return uint32(h>>32) | 1
+// mixHash folds key k of one field into h, the hash of the fields before
+// it.
+func mixHash(h uint64, seed maphash.Seed, k key) uint64 {
+	h ^= k.n
+	if k.s != "" {
+		h ^= maphash.String(seed, k.s)
+	}
+	// The finaliser of splitmix64: every bit of the result depends on
+	// every bit of the input.
+	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
+	h = (h ^ h>>27) * 0x94d049bb133111eb
+	return h ^ h>>31
 }
 
-// start is the slot where probes for hash h begin: its 31 bits above the
-// odd one (tables stay far below 2^31 slots).
-func (t *pointTable[T]) start(h uint32) uint64 { return uint64(h>>1) & t.mask }
+// hashPart is one partition of a hash index: an open-addressing table,
+// probed slot after slot from the one the hash picks until a slot never
+// used. A slot holds a record and 32 bits of its hash (never 0, the mark
+// of a slot never used), so that a probe compares keys only where hashes
+// agree, and growing the table reads no record. A slot with a hash and no
+// record is a deleted entry that probes pass over. The table is at most
+// 4/5 full, deleted entries included, so every probe ends, and grows by
+// half, so that it stays more than half full (memory per record is one of
+// bench/'s targets). Readers probe it with atomic loads while a writer may
+// change it (see the top of this file).
+type hashPart[T any] struct {
+	mu   sync.Mutex    // held by a fast-path writer
+	seq  atomic.Uint64 // odd while a fast-path writer changes the partition
+	tab  atomic.Pointer[hashTable[T]]
+	n    int // records held (writers only)
+	used int // slots not empty: records and deleted entries (writers only)
+	_    [24]byte
+}
 
-// get returns the record with key k, whose hash is h, or nil. It may run
-// concurrently with the committer's writes; the caller validates it with
-// liveSeq.
-func (x *pointIndex[T]) get(k key, h uint32) *T {
-	t := x.tab.Load()
-	for i := t.start(h); ; i = (i + 1) & t.mask {
-		switch t.tags[i].Load() {
+// hashTable is the table of a partition. Once published (hashPart.tab),
+// its slots are read and written atomically, through hash, rec and fill;
+// a table being built by grow, which no reader sees yet, is written
+// plainly: a grown table is filled in bulk, and an atomic store of a
+// pointer costs a locked instruction besides its write barrier.
+type hashTable[T any] struct {
+	hashes []uint32
+	recs   []*T
+}
+
+// slotHash is the part of hash h that a slot keeps: its low 32 bits (the
+// partition is picked by the top ones), never 0.
+func slotHash(h uint64) uint32 { return uint32(h) | 1 }
+
+// start is the slot where probes for slot hash sh begin.
+func (t *hashTable[T]) start(sh uint32) int { return int(uint64(sh) * uint64(len(t.hashes)) >> 32) }
+
+func (t *hashTable[T]) hash(i int) uint32 { return atomic.LoadUint32(&t.hashes[i]) }
+
+func (t *hashTable[T]) rec(i int) *T {
+	return (*T)(atomic.LoadPointer((*unsafe.Pointer)(unsafe.Pointer(&t.recs[i]))))
+}
+
+// fill stores r, whose slot hash is sh, in slot i: the record first, so
+// that a reader who sees the hash finds a record of it or none.
+func (t *hashTable[T]) fill(i int, r *T, sh uint32) {
+	atomic.StorePointer((*unsafe.Pointer)(unsafe.Pointer(&t.recs[i])), unsafe.Pointer(r))
+	atomic.StoreUint32(&t.hashes[i], sh)
+}
+
+// find returns the slot holding the record that same says has the key
+// sought, whose hash is h, or -1, and the first slot where a record of
+// that key could go (deleted or never used), if find stopped at it. It
+// may run concurrently with a writer's changes: the caller validates what
+// it read with the sequence numbers.
+func (t *hashTable[T]) find(h uint64, same func(*T) bool) (at, free int) {
+	sh := slotHash(h)
+	free = -1
+	for i := t.start(sh); ; i++ {
+		if i == len(t.hashes) {
+			i = 0
+		}
+		switch t.hash(i) {
 		case 0:
-			return nil
-		case h:
-			if r := t.recs[i].Load(); r != nil && x.keyOf(r) == k {
-				return r
+			if free < 0 {
+				free = i
 			}
+			return -1, free
+		case sh:
+			if r := t.rec(i); r != nil && same(r) {
+				return i, free
+			}
+		}
+		if free < 0 && t.rec(i) == nil {
+			free = i
 		}
 	}
 }
 
-// keyOf is r's key; stored records have valid keys.
-func (x *pointIndex[T]) keyOf(r *T) key {
-	k, _ := x.def.cols[0].extract(r)
-	return k
+// get returns the record with key k (of a one-field index), whose hash is
+// h, or nil.
+func (p *hashPart[T]) get(x *hashIndex[T], k key, h uint64) *T {
+	t := p.tab.Load()
+	if t == nil {
+		return nil
+	}
+	c := x.def.cols[0]
+	i, _ := t.find(h, func(r *T) bool {
+		kr, _ := c.extract(r)
+		return kr == k
+	})
+	if i < 0 {
+		return nil
+	}
+	return t.rec(i)
 }
 
-// reserve makes room for extra more records, so that the writes of a
-// batch never grow the table while readers may be probing it. The new
-// table holds what the old one does; it is built before it is published,
-// from a table no one else writes.
-func (x *pointIndex[T]) reserve(extra int) {
-	t := x.tab.Load()
-	if 4*(x.used+extra) <= 3*len(t.tags) {
+// claim returns the stored record with r's key, whose hash is h, or, if
+// there is none, the slot where add should put r. The writer holds the
+// partition until it has added r or given up.
+func (p *hashPart[T]) claim(x *hashIndex[T], r *T, h uint64) (held *T, slot int) {
+	t := p.tab.Load()
+	if t == nil || 5*(p.used+1) > 4*len(t.hashes) {
+		t = p.grow() // before the search, so that the slot stays valid
+	}
+	i, free := t.find(h, func(s *T) bool { return x.def.sameKey(r, s) })
+	if i >= 0 {
+		return t.rec(i), -1
+	}
+	return nil, free
+}
+
+// add stores r, whose hash is h, in slot, which claim returned for it.
+func (p *hashPart[T]) add(r *T, h uint64, slot int) {
+	t := p.tab.Load()
+	if t.hash(slot) == 0 {
+		p.used++
+	}
+	t.fill(slot, r, slotHash(h))
+	p.n++
+}
+
+// set stores r, whose hash is h, replacing the record with its key if
+// there is one. Its writer holds the partition (see the top of the file).
+func (p *hashPart[T]) set(x *hashIndex[T], r *T, h uint64) {
+	if held, slot := p.claim(x, r, h); held == nil {
+		p.add(r, h, slot)
 		return
 	}
-	nt := newPointTable[T](tableSize(x.n + extra))
-	for i := range t.recs {
-		if r := t.recs[i].Load(); r != nil {
-			h := t.tags[i].Load()
-			j := nt.start(h)
-			for nt.tags[j].Load() != 0 {
-				j = (j + 1) & nt.mask
-			}
-			nt.tags[j].Store(h)
-			nt.recs[j].Store(r)
-		}
-	}
-	x.used = x.n
-	x.tab.Store(nt)
+	t := p.tab.Load()
+	i, _ := t.find(h, func(s *T) bool { return x.def.sameKey(r, s) })
+	t.fill(i, r, slotHash(h))
 }
 
-// set stores r under k, replacing the record held under k if any. The
-// committer calls it inside a liveSeq window, after reserve.
-func (x *pointIndex[T]) set(k key, r *T) {
-	t := x.tab.Load()
-	h := x.hash(k)
-	free := -1
-	for i := t.start(h); ; i = (i + 1) & t.mask {
-		switch got := t.tags[i].Load(); {
-		case got == 0:
-			if free < 0 {
-				free = int(i)
-				x.used++
-			}
-			t.tags[free].Store(h)
-			t.recs[free].Store(r)
-			x.n++
-			return
-		case got == h:
-			if old := t.recs[i].Load(); old != nil && x.keyOf(old) == k {
-				t.recs[i].Store(r)
-				return
-			}
-			fallthrough
-		default:
-			if free < 0 && t.recs[i].Load() == nil {
-				free = int(i) // a tombstone to reuse
-			}
-		}
+// del removes r, whose hash is h, leaving a deleted entry.
+func (p *hashPart[T]) del(r *T, h uint64) {
+	t := p.tab.Load()
+	if t == nil {
+		return
+	}
+	if i, _ := t.find(h, func(s *T) bool { return s == r }); i >= 0 {
+		atomic.StorePointer((*unsafe.Pointer)(unsafe.Pointer(&t.recs[i])), nil)
+		p.n--
 	}
 }
 
-// del removes the record held under k, leaving a tombstone.
-func (x *pointIndex[T]) del(k key) {
-	t := x.tab.Load()
-	h := x.hash(k)
-	for i := t.start(h); ; i = (i + 1) & t.mask {
-		switch t.tags[i].Load() {
-		case 0:
-			return
-		case h:
-			if r := t.recs[i].Load(); r != nil && x.keyOf(r) == k {
-				t.recs[i].Store(nil)
-				x.n--
-				return
+// grow replaces the table by one half as large again as its records need
+// (or 8 slots), without deleted entries. The old table stays intact for
+// readers still probing it.
+func (p *hashPart[T]) grow() *hashTable[T] {
+	slots := max(8, 3*(p.n+1)/2*5/4)
+	nt := &hashTable[T]{hashes: make([]uint32, slots), recs: make([]*T, slots)}
+	if t := p.tab.Load(); t != nil {
+		for i, r := range t.recs {
+			if r == nil {
+				continue
 			}
+			sh := t.hashes[i]
+			j := nt.start(sh)
+			for nt.hashes[j] != 0 {
+				if j++; j == slots {
+					j = 0
+				}
+			}
+			nt.recs[j], nt.hashes[j] = r, sh
 		}
 	}
+	p.used = p.n
+	p.tab.Store(nt)
+	return nt
 }
 
 // pointHit is the hot path of Get and GetOrCreate: one equality on a field
@@ -225,17 +310,21 @@ func (t *Table[T]) pointHit(c Cond[T]) (r *T, ok bool) {
 	for spins := 0; ; spins++ {
 		seq := db.liveSeq.Load()
 		if seq&1 == 0 {
-			x := t.core.live.Load().find(c.col)
+			x := t.core.live.Load().point(c.col)
 			if x == nil {
 				return nil, false
 			}
-			r = x.get(c.k, x.hash(c.k))
-			if db.liveSeq.Load() == seq {
-				return r, true
+			h := x.hashKey(c.k)
+			p := x.part(h)
+			if ps := p.seq.Load(); ps&1 == 0 {
+				r = p.get(x, c.k, h)
+				if p.seq.Load() == ps && db.liveSeq.Load() == seq {
+					return r, true
+				}
 			}
 		}
 		if spins >= 4 {
-			runtime.Gosched() // let the committer finish its batch
+			runtime.Gosched() // let the writer finish
 		}
 	}
 }

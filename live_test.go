@@ -10,6 +10,39 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// whole runs write again and again for d, or until it fails or a reader
+// sees part of a write, while 4 readers run read, which returns what it
+// saw broken or "". It returns the first thing a reader saw broken, or "".
+func whole(t *testing.T, d time.Duration, write func() error, read func() string) string {
+	t.Helper()
+	var stop atomic.Bool
+	var torn atomic.Pointer[string]
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer stop.Store(true)
+		for deadline := time.Now().Add(d); time.Now().Before(deadline) && torn.Load() == nil; {
+			if err := write(); err != nil {
+				t.Errorf("writer: %v", err)
+				return
+			}
+		}
+	})
+	for range 4 {
+		wg.Go(func() {
+			for !stop.Load() {
+				if msg := read(); msg != "" {
+					torn.CompareAndSwap(nil, &msg)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if msg := torn.Load(); msg != nil {
+		return *msg
+	}
+	return ""
+}
+
 // livePairsWhole is the guarantee of the live indexes: point reads see a
 // commit whole. A writer updates two records in one transaction, again and
 // again, setting both ages to the same rising number; readers Get the
@@ -25,45 +58,65 @@ func livePairsWhole(t *testing.T, db *DB, users *Table[User], d time.Duration) s
 		require.NoError(t, err)
 		pair[i] = u
 	}
-	var stop atomic.Bool
-	var torn atomic.Pointer[string]
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		defer stop.Store(true)
-		deadline := time.Now().Add(d)
-		for age := pair[0].Age + 1; time.Now().Before(deadline) && torn.Load() == nil; age++ {
-			err := db.Update(func(tx *Tx) error {
-				for _, u := range pair {
-					u.Age = age
-					if err := users.In(tx).Update(u); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Errorf("writer: %v", err)
-				return
-			}
-		}
-	})
-	for range 4 {
-		wg.Go(func() {
-			for !stop.Load() {
-				a, errA := users.Get(uEmail.Eq(pair[0].Email))
-				b, errB := users.Get(uEmail.Eq(pair[1].Email))
-				if errA != nil || errB != nil || b.Age < a.Age {
-					msg := fmt.Sprintf("read age %d, then age %d from the same commits (%v, %v)", a.Age, b.Age, errA, errB)
-					torn.CompareAndSwap(nil, &msg)
+	age := pair[0].Age
+	return whole(t, d, func() error {
+		age++
+		return db.Update(func(tx *Tx) error {
+			for _, u := range pair {
+				u.Age = age
+				if err := users.In(tx).Update(u); err != nil {
+					return err
 				}
 			}
+			return nil
 		})
-	}
-	wg.Wait()
-	if msg := torn.Load(); msg != nil {
-		return *msg
-	}
-	return ""
+	}, func() string {
+		a, errA := users.Get(uEmail.Eq(pair[0].Email))
+		b, errB := users.Get(uEmail.Eq(pair[1].Email))
+		if errA != nil || errB != nil || b.Age < a.Age {
+			return fmt.Sprintf("read age %d, then age %d from the same commits (%v, %v)", a.Age, b.Age, errA, errB)
+		}
+		return ""
+	})
+}
+
+// insertsWhole is the same guarantee for inserts of the fast path, which
+// claim their keys in one live index after another: a writer inserts
+// records with rising ids, and readers Get the id being inserted, then its
+// email. A reader that finds the record by id and not by email saw part of
+// an insert. It runs for d and returns what broke, or "".
+func insertsWhole(t *testing.T, users *Table[User], d time.Duration) string {
+	t.Helper()
+	base := int64(1<<40) + wholeRuns.Add(1)<<30 // ids and emails new to the table
+	email := func(i int64) string { return fmt.Sprintf("whole-%d@example.com", base+i) }
+	var done atomic.Int64
+	return whole(t, d, func() error {
+		i := done.Load() + 1
+		if _, err := users.Insert(User{ID: base + i, Email: email(i), Org: "whole", Username: email(i)}); err != nil {
+			return err
+		}
+		done.Store(i)
+		return nil
+	}, func() string {
+		i := done.Load() + 1
+		if _, err := users.Get(uID.Eq(base + i)); err != nil {
+			return ""
+		}
+		if _, err := users.Get(uEmail.Eq(email(i))); err != nil {
+			return fmt.Sprintf("found id %d, then not its email: %v", base+i, err)
+		}
+		return ""
+	})
+}
+
+var wholeRuns atomic.Int64
+
+// TestTable_PointReads_SeeWholeInserts: Get through the live indexes never
+// sees part of an insert of the fast path (see faults_test.go for the proof
+// that the check can fail).
+func TestTable_PointReads_SeeWholeInserts(t *testing.T) {
+	_, users := newUsers(t)
+	require.Empty(t, insertsWhole(t, users, 500*time.Millisecond))
 }
 
 // TestTable_PointReads_SeeWholeCommits: Get through a live index never
@@ -84,7 +137,7 @@ func TestDB_Snapshot_BringsVersionUpToDate(t *testing.T) {
 		_, err := users.Insert(User{Email: fmt.Sprint(i), Username: fmt.Sprint(i)})
 		require.NoError(t, err)
 	}
-	require.NotNil(t, db.pend.Load().head, "commits are pending, unpublished")
+	require.Greater(t, db.head.Load().seq, db.cur.Load().seq, "commits are pending, unpublished")
 	require.Equal(t, 0, db.cur.Load().tables[users.core.id].(*tableState[User]).len())
 
 	v, err := db.snapshot()
@@ -98,26 +151,47 @@ func TestDB_Snapshot_BringsVersionUpToDate(t *testing.T) {
 
 	_, err = users.Insert(User{Email: "next", Username: "next"})
 	require.NoError(t, err)
-	require.Nil(t, db.pend.Load().head, "the committer published after its next batch")
+	require.Greater(t, db.head.Load().seq, db.cur.Load().seq, "an insert of the fast path publishes nothing")
+	_, err = users.Delete(uEmail.Eq("0"))
+	require.NoError(t, err)
+	require.Equal(t, db.head.Load().seq, db.cur.Load().seq, "the committer published after its next batch")
+	require.Nil(t, db.head.Load().prev.Load(), "and the log before it is cut")
 	require.False(t, db.wantFresh.Load())
-	require.Equal(t, 11, users.Len())
+	require.Equal(t, 10, users.Len())
 }
 
-// TestDB_PendingLog_Bounded: without readers, the committer publishes
-// every maxPending changes, so the pending log never holds more.
+// TestDB_PendingLog_Bounded: without readers, the working trees are
+// published every maxPending changes, and the log cut there, so that it
+// never holds more than that and the inserts not yet applied; and the
+// inserts of the fast path are applied every applyEvery.
 func TestDB_PendingLog_Bounded(t *testing.T) {
-	db, users := newUsers(t)
-	most := 0
-	for i := range 3 * maxPending {
-		_, err := users.Insert(User{Email: fmt.Sprint(i), Username: fmt.Sprint(i)})
-		require.NoError(t, err)
-		n := 0
-		for r := db.pend.Load().head; r != nil; r = r.prev {
-			n += len(r.changes[users.core.id].([]undoRec[User]))
-		}
-		most = max(most, n)
+	for _, writes := range []string{"inserts", "updates"} {
+		t.Run(writes, func(t *testing.T) {
+			db, users := newUsers(t)
+			most, lag := 0, uint64(0)
+			for i := range 3 * maxPending {
+				var err error
+				if writes == "inserts" {
+					_, err = users.Insert(User{Email: fmt.Sprint(i), Username: fmt.Sprint(i)})
+				} else {
+					_, _, err = users.Upsert(User{ID: 1, Email: fmt.Sprint(i), Username: fmt.Sprint(i)})
+				}
+				require.NoError(t, err)
+				n := 0
+				for r := db.head.Load(); r != nil; r = r.prev.Load() {
+					if r.changes == nil {
+						n += min(int(r.seq), 1) // an insert; seq 0 is the empty start
+					} else if c := r.changes[users.core.id]; c != nil {
+						n += len(c.([]undoRec[User]))
+					}
+				}
+				most = max(most, n)
+				lag = max(lag, db.head.Load().seq-db.applied.Load())
+			}
+			require.Positive(t, most)
+			require.LessOrEqual(t, most, maxPending+applyEvery)
+			require.Less(t, lag, uint64(applyEvery))
+			require.Equal(t, 4096, maxPending, "doc.go and README state 4,096")
+		})
 	}
-	require.Positive(t, most)
-	require.Less(t, most, maxPending)
-	require.Equal(t, 4096, maxPending, "doc.go and README state 4,096")
 }

@@ -91,23 +91,38 @@ func checkInvariants[T any](tbl *Table[T]) error {
 // check compares every live index with its tree in s, which must be the
 // latest state, while no one writes.
 func (l *liveIndexes[T]) check(s *tableState[T]) error {
-	if len(l.idx) != len(s.sch.single) {
-		return fmt.Errorf("%d live indexes for %d single-field unique indexes", len(l.idx), len(s.sch.single))
+	if l.sch != s.sch {
+		return fmt.Errorf("the live indexes are of another schema")
 	}
-	for j, x := range l.idx {
-		i := l.at[j]
-		if s.sch.indexes[i] != x.def {
-			return fmt.Errorf("live index %d is of index %q, not %q", j, x.def.name, s.sch.indexes[i].name)
+	if !l.fast {
+		return fmt.Errorf("the fast path is off with no index being built")
+	}
+	for i, d := range s.sch.indexes {
+		x := l.idx[i]
+		if (x != nil) != d.unique {
+			return fmt.Errorf("index %q (unique %v) has live index %v", d.name, d.unique, x != nil)
+		}
+		if x == nil {
+			continue
+		}
+		if x.def != d {
+			return fmt.Errorf("live index %d is of index %q, not %q", i, x.def.name, d.name)
+		}
+		n := 0
+		for p := range x.parts {
+			n += x.parts[p].n
 		}
 		tr := s.trees[i]
-		if x.n != tr.Len() {
-			return fmt.Errorf("live index %q holds %d records, its tree %d", x.def.name, x.n, tr.Len())
+		if n != tr.Len() {
+			return fmt.Errorf("live index %q holds %d records, its tree %d", d.name, n, tr.Len())
 		}
 		var err error
 		tr.Scan(func(r *T) bool {
-			k := x.keyOf(r)
-			if got := x.get(k, x.hash(k)); got != r {
-				err = fmt.Errorf("live index %q holds %v under %v, its tree %v", x.def.name, got, k, r)
+			h := x.hashOf(r)
+			t := x.part(h).tab.Load()
+			i, _ := t.find(h, func(s *T) bool { return d.sameKey(r, s) })
+			if i < 0 || t.rec(i) != r {
+				err = fmt.Errorf("live index %q does not hold %v under its key", d.name, r)
 			}
 			return err == nil
 		})

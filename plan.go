@@ -54,7 +54,8 @@ func (sch *tableSchema[T]) planFor(cond *Cond[T]) (plan[T], error) {
 			return plan[T]{how: pointGet, index: i, k: cond.k, exact: true}, nil
 		}
 	}
-	return sch.choose(cond), nil
+	c := *cond // choose keeps pointers into it: the copy, so that cond stays on its caller's stack
+	return sch.choose(&c), nil
 }
 
 // conjuncts flattens nested Ands.

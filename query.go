@@ -1,7 +1,6 @@
 package recstore
 
 import (
-	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -479,13 +478,11 @@ func (q *Query[T]) Update(fn func(T) (T, error)) (int, error) {
 	if err := q.t.writable(); err != nil {
 		return 0, err
 	}
-	for range maxRetries {
-		n, err := q.updateOnce(fn)
-		if !errors.Is(err, errStale) {
-			return n, err
-		}
-	}
-	return 0, ErrConflict
+	return retrying(q.t, func(t *Table[T]) (int, error) {
+		at := *q
+		at.t = t
+		return at.updateOnce(fn)
+	})
 }
 
 func (q *Query[T]) updateOnce(fn func(T) (T, error)) (int, error) {

@@ -13,6 +13,7 @@ type col[T any] struct {
 	name     string
 	kind     kind
 	extract  func(*T) (key, error) // the record's value as a key
+	compare  func(a, b *T) int     // two stored records' values, as their keys order
 	format   func(*T) string       // the record's value for messages
 	isZero   func(*T) bool         // whether the record's value is V's zero value
 	isNull   func(*T) bool         // whether an optional field is null
@@ -72,6 +73,9 @@ type ColumnOf[T any] interface {
 func Field[T any, V Key](name string, get func(*T) V) *Column[T, V] {
 	c := newColumn[T, V](name, get == nil)
 	c.get = get
+	if get != nil {
+		c.c.compare = comparer(c.c.kind, get)
+	}
 	return c
 }
 
@@ -84,6 +88,11 @@ func OptionalField[T any, V Key](name string, get func(*T) *V) *Column[T, V] {
 	c.opt = get
 	c.c.optional = true
 	c.c.isNull = func(r *T) bool { return get(r) == nil }
+	c.c.compare = func(a, b *T) int { // nulls first, as their keys sort
+		ka, _ := c.extract(a)
+		kb, _ := c.extract(b)
+		return ka.compare(kb)
+	}
 	return c
 }
 

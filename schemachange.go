@@ -27,10 +27,12 @@ func (t *Table[T]) AddIndex(spec *IndexSpec[T]) error {
 	if err != nil {
 		return err
 	}
-	// Capture every record written from now on, then build from a version
-	// published after capture began.
+	// Capture every record written from now on, every write going
+	// through the committer, then build from a version published after
+	// capture began.
 	if err := t.write(func(tw *tableWork[T]) error {
 		tw.capture = []*T{}
+		tw.setFast(false)
 		return nil
 	}); err != nil {
 		return err
@@ -39,6 +41,7 @@ func (t *Table[T]) AddIndex(spec *IndexSpec[T]) error {
 	err = t.write(func(tw *tableWork[T]) error {
 		touched := tw.capture
 		tw.capture = nil
+		tw.setFast(true) // install replaces it if the build succeeds
 		if err != nil {
 			return err
 		}
@@ -155,6 +158,19 @@ func (t *tableWork[T]) catchUp(d *indexDef[T], tr *tree[T], touched []*T) error 
 	return nil
 }
 
+// setFast stops inserts into the table from taking the fast path, or ends
+// one such stop: they take it again once every stop has ended. It runs in
+// the committer, beside which no such insert runs.
+func (t *tableWork[T]) setFast(on bool) {
+	if on {
+		t.fastOff--
+	} else {
+		t.fastOff++
+	}
+	t.live = t.live.withFast(t.fastOff == 0)
+	t.liveOut.Store(t.live)
+}
+
 // install switches the working state to a new schema and its trees.
 func (t *tableWork[T]) install(sch *tableSchema[T], trees []*tree[T]) {
 	t.sch, t.trees, t.dirty, t.reset = sch, trees, true, true
@@ -163,5 +179,5 @@ func (t *tableWork[T]) install(sch *tableSchema[T], trees []*tree[T]) {
 	t.undo, t.sealed = nil, 0 // entries of the old schema cannot be undone into the new
 	// The live indexes are rebuilt from the trees, which hold the changes
 	// of the batch so far; the undo log no longer does.
-	t.live = newLiveIndexes(sch, trees[0], t.live.seed)
+	t.live = newLiveIndexes(sch, trees[0], t.live.seed, t.live.parts).withFast(t.fastOff == 0)
 }

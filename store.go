@@ -16,18 +16,28 @@ type DB struct {
 	// cur is the newest version published, by the committer or by a
 	// reader that brought one up to date (see snapshot).
 	cur atomic.Pointer[version]
-	// pend is the committer's last published version and the commits
-	// made since, which no version holds yet.
-	pend atomic.Pointer[pendingLog]
-	// liveSeq is odd while the committer writes the live point indexes
+	// head is the newest change committed: a batch of the committer or
+	// an insert of the fast path. The changes that cur does not hold
+	// reach back from it.
+	head atomic.Pointer[commitRec]
+	// liveSeq is odd while the committer writes the live indexes
 	// (live.go).
 	liveSeq atomic.Uint64
-	// wantFresh asks the committer to publish after its next batch: a
-	// reader had to bring a version up to date.
+	// wantFresh asks for a version to be published at the next chance: a
+	// reader had to bring one up to date.
 	wantFresh atomic.Bool
 	closed    atomic.Bool
-	opts      Options
-	commit    committer
+	// gate keeps the two kinds of writer apart: inserts of the fast path
+	// hold it shared, the committer's batches alone.
+	gate sync.RWMutex
+	// treeMu guards the working trees (commit.work.tables' trees and
+	// seq), which the committer's batches and the fast path's appliers
+	// bring up to date.
+	treeMu sync.Mutex
+	// applied is the seq of the newest change in the working trees.
+	applied atomic.Uint64
+	opts    Options
+	commit  committer
 
 	namesMu sync.Mutex
 	names   map[string]bool
@@ -37,23 +47,21 @@ type DB struct {
 // load it with one atomic load and keep it as long as they like.
 type version struct {
 	tables []any  // *tableState[T] of table id i
-	seq    uint64 // the number of batches committed before it
+	seq    uint64 // the seq of the newest change it holds
 }
 
-// pendingLog is what a reader needs for the latest state: the committer's
-// last published version and the changes committed after it, newest first.
-// It is immutable.
-type pendingLog struct {
-	base *version
-	head *commitRec // nil if base is up to date
-}
-
-// commitRec is the changes of one committed batch, by table id: nil, or the
-// []undoRec[T] of that table in the order they were made.
+// commitRec is one committed change: a batch of the committer (changes, by
+// table id: nil or the []undoRec[T] of that table in the order they were
+// made) or an insert of the fast path (rec, a *T, into table). It is
+// immutable but for prev.
 type commitRec struct {
-	prev    *commitRec
-	seq     uint64
+	// prev is the change before, until a published version holds this
+	// one: then nil, so that the log before it can be freed.
+	prev    atomic.Pointer[commitRec]
+	seq     uint64 // one more than prev's
 	changes []any
+	table   int
+	rec     any
 }
 
 // Options tunes a DB. The zero value of each field picks its default.
@@ -99,7 +107,8 @@ func New(opts ...Options) *DB {
 	db := &DB{opts: o, names: map[string]bool{}}
 	v := &version{}
 	db.cur.Store(v)
-	db.pend.Store(&pendingLog{base: v})
+	db.head.Store(&commitRec{})
+	db.commit.work.base = v
 	return db
 }
 
@@ -118,13 +127,13 @@ func (db *DB) Close() error {
 	return nil
 }
 
-// snapshot returns a version holding every batch committed before it was
-// called. Without commits since the last publication that is one atomic
-// load or two. Otherwise the caller brings a version up to date itself,
-// without waiting for the committer: it applies the pending changes to
-// copy-on-write copies of the last published trees (O(changes), at most
-// maxPending), offers the result to later readers and asks the committer to
-// publish after its next batch.
+// snapshot returns a version holding every change committed before it was
+// called. Without commits since the last publication that is two atomic
+// loads. Otherwise the caller brings a version up to date itself, without
+// waiting for any writer: it applies the pending changes to copy-on-write
+// copies of the newest version's trees (O(changes), at most about
+// maxPending plus maxLag), offers the result to later readers and asks for
+// a version to be published at the next chance.
 func (db *DB) snapshot() (*version, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
@@ -134,48 +143,67 @@ func (db *DB) snapshot() (*version, error) {
 
 // latest is snapshot on a DB open or closed.
 func (db *DB) latest() *version {
-	p := db.pend.Load()
-	if p.head == nil {
-		return p.base
+	for {
+		h := db.head.Load()
+		v := db.cur.Load()
+		if v.seq >= h.seq {
+			return v
+		}
+		recs, ok := since(h, v.seq)
+		if !ok {
+			continue // a newer version was published meanwhile
+		}
+		nv := v.with(recs)
+		db.wantFresh.Store(true)
+		for cur := v; cur.seq < nv.seq && !db.cur.CompareAndSwap(cur, nv); {
+			cur = db.cur.Load()
+		}
+		return nv
 	}
-	cur := db.cur.Load()
-	if cur.seq >= p.head.seq {
-		return cur
-	}
-	v := p.materialize()
-	db.wantFresh.Store(true)
-	for cur.seq < v.seq && !db.cur.CompareAndSwap(cur, v) {
-		cur = db.cur.Load()
-	}
-	return v
 }
 
-// materialize returns base with the pending changes applied.
-func (p *pendingLog) materialize() *version {
+// since returns the changes after seq up to h, oldest first, or false if
+// the log no longer reaches back that far (a version was published that
+// holds some of them).
+func since(h *commitRec, seq uint64) ([]*commitRec, bool) {
 	var recs []*commitRec
-	for r := p.head; r != nil; r = r.prev {
+	for r := h; r != nil && r.seq > seq; r = r.prev.Load() {
 		recs = append(recs, r)
 	}
+	if len(recs) == 0 || recs[len(recs)-1].seq != seq+1 {
+		return nil, false
+	}
 	slices.Reverse(recs)
-	tables := slices.Clone(p.base.tables)
-	var changes []any
-	for id := range tables {
-		changes = changes[:0]
-		for _, r := range recs {
-			if id < len(r.changes) && r.changes[id] != nil {
-				changes = append(changes, r.changes[id])
+	return recs, true
+}
+
+// with returns v with recs, the changes committed after it, applied.
+func (v *version) with(recs []*commitRec) *version {
+	tables := slices.Clone(v.tables)
+	changes := make([][]any, len(tables)) // by table id, in order
+	for _, r := range recs {
+		if r.changes == nil {
+			changes[r.table] = append(changes[r.table], r.rec)
+			continue
+		}
+		for id, c := range r.changes {
+			if c != nil {
+				changes[id] = append(changes[id], c)
 			}
 		}
-		if len(changes) > 0 {
-			tables[id] = tables[id].(replayer).replay(changes)
+	}
+	for id, c := range changes {
+		if len(c) > 0 {
+			tables[id] = tables[id].(replayer).replay(c)
 		}
 	}
-	return &version{tables: tables, seq: p.head.seq}
+	return &version{tables: tables, seq: recs[len(recs)-1].seq}
 }
 
 // replayer is a *tableState[T], whatever T.
 type replayer interface {
-	// replay returns the table with changes ([]undoRec[T] each) applied.
+	// replay returns the table with changes applied: each a []undoRec[T]
+	// of a batch or a *T inserted by the fast path.
 	replay(changes []any) any
 }
 

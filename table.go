@@ -17,6 +17,9 @@ import (
 type Table[T any] struct {
 	core *tableCore[T]
 	tx   *Tx // non-nil for a handle bound to a transaction (see In)
+	// alone marks the handle of an optimistic write that holds the table
+	// alone (see retrying): its writes do not wait for core.excl.
+	alone bool
 }
 
 type tableCore[T any] struct {
@@ -29,6 +32,10 @@ type tableCore[T any] struct {
 	stripes []stripe
 	seed    maphash.Seed
 	ddl     sync.Mutex // serialises AddIndex and DropIndex
+	// excl is held shared by every write to the table outside
+	// transactions and the fast path, and alone by an optimistic write
+	// that kept going stale (retrying).
+	excl sync.RWMutex
 }
 
 // sch returns the table's latest schema. Records prepared with it may meet
@@ -68,7 +75,7 @@ func NewTable[T any](db *DB, name string, opts ...TableOption[T]) (*Table[T], er
 		core.id = len(w.tables)
 		tw := newTableWork(core.sch(), emptyTrees(core.sch(), db.opts.Degree), &w.log)
 		tw.id, tw.dirty, tw.reset = core.id, true, true
-		tw.live, tw.liveOut = newLiveIndexes(tw.sch, tw.trees[0], core.seed), &core.live
+		tw.live, tw.liveOut = newLiveIndexes(tw.sch, tw.trees[0], core.seed, db.opts.Stripes), &core.live
 		core.live.Store(tw.live)
 		w.tables = append(w.tables, tw)
 		return nil
@@ -105,6 +112,10 @@ func (t *Table[T]) work(w *working) *tableWork[T] {
 func (t *Table[T]) write(fn func(tw *tableWork[T]) error) error {
 	if t.tx != nil {
 		return txWrite(t.tx, t.core, fn)
+	}
+	if !t.alone {
+		t.core.excl.RLock()
+		defer t.core.excl.RUnlock()
 	}
 	return t.core.db.submit(&op{run: func(w *working) error { return fn(t.work(w)) }})
 }
@@ -189,6 +200,15 @@ func (t *Table[T]) Insert(rec T) (T, error) {
 	e, err := t.core.sch().prepare(&rec) // rec is this call's own copy
 	if err != nil {
 		return zero, err
+	}
+	if t.tx == nil {
+		if _, seq, err, ok := t.insertFast(e, -1); ok {
+			if err != nil {
+				return zero, err
+			}
+			t.core.db.afterInsert(seq)
+			return *e.rec, nil
+		}
 	}
 	if err := t.write(func(tw *tableWork[T]) error { return tw.insert(e) }); err != nil {
 		return zero, err

@@ -1,0 +1,183 @@
+package recstore
+
+// The fast path. An insert, which is most of what GetOrCreate writes, needs
+// no serial step: its record is new, so it only has to claim its unique
+// keys. insertFast claims them in the live indexes (live.go) under the
+// locks of their hash partitions, so that inserts of different keys run in
+// parallel and meet only where their keys do, and commits the record by
+// pushing it onto the DB's log of changes. The B-trees follow later, in
+// bulk: every applyEvery inserts, one of their writers (the applier)
+// applies the log to the working trees; readers that need a version
+// before then apply the rest themselves (DB.snapshot), as they do for the
+// committer's batches.
+//
+// Everything else (updates, deletes, transactions, schema changes, a
+// GetOrCreate whose lookup no unique index covers) goes through the
+// committer, which holds DB.gate alone while it applies a batch: no insert
+// of the fast path runs meanwhile, and it first brings the working trees up
+// to date, so that its unique checks and queries see every commit.
+
+const (
+	// applyEvery is how many inserts of the fast path may wait for the
+	// working trees before the writer of the next one applies them.
+	applyEvery = 256
+	// maxLag bounds the inserts that wait for the working trees: past it,
+	// writers wait for the applier, so that the log stays bounded when
+	// inserts come faster than one goroutine applies them.
+	maxLag = 16 * applyEvery
+)
+
+// insertFast stores e, a new record, through the live indexes, if the
+// table takes inserts without the committer now; ok false means it did
+// nothing and the caller must write through the committer. If lookup is a
+// unique index's position, a record holding e's key in that index is
+// returned as found, and nothing stored, rather than failing as any other
+// unique key taken does (GetOrCreate's atomic step). seq is the insert's
+// place in the log: the caller passes it to DB.afterInsert once it holds
+// no lock, since applying the log to the trees may take a while.
+func (t *Table[T]) insertFast(e entry[T], lookup int) (found *T, seq uint64, err error, ok bool) {
+	db := t.core.db
+	db.gate.RLock()
+	l := t.core.live.Load()
+	if !l.fast || e.sch != l.sch || db.closed.Load() {
+		db.gate.RUnlock()
+		return nil, 0, nil, false
+	}
+	var hbuf [8]uint64
+	var pbuf [8]*hashPart[T]
+	var sbuf [8]int
+	hashes, parts, slots := hbuf[:], pbuf[:], sbuf[:]
+	if n := len(l.idx); n > len(pbuf) {
+		hashes, parts, slots = make([]uint64, n), make([]*hashPart[T], n), make([]int, n)
+	}
+	// Lock the partitions of e's keys in index order, the same for every
+	// writer, so that none waits in a cycle, and look for their holders.
+	var taken *indexDef[T]
+	var holder *T
+	for i, x := range l.idx {
+		if x == nil || !e.in(i) {
+			continue
+		}
+		h := x.hashOf(e.rec)
+		p := x.part(h)
+		p.mu.Lock()
+		held, slot := p.claim(x, e.rec, h)
+		hashes[i], parts[i], slots[i] = h, p, slot
+		if i > 0 && faultOn(faultSkipUniqueCheck) {
+			if held != nil { // the fault: overwrite the holder's entry
+				t := p.tab.Load()
+				slots[i], _ = t.find(h, func(s *T) bool { return s == held })
+				p.n--
+			}
+			continue
+		}
+		switch {
+		case held == nil:
+		case i == lookup:
+			found = held
+		case taken == nil:
+			taken, holder = x.def, held
+		}
+	}
+	parts = parts[:len(l.idx)]
+	if found == nil && taken == nil {
+		// Store e in every partition and commit it inside their windows,
+		// so that no reader sees it in one index and not in another.
+		window := !faultOn(faultOpenLive)
+		for i, p := range parts {
+			if p != nil {
+				if window {
+					p.seq.Add(1)
+				}
+				p.add(e.rec, hashes[i], slots[i])
+			}
+		}
+		seq = db.push(t.core.id, e.rec)
+		e.sch.notePK(e.rec)
+		for _, p := range parts {
+			if p != nil && window {
+				p.seq.Add(1)
+			}
+		}
+	}
+	for i := len(parts) - 1; i >= 0; i-- {
+		if parts[i] != nil {
+			parts[i].mu.Unlock()
+		}
+	}
+	db.gate.RUnlock()
+	switch {
+	case found != nil:
+		return found, 0, nil, true
+	case taken != nil:
+		return nil, 0, violation(e.sch, taken, e.rec, holder), true
+	}
+	return nil, seq, nil, true
+}
+
+// push appends an insert of the fast path to the log and returns its seq.
+func (db *DB) push(table int, rec any) uint64 {
+	r := &commitRec{table: table, rec: rec}
+	for {
+		h := db.head.Load()
+		r.seq = h.seq + 1
+		r.prev.Store(h)
+		if db.head.CompareAndSwap(h, r) {
+			return r.seq
+		}
+	}
+}
+
+// afterInsert applies the log to the working trees, after the insert of
+// seq (0: none), if enough inserts wait for them and no one else is
+// applying it, or, past maxLag, waits until it can.
+func (db *DB) afterInsert(seq uint64) {
+	if seq == 0 {
+		return
+	}
+	switch lag := seq - db.applied.Load(); {
+	case lag >= maxLag:
+		db.treeMu.Lock()
+	case lag >= applyEvery && db.treeMu.TryLock():
+	default:
+		return
+	}
+	defer db.treeMu.Unlock()
+	w := &db.commit.work
+	h := db.catchUp(w)
+	if w.pending >= maxPending || db.wantFresh.Load() {
+		db.publish(w)
+		h.prev.Store(nil) // the version holds h and every change before it
+	}
+}
+
+// catchUp applies to the working trees the inserts of the fast path
+// committed since they were last brought up to date, and returns the
+// newest change they now hold. The caller holds treeMu.
+func (db *DB) catchUp(w *working) *commitRec {
+	h := db.head.Load()
+	if h.seq == w.seq {
+		return h
+	}
+	// The log is cut only at versions of the working trees, which are no
+	// newer than w.seq, so it reaches back to w.seq; and every change
+	// since is an insert: batches bring the trees up to date first.
+	recs, _ := since(h, w.seq)
+	for len(w.inserts) < len(w.tables) {
+		w.inserts = append(w.inserts, nil)
+	}
+	for _, r := range recs {
+		w.inserts[r.table] = append(w.inserts[r.table], r.rec)
+	}
+	for id, ins := range w.inserts {
+		if len(ins) > 0 {
+			w.tables[id].insertLogged(ins)
+			clear(ins)
+			w.inserts[id] = ins[:0]
+		}
+	}
+	w.seq = h.seq
+	w.pending += len(recs)
+	db.applied.Store(w.seq)
+	return h
+}
