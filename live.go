@@ -32,6 +32,10 @@ import (
 type liveIndexes[T any] struct {
 	sch   *tableSchema[T]
 	idx   []*hashIndex[T] // idx[i] of sch.indexes[i] if unique, else nil
+	// points are the live indexes of the unique indexes over one field, as
+	// sch.single has them: a short list, which point scans faster than
+	// a map.
+	points []pointIndex[T]
 	seed  maphash.Seed
 	parts int // partitions per hash index
 	// fast says whether inserts may take the fast path: not while an
@@ -40,11 +44,18 @@ type liveIndexes[T any] struct {
 	fast bool
 }
 
+type pointIndex[T any] struct {
+	col *col[T]
+	x   *hashIndex[T]
+}
+
 // point returns the live index of the unique index that covers c alone, or
 // nil if there is none.
 func (l *liveIndexes[T]) point(c *col[T]) *hashIndex[T] {
-	if i, ok := l.sch.single[c]; ok {
-		return l.idx[i]
+	for _, p := range l.points {
+		if p.col == c {
+			return p.x
+		}
 	}
 	return nil
 }
@@ -66,6 +77,9 @@ func newLiveIndexes[T any](sch *tableSchema[T], pk *tree[T], seed maphash.Seed, 
 			return true
 		})
 		l.idx[i] = x
+	}
+	for c, i := range sch.single {
+		l.points = append(l.points, pointIndex[T]{c, l.idx[i]})
 	}
 	return l
 }
