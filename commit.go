@@ -7,19 +7,21 @@ import (
 	"github.com/recstore/recstore/internal/btree"
 )
 
-// The commit pipeline. Every write, from any table, is an op that the
-// committer applies to the DB's private working trees. Ops that arrive
+// The commit pipeline. Every write but an insert of the fast path
+// (fastpath.go), from any table, is an op that the committer applies to
+// the DB's private working trees. Ops that arrive
 // while a batch is being applied wait in the next batch, and the goroutine
 // applying (the combiner) goes on to apply that one too, so that no lock is
 // handed from goroutine to goroutine between batches; after combineRounds
 // batches it hands the role to the first op's goroutine of the next batch,
 // so that no caller waits long for others' writes.
 //
-// Applying ops one after another in one place is what makes every unique
-// index hold: an op checks its keys against the latest state and no other op
-// runs in between. At the end of each batch its changes become visible at
-// once (commitBatch): readers see all of a batch or none of it and never
-// wait.
+// Applying ops one after another in one place, alone (DB.gate keeps the
+// fast path's inserts out meanwhile), is what makes every unique index hold
+// for them: an op checks its keys against the latest state and no other
+// write runs in between. At the end of each batch its changes become
+// visible at once (commitBatch): readers see all of a batch or none of it
+// and never wait.
 
 // op is one write. run mutates the working state and returns an error to
 // undo everything it did.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -476,4 +477,130 @@ func TestQuery_Update_ConcurrentInserts(t *testing.T) {
 		assert.GreaterOrEqual(t, n, 150)
 		assert.Equal(t, 300+int(inserted.Load()), users.Len())
 	}
+}
+
+// TestDB_MixedWorkload runs every kind of writer at once for a while:
+// inserts (the fast path), GetOrCreate races on lookups a unique index
+// covers and on lookups none does, updates, deletes and upserts (the
+// committer), an optimistic Query.Update that may escalate, AddIndex and
+// DropIndex in a loop, new tables filled as soon as declared, and readers.
+// Every lookup is created exactly once; a record GetOrCreate returned is
+// in every read after it, point or snapshot; the invariant checker passes.
+func TestDB_MixedWorkload(t *testing.T) {
+	type other struct {
+		ID  int64
+		Key string
+	}
+	oID := Field("id", func(o *other) int64 { return o.ID })
+	oKey := Field("key", func(o *other) string { return o.Key })
+	seed := coreSeed(t)
+	db, users := newUsers(t)
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	running := func() bool { return time.Now().Before(deadline) }
+	var created sync.Map // lookup -> *atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Go(func() {
+			for i := 0; running(); i++ {
+				_, err := users.Insert(User{Email: fmt.Sprintf("i%d-%d@x", w, i), Username: fmt.Sprintf("i%d-%d", w, i), Age: i % 50})
+				assert.NoError(t, err, "insert")
+			}
+		})
+	}
+	for w := range 6 {
+		wg.Go(func() {
+			for i := 0; running(); i++ {
+				k := i / 3
+				lookup := uEmail.Eq(fmt.Sprintf("g%d@x", k))
+				covered := k%2 == 0
+				if !covered {
+					lookup = And(uName.Eq(fmt.Sprintf("g%d", k)), uAge.Eq(7))
+				}
+				u, c, err := users.GetOrCreate(lookup, func() (User, error) {
+					if covered {
+						return User{Email: fmt.Sprintf("g%d@x", k), Username: fmt.Sprintf("g%d-%d", k, w)}, nil
+					}
+					return User{Email: fmt.Sprintf("g%d-%d-%d@x", k, w, i), Name: fmt.Sprintf("g%d", k), Age: 7, Username: fmt.Sprintf("gn%d-%d-%d", k, w, i)}, nil
+				})
+				if !assert.NoError(t, err, "GetOrCreate") {
+					continue
+				}
+				n, err := users.Filter(uID.Eq(u.ID), uName.Ne("never")).Count()
+				assert.NoError(t, err)
+				assert.Equal(t, 1, n, "a snapshot after GetOrCreate returned %+v", u)
+				got, err := users.Get(uID.Eq(u.ID))
+				assert.NoError(t, err)
+				assert.Equal(t, u.Email, got.Email, "a point read after GetOrCreate")
+				if c {
+					n, _ := created.LoadOrStore(fmt.Sprint(k), new(atomic.Int64))
+					n.(*atomic.Int64).Add(1)
+				}
+			}
+		})
+	}
+	wg.Go(func() { // the committer's writes, to inserted records only
+		rng := rand.New(rand.NewPCG(seed, 1))
+		for i := 0; running(); i++ {
+			u, err := users.Get(uID.Eq(int64(rng.IntN(2000) + 1)))
+			if err != nil || !strings.HasPrefix(u.Email, "i") {
+				continue
+			}
+			switch i % 3 {
+			case 0:
+				u.Email = fmt.Sprintf("imoved-%d@x", i)
+				if err := users.Update(u); err != nil && !errors.Is(err, ErrNotFound) {
+					t.Errorf("update: %v", err)
+				}
+			case 1:
+				if _, err := users.Delete(uID.Eq(u.ID), uEmail.Eq(u.Email)); err != nil && !errors.Is(err, ErrNotFound) {
+					t.Errorf("delete: %v", err)
+				}
+			default:
+				u.Name = "upserted"
+				_, _, err := users.Upsert(u)
+				assert.NoError(t, err, "upsert")
+			}
+		}
+	})
+	wg.Go(func() {
+		for running() {
+			_, err := users.Filter(uAge.Eq(3)).Update(func(u User) (User, error) { u.Name = "updated"; return u, nil })
+			assert.NoError(t, err, "Query.Update")
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+	wg.Go(func() {
+		for running() {
+			assert.NoError(t, users.AddIndex(Index("by_name", uName)))
+			assert.NoError(t, users.DropIndex("by_name"))
+		}
+	})
+	wg.Go(func() {
+		for i := 0; running(); i++ {
+			others, err := NewTable(db, fmt.Sprintf("Other%d", i), PrimaryKey(oID), Unique("key", oKey))
+			if !assert.NoError(t, err) {
+				return
+			}
+			for j := range 20 {
+				_, err := others.Insert(other{ID: int64(j + 1), Key: fmt.Sprint(j)})
+				assert.NoError(t, err)
+			}
+			assert.Equal(t, 20, others.Len())
+			time.Sleep(time.Millisecond)
+		}
+	})
+	wg.Go(func() { // a point read, then a snapshot: it holds what the point read saw
+		for running() {
+			if u, err := users.Get(uEmail.Eq("g0@x")); err == nil {
+				n, err := users.Filter(uEmail.Eq(u.Email), uAge.Ne(-1)).Count()
+				assert.NoError(t, err)
+				assert.Equal(t, 1, n)
+			}
+		}
+	})
+	wg.Wait()
+	created.Range(func(k, v any) bool {
+		assert.Equal(t, int64(1), v.(*atomic.Int64).Load(), "lookup %v: creates", k)
+		return true
+	})
 }

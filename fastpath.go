@@ -132,10 +132,11 @@ func (db *DB) push(table int, rec any) uint64 {
 // seq (0: none), if enough inserts wait for them and no one else is
 // applying it, or, past maxLag, waits until it can.
 func (db *DB) afterInsert(seq uint64) {
-	if seq == 0 {
-		return
+	applied := db.applied.Load()
+	if seq <= applied {
+		return // none (0), or the trees hold it already
 	}
-	switch lag := seq - db.applied.Load(); {
+	switch lag := seq - applied; {
 	case lag >= maxLag:
 		db.treeMu.Lock()
 	case lag >= applyEvery && db.treeMu.TryLock():

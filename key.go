@@ -152,9 +152,19 @@ func comparer[T any, V Key](k kind, get func(*T) V) func(a, b *T) int {
 	default:
 		return func(a, b *T) int {
 			va, vb := get(a), get(b)
-			return (*(*time.Time)(unsafe.Pointer(&va))).Compare(*(*time.Time)(unsafe.Pointer(&vb)))
+			return compareTimes(*(*time.Time)(unsafe.Pointer(&va)), *(*time.Time)(unsafe.Pointer(&vb)))
 		}
 	}
+}
+
+// compareTimes orders instants as timeKey does, by the wall clock.
+// time.Time.Compare would use the monotonic readings of two times from
+// time.Now, which disagree with the wall clock once it has been stepped.
+func compareTimes(a, b time.Time) int {
+	if c := cmp.Compare(a.Unix(), b.Unix()); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Nanosecond(), b.Nanosecond())
 }
 
 // intAt reads a signed integer of size bytes at p.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -833,4 +834,52 @@ func TestKey_MaxKeySize_UnindexedField(t *testing.T) {
 	got, err := users.Get(uName.Eq(long))
 	require.NoError(t, err, "a stored record cannot be found by its unindexed field")
 	assert.Equal(t, stored, got)
+}
+
+// steppedTime returns a time whose wall clock is d after t's and whose
+// monotonic reading is d before it: what time.Now returns when the wall
+// clock was stepped forward by 2d between two calls (NTP, a resumed VM).
+func steppedTime(t time.Time, d time.Duration) time.Time {
+	type timeLayout struct { // time.Time's fields
+		wall uint64
+		ext  int64
+		loc  *time.Location
+	}
+	u := t.Add(d)
+	(*timeLayout)(unsafe.Pointer(&u)).ext -= int64(2 * d)
+	return u
+}
+
+// TestKey_Time_WallClockOrder: an index orders times by the wall clock, as
+// their keys do, even when their monotonic readings disagree (found in
+// review: the trees compared with time.Time.Compare, which uses them, and
+// an equality then missed records).
+func TestKey_Time_WallClockOrder(t *testing.T) {
+	type event struct {
+		ID int64
+		At time.Time
+	}
+	at := Field("at", func(e *event) time.Time { return e.At })
+	events, err := NewTable(New(testOptions()), "Event", PrimaryKey(Field("id", func(e *event) int64 { return e.ID })), Index("by_at", at))
+	require.NoError(t, err)
+	checkOnCleanup(t, events)
+	base := time.Now()
+	first, second := base, steppedTime(base, time.Second)
+	require.Equal(t, 1, first.Compare(second), "the monotonic readings say first comes later")
+	require.Equal(t, -1, timeKey(first).compare(timeKey(second)), "the wall clock says it comes first")
+	var ts []time.Time
+	for i := range 200 {
+		x := base.Add(time.Duration(i) * time.Millisecond)
+		if i%2 == 1 {
+			x = steppedTime(x, 50*time.Millisecond)
+		}
+		ts = append(ts, x)
+		_, err := events.Insert(event{ID: int64(i + 1), At: x})
+		require.NoError(t, err)
+	}
+	for i, x := range ts {
+		n, err := events.Filter(at.Eq(x)).Count()
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "event %d by its own time", i+1)
+	}
 }

@@ -30,14 +30,14 @@ import (
 // replaces it when the schema changes; readers and fast-path writers load
 // it atomically.
 type liveIndexes[T any] struct {
-	sch   *tableSchema[T]
-	idx   []*hashIndex[T] // idx[i] of sch.indexes[i] if unique, else nil
+	sch *tableSchema[T]
+	idx []*hashIndex[T] // idx[i] of sch.indexes[i] if unique, else nil
 	// points are the live indexes of the unique indexes over one field, as
 	// sch.single has them: a short list, which point scans faster than
 	// a map.
 	points []pointIndex[T]
-	seed  maphash.Seed
-	parts int // partitions per hash index
+	seed   maphash.Seed
+	parts  int // partitions per hash index
 	// fast says whether inserts may take the fast path: not while an
 	// index is being built (AddIndex captures its writes in the
 	// committer).

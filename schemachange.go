@@ -168,7 +168,12 @@ func (t *tableWork[T]) setFast(on bool) {
 		t.fastOff++
 	}
 	t.live = t.live.withFast(t.fastOff == 0)
-	t.liveOut.Store(t.live)
+	// After an install in this batch, t.live holds the batch's changes so
+	// far: then applyLive publishes it, inside the liveSeq window, when
+	// the batch commits.
+	if !t.reset {
+		t.liveOut.Store(t.live)
+	}
 }
 
 // install switches the working state to a new schema and its trees.

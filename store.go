@@ -13,8 +13,9 @@ import (
 type DB struct {
 	_ noCopy
 
-	// cur is the newest version published, by the committer or by a
-	// reader that brought one up to date (see snapshot).
+	// cur is the newest version published: by the committer or an
+	// applier of the fast path (from the working trees), or by a reader
+	// that brought one up to date (see snapshot).
 	cur atomic.Pointer[version]
 	// head is the newest change committed: a batch of the committer or
 	// an insert of the fast path. The changes that cur does not hold
