@@ -68,8 +68,9 @@ type commitRec struct {
 // Options tunes a DB. The zero value of each field picks its default.
 type Options struct {
 	// Stripes is the number of lock stripes per table that serialise
-	// GetOrCreate and UpdateOrCreate calls on the same lookup, rounded up
-	// to a power of two. Default: DefaultStripes.
+	// GetOrCreate and UpdateOrCreate calls on the same lookup, and of
+	// partitions (each with its lock) of every unique index's hash index,
+	// rounded up to a power of two. Default: DefaultStripes.
 	Stripes int
 	// Degree is the B-tree degree of every index: nodes hold up to
 	// 2*Degree-1 records. Smaller nodes make each copy-on-write cheaper;
@@ -81,12 +82,13 @@ type Options struct {
 const (
 	// DefaultStripes is the default lock-stripe count per table (or
 	// 4 × GOMAXPROCS at New, rounded up to a power of two, if larger).
-	// Measured with BenchmarkGetOrCreate/miss/g=32x (-cpu 2, 20000x): the
-	// more stripes, the more creators of different keys reach the commit
-	// pipeline together, so the larger its batches and the fewer bytes
-	// copied per create: 16.9 KB at 1 stripe, 14-15 KB at 64, 13.3-13.8 KB
-	// at 256. 64 takes most of that gain for 4 KB of padded locks per
-	// table; times on the shared 2-core machine were too noisy to rank.
+	// With 2 cores, BenchmarkGetOrCreate/(miss|zipf)/g=32x (-cpu 2,
+	// 200000x, -recstore.stripes 8, 64, 512; 2026-12-02) could not rank
+	// them: miss 1.4-2.2 µs and zipf 0.51-0.63 µs at every count, the
+	// spread of one count as wide as the gaps between counts. 64 keeps
+	// creators of different keys apart on up to 16 cores, for 4 KB of
+	// padded stripes per table and 4 KB per unique index; measure on a
+	// machine with more cores before changing it.
 	DefaultStripes = 64
 	// DefaultDegree is the default B-tree degree.
 	DefaultDegree = 16
