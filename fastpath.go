@@ -65,8 +65,8 @@ func (t *Table[T]) insertFast(e entry[T], lookup int) (found *T, seq uint64, err
 		hashes[i], parts[i], slots[i] = h, p, slot
 		if i > 0 && faultOn(faultSkipUniqueCheck) {
 			if held != nil { // the fault: overwrite the holder's entry
-				t := p.tab.Load()
-				slots[i], _ = t.find(h, func(s *T) bool { return s == held })
+				tab := p.tab.Load()
+				slots[i], _ = tab.find(h, func(s *T) bool { return s == held })
 				p.n--
 			}
 			continue
