@@ -234,6 +234,7 @@ func timeKey(t time.Time) key {
 // escaped (0x00 -> 0x00 0xff) and terminated by 0x00 0x01, so a shorter
 // string sorts first and no field can run into the next.
 func appendComponent(buf []byte, k kind, c key) []byte {
+	// componentLen must count what this appends.
 	switch k {
 	case kindString:
 		for i := 0; i < len(c.s); i++ {
@@ -249,5 +250,19 @@ func appendComponent(buf []byte, k kind, c key) []byte {
 		return append(buf, byte(c.n))
 	default:
 		return binary.BigEndian.AppendUint64(buf, c.n)
+	}
+}
+
+// componentLen is the length of appendComponent's encoding of c.
+func componentLen(k kind, c key) int {
+	switch k {
+	case kindString:
+		return len(c.s) + strings.Count(c.s, "\x00") + 2
+	case kindTime:
+		return len(c.s)
+	case kindBool:
+		return 1
+	default:
+		return 8
 	}
 }

@@ -381,6 +381,9 @@ func TestKey_Composite_Order(t *testing.T) {
 			for i := range recs {
 				keys[i], err = d.keyOf(&recs[i])
 				require.NoError(t, err)
+				size, err := d.keySize(&recs[i])
+				require.NoError(t, err)
+				require.Equal(t, len(keys[i].s), size, "keySize of %+v", recs[i])
 			}
 			for i := range recs {
 				for j := range recs {

@@ -139,10 +139,10 @@ func mixHash(h uint64, seed maphash.Seed, k key) uint64 {
 
 // hashPart is one partition of a hash index: an open-addressing table,
 // probed slot after slot from the one the hash picks until a slot never
-// used. A slot holds a record and 32 bits of its hash (never 0, the mark
-// of a slot never used), so that a probe compares keys only where hashes
-// agree, and growing the table reads no record. A slot with a hash and no
-// record is a deleted entry that probes pass over. The table is at most
+// used. A slot holds a record and 32 bits of its hash (odd, so never 0,
+// the mark of a slot never used, nor deleted, the mark of a deleted entry
+// that probes pass over), so that a probe reads a record only where hashes
+// agree, and growing the table reads no record. The table is at most
 // 4/5 full, deleted entries included, so every probe ends, and grows by
 // half, so that it stays more than half full (memory per record is one of
 // bench/'s targets). Readers probe it with atomic loads while a writer may
@@ -167,8 +167,11 @@ type hashTable[T any] struct {
 }
 
 // slotHash is the part of hash h that a slot keeps: its low 32 bits (the
-// partition is picked by the top ones), never 0.
+// partition is picked by the top ones), made odd.
 func slotHash(h uint64) uint32 { return uint32(h) | 1 }
+
+// deleted is the hash of a deleted entry's slot: even, so no slot hash.
+const deleted uint32 = 2
 
 // start is the slot where probes for slot hash sh begin.
 func (t *hashTable[T]) start(sh uint32) int { return int(uint64(sh) * uint64(len(t.hashes)) >> 32) }
@@ -208,9 +211,10 @@ func (t *hashTable[T]) find(h uint64, same func(*T) bool) (at, free int) {
 			if r := t.rec(i); r != nil && same(r) {
 				return i, free
 			}
-		}
-		if free < 0 && t.rec(i) == nil {
-			free = i
+		case deleted:
+			if free < 0 {
+				free = i
+			}
 		}
 	}
 }
@@ -277,6 +281,7 @@ func (p *hashPart[T]) del(r *T, h uint64) {
 		return
 	}
 	if i, _ := t.find(h, func(s *T) bool { return s == r }); i >= 0 {
+		atomic.StoreUint32(&t.hashes[i], deleted)
 		atomic.StorePointer((*unsafe.Pointer)(unsafe.Pointer(&t.recs[i])), nil)
 		p.n--
 	}
@@ -290,10 +295,10 @@ func (p *hashPart[T]) grow() *hashTable[T] {
 	nt := &hashTable[T]{hashes: make([]uint32, slots), recs: make([]*T, slots)}
 	if t := p.tab.Load(); t != nil {
 		for i, r := range t.recs {
-			if r == nil {
-				continue
-			}
 			sh := t.hashes[i]
+			if sh&1 == 0 {
+				continue // never used, or deleted
+			}
 			j := nt.start(sh)
 			for nt.hashes[j] != 0 {
 				if j++; j == slots {

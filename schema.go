@@ -36,6 +36,14 @@ func (c *col[T]) appendKey(buf []byte, k key) []byte {
 	return appendComponent(buf, c.kind, k)
 }
 
+// keyLen is the length of the field's key k in a composite key.
+func (c *col[T]) keyLen(k key) int {
+	if c.optional {
+		return len(k.s)
+	}
+	return componentLen(c.kind, k)
+}
+
 // pkColumn is a table's primary key as a ColumnOf, for orders by it.
 type pkColumn[T any] struct{ c *col[T] }
 
@@ -197,7 +205,7 @@ func (d *indexDef[T]) member(r *T) bool {
 	}
 	if d.unique && !d.nullsNotDistinct {
 		for _, c := range d.cols {
-			if c.isNull(r) {
+			if c.optional && c.isNull(r) {
 				return false
 			}
 		}
@@ -251,15 +259,22 @@ func (d *indexDef[T]) appendKey(buf []byte, r *T) ([]byte, error) {
 	return buf, nil
 }
 
-// keySize is the length of r's key in this index, as MaxKeySize counts it.
+// keySize is the length of r's key in this index, as MaxKeySize counts it:
+// the length of appendKey's encoding, which it does not build.
 func (d *indexDef[T]) keySize(r *T) (int, error) {
 	if len(d.cols) == 1 {
 		k, err := d.cols[0].extract(r)
 		return len(k.s), err
 	}
-	var buf [128]byte
-	b, err := d.appendKey(buf[:0], r)
-	return len(b), err
+	n := 0
+	for _, c := range d.cols {
+		k, err := c.extract(r)
+		if err != nil {
+			return n, withContext(err, "", c.name)
+		}
+		n += c.keyLen(k)
+	}
+	return n, nil
 }
 
 // autoPK assigns primary keys to records stored with a zero one, from a
