@@ -81,6 +81,10 @@ func (t *Tree[P]) Fork() *Tree[P] {
 type Hint struct {
 	path [8]uint8
 	used [8]bool
+	// atEnd says the last item set with the hint went to the tree's end:
+	// the next, if above every item, goes down the right edge without a
+	// search.
+	atEnd bool
 }
 
 // own returns *pn, copying it first if it belongs to another tree.
@@ -207,7 +211,16 @@ func (t *Tree[P]) Set(item P, hint *Hint) (prev P, replaced bool) {
 		t.root = t.newNode(true)
 	}
 	root := t.own(&t.root)
-	prev, replaced, atEnd := t.insert(root, item, hint, 0)
+	var atEnd bool
+	if hint != nil && hint.atEnd && t.count > 0 && t.cmp(item, t.last()) > 0 {
+		t.append(root, item, hint, 0)
+		atEnd = true
+	} else {
+		prev, replaced, atEnd = t.insert(root, item, hint, 0)
+	}
+	if hint != nil {
+		hint.atEnd = atEnd
+	}
 	if len(root.items) > t.max {
 		r := t.newNode(false)
 		r.children = append(r.children, root)
@@ -222,7 +235,8 @@ func (t *Tree[P]) Set(item P, hint *Hint) (prev P, replaced bool) {
 
 // insert puts item into the subtree of n, which the tree owns. n may then
 // hold one item too many, for its parent to split; atEnd says the new item
-// went to n's end, so that the split leaves the left part full.
+// went to the end of n's subtree, so that the split leaves the left part
+// full (and Set's hint tries the end first next time).
 func (t *Tree[P]) insert(n *node[P], item P, hint *Hint, depth int) (prev P, replaced, atEnd bool) {
 	i, found := t.hinted(n, item, hint, depth)
 	if found {
@@ -239,7 +253,34 @@ func (t *Tree[P]) insert(n *node[P], item P, hint *Hint, depth int) (prev P, rep
 		t.split(n, i, atEnd)
 		return prev, replaced, atEnd && i == len(n.items)-1
 	}
-	return prev, replaced, false
+	return prev, replaced, atEnd && i == len(n.items)
+}
+
+// last returns the largest item of a tree that holds some.
+func (t *Tree[P]) last() P {
+	n := t.root
+	for !n.leaf() {
+		n = n.children[len(n.children)-1]
+	}
+	return n.items[len(n.items)-1]
+}
+
+// append puts item, which is above every item, at the end of the subtree
+// of n, which the tree owns: insert without a search.
+func (t *Tree[P]) append(n *node[P], item P, hint *Hint, depth int) {
+	i := len(n.items)
+	if depth < len(hint.path) {
+		t.remember(hint, depth, i)
+	}
+	if n.leaf() {
+		n.items = append(n.items, item)
+		return
+	}
+	c := t.own(&n.children[i])
+	t.append(c, item, hint, depth+1)
+	if len(c.items) > t.max {
+		t.split(n, i, true)
+	}
 }
 
 // split divides n's child i, which holds one item too many, around an item

@@ -221,6 +221,34 @@ func TestTree_RisingKeysFillNodes(t *testing.T) {
 	require.Greater(t, fill, 0.9, "%d items in %d nodes", tr.Len(), nodes)
 }
 
+// TestTree_RisingKeysAppend: with a hint, an item above every other goes
+// down the tree's right edge after one comparison, with the max, instead
+// of a search; the tree stays whole while a copy shares its nodes.
+func TestTree_RisingKeysAppend(t *testing.T) {
+	compares := 0
+	tr := New(16, func(a, b int) int { compares++; return cmp.Compare(a, b) })
+	var hint Hint
+	tr.Set(0, &hint)
+	var snap *Tree[int]
+	for k := 1; k <= 100_000; k++ {
+		tr.Set(k, &hint)
+		if k == 50_000 {
+			snap = tr.Copy()
+		}
+	}
+	require.LessOrEqual(t, compares, 100_000+10, "compares for 100,000 rising keys")
+	require.NoError(t, check(tr))
+	require.NoError(t, check(snap))
+	require.Equal(t, 100_001, tr.Len())
+	require.Equal(t, 50_001, snap.Len())
+	for _, k := range []int{0, 49_999, 50_000} {
+		_, ok := snap.Get(k)
+		require.True(t, ok, "snapshot lost %d", k)
+	}
+	_, ok := snap.Get(50_001)
+	require.False(t, ok, "snapshot sees a later append")
+}
+
 // TestTree_Fork_ConcurrentWriters: many goroutines fork one tree and
 // write their forks at once (run under -race); the tree keeps its items
 // and each fork holds its own.
