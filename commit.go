@@ -183,10 +183,11 @@ func (db *DB) commitBatch(w *working) {
 		db.publish(w)
 	} else {
 		rec.prev.Store(db.head.Load())
-		rec.changes = make([]any, len(w.tables))
+		changes := make([]any, len(w.tables))
 		for id, t := range w.tables {
-			rec.changes[id] = t.changes()
+			changes[id] = t.changes()
 		}
+		rec.change = changes
 	}
 	db.head.Store(rec) // no insert of the fast path runs: see DB.gate
 	db.applied.Store(w.seq)
@@ -229,11 +230,12 @@ func (db *DB) publish(w *working) {
 // committer and the appliers of the fast path use it under DB.treeMu.
 type working struct {
 	tables  []tableWorker
-	log     []int    // ids of the tables changed, in order, for rollback
-	seq     uint64   // the seq of the newest change the trees hold
-	pending int      // changes the trees hold that base does not
-	base    *version // the last version published from the trees
-	inserts [][]any  // catchUp's scratch: the inserts of each table
+	log     []int        // ids of the tables changed, in order, for rollback
+	seq     uint64       // the seq of the newest change the trees hold
+	pending int          // changes the trees hold that base does not
+	base    *version     // the last version published from the trees
+	inserts [][]any      // catchUp's scratch: the inserts of each table
+	recs    []*commitRec // catchUp's scratch: the log it applies
 }
 
 // tableWorker is a table's working state, whatever its record type.

@@ -117,7 +117,7 @@ func (t *Table[T]) insertFast(e entry[T], lookup int) (found *T, seq uint64, err
 
 // push appends an insert of the fast path to the log and returns its seq.
 func (db *DB) push(table int, rec any) uint64 {
-	r := &commitRec{table: table, rec: rec}
+	r := &commitRec{table: table, change: rec}
 	for {
 		h := db.head.Load()
 		r.seq = h.seq + 1
@@ -163,12 +163,13 @@ func (db *DB) catchUp(w *working) *commitRec {
 	// The log is cut only at versions of the working trees, which are no
 	// newer than w.seq, so it reaches back to w.seq; and every change
 	// since is an insert: batches bring the trees up to date first.
-	recs, _ := since(h, w.seq)
+	recs, _ := since(h, w.seq, w.recs)
+	w.recs = recs
 	for len(w.inserts) < len(w.tables) {
 		w.inserts = append(w.inserts, nil)
 	}
 	for _, r := range recs {
-		w.inserts[r.table] = append(w.inserts[r.table], r.rec)
+		w.inserts[r.table] = append(w.inserts[r.table], r.change)
 	}
 	for id, ins := range w.inserts {
 		if len(ins) > 0 {
@@ -177,6 +178,7 @@ func (db *DB) catchUp(w *working) *commitRec {
 			w.inserts[id] = ins[:0]
 		}
 	}
+	clear(recs) // the scratch must not keep the log alive
 	w.seq = h.seq
 	w.pending += len(recs)
 	db.applied.Store(w.seq)

@@ -29,8 +29,11 @@ import (
 // single-field unique index or the primary key) takes no lock and
 // allocates nothing. The returned record is a copy: the caller owns it.
 func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T, created bool, err error) {
-	if r, _ := t.pointHit(lookup); r != nil {
+	switch r, ok := t.pointHit(lookup); {
+	case r != nil:
 		return *r, false, nil
+	case ok: // no record matches: getOrCreate's first read would say so again
+		return t.create(&lookup, &lookup, create)
 	}
 	return t.getOrCreate(lookup, lookup, create)
 }
@@ -47,8 +50,13 @@ func (t *Table[T]) getOrCreate(search, lookup Cond[T], create func() (T, error))
 	if n > 0 {
 		return t.found(r, n)
 	}
+	return t.create(&search, &lookup, create)
+}
+
+// create is getOrCreate once a read found no record matching search.
+func (t *Table[T]) create(search, lookup *Cond[T], create func() (T, error)) (T, bool, error) {
 	var seq uint64
-	rec, created, err := t.createLocked(&search, &lookup, create, &seq)
+	rec, created, err := t.createLocked(search, lookup, create, &seq)
 	t.core.db.afterInsert(seq) // with the stripe free: applying may take a while
 	return rec, created, err
 }

@@ -179,9 +179,9 @@ func TestDB_PendingLog_Bounded(t *testing.T) {
 				require.NoError(t, err)
 				n := 0
 				for r := db.head.Load(); r != nil; r = r.prev.Load() {
-					if r.changes == nil {
+					if batch, ok := r.change.([]any); !ok {
 						n += min(int(r.seq), 1) // an insert; seq 0 is the empty start
-					} else if c := r.changes[users.core.id]; c != nil {
+					} else if c := batch[users.core.id]; c != nil {
 						n += len(c.([]undoRec[User]))
 					}
 				}

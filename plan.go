@@ -87,7 +87,7 @@ func (sch *tableSchema[T]) choose(cond *Cond[T]) plan[T] {
 			continue // partial: misses records
 		}
 		n := fixedPrefix(d, terms)
-		if n < len(d.cols) && !d.complete() {
+		if n < len(d.cols) && !d.complete {
 			continue // nulls-distinct unique: only a full key finds its records
 		}
 		if n == len(d.cols) {

@@ -228,7 +228,7 @@ func (r prepared[T]) streaming() (plan[T], bool) {
 	}
 	if p.how == fullScan {
 		for i, d := range sch.indexes {
-			if len(d.cols) == 1 && d.cols[0] == o.col && d.complete() {
+			if len(d.cols) == 1 && d.cols[0] == o.col && d.complete {
 				return plan[T]{how: rangeScan, index: i}, true
 			}
 		}

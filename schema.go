@@ -196,10 +196,16 @@ type indexDef[T any] struct {
 	// (SQL's rule) a record with a null in any field of a unique index is
 	// not in it, so it collides with nothing.
 	nullsNotDistinct bool
+	// complete says every record is in the index, so that a scan of it
+	// sees the whole table (set by addIndex, from the fields above).
+	complete bool
 }
 
 // member reports whether r belongs in the index.
 func (d *indexDef[T]) member(r *T) bool {
+	if d.complete {
+		return true
+	}
 	if d.where != nil && !d.where.match(r) {
 		return false
 	}
@@ -213,9 +219,8 @@ func (d *indexDef[T]) member(r *T) bool {
 	return true
 }
 
-// complete reports whether every record is in the index, so that a scan of
-// it sees the whole table.
-func (d *indexDef[T]) complete() bool {
+// isComplete reports whether every record is in the index.
+func (d *indexDef[T]) isComplete() bool {
 	if d.where != nil {
 		return false
 	}
@@ -482,6 +487,7 @@ func (s *schema[T]) addIndex(d *indexDef[T]) {
 		}
 	}
 	d.cols = cols
+	d.complete = d.isComplete()
 }
 
 // validate reports every mistake in the declaration at once.
