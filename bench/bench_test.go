@@ -341,16 +341,36 @@ func BenchmarkMemory(b *testing.B) {
 	for _, n := range []int{10_000, 1_000_000} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			skipLarge(b, n)
-			for _, name := range Names() {
-				b.Run(name, func(b *testing.B) {
-					requireGate(b, name)
-					var total float64
-					for range b.N {
-						total += heapPerRecord(b, name, n)
-					}
-					b.ReportMetric(total/float64(b.N), "B/record")
-				})
+			benchMemoryAt(b, n)
+		})
+	}
+}
+
+// BenchmarkMemoryCurve/n=<records>/<store> is BenchmarkMemory at sizes
+// from 100,000 to 1,500,000 records: a hash table's memory per record
+// swings with where its size falls between two growths, so one size can
+// flatter or wrong a store, and a change of growth policy must be judged
+// on the curve. It is skipped under -short and -race (BenchmarkMemory
+// runs the same measurement there); cmd/report does not run it.
+func BenchmarkMemoryCurve(b *testing.B) {
+	if smallRun() {
+		b.Skip("100,000 records and more: skipped under -short and -race")
+	}
+	for _, n := range []int{100_000, 250_000, 400_000, 550_000, 700_000, 850_000, 1_000_000, 1_200_000, 1_500_000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) { benchMemoryAt(b, n) })
+	}
+}
+
+// benchMemoryAt reports every store's B/record at n records.
+func benchMemoryAt(b *testing.B, n int) {
+	for _, name := range Names() {
+		b.Run(name, func(b *testing.B) {
+			requireGate(b, name)
+			var total float64
+			for range b.N {
+				total += heapPerRecord(b, name, n)
 			}
+			b.ReportMetric(total/float64(b.N), "B/record")
 		})
 	}
 }
