@@ -2,6 +2,7 @@ package recstore
 
 import (
 	"hash/maphash"
+	"math"
 	"math/bits"
 	"runtime"
 	"sync"
@@ -101,7 +102,14 @@ type hashIndex[T any] struct {
 }
 
 func newHashIndex[T any](d *indexDef[T], seed maphash.Seed, parts int) *hashIndex[T] {
-	return &hashIndex[T]{def: d, seed: seed, parts: make([]hashPart[T], parts), shift: uint(64 - bits.TrailingZeros(uint(parts)))}
+	x := &hashIndex[T]{def: d, seed: seed, parts: make([]hashPart[T], parts), shift: uint(64 - bits.TrailingZeros(uint(parts)))}
+	for i := range x.parts {
+		// Bases from 64 up to just under 64 times growth, spaced
+		// evenly in logarithm, so that the partitions' cycles of growth
+		// are too (see hashPart.grow).
+		x.parts[i].base = int(64 * math.Pow(float64(growNum)/growDen, float64(i)/float64(parts)))
+	}
+	return x
 }
 
 // part returns the partition of hash h (the only one if shift is 64).
@@ -142,10 +150,8 @@ func mixHash(h uint64, seed maphash.Seed, k key) uint64 {
 // used. A slot holds a record and 32 bits of its hash (odd, so never 0,
 // the mark of a slot never used, nor deleted, the mark of a deleted entry
 // that probes pass over), so that a probe reads a record only where hashes
-// agree, and growing the table reads no record. The table is at most
-// 4/5 full, deleted entries included, so every probe ends, and grows by
-// half, so that it stays more than half full (memory per record is one of
-// bench/'s targets). Readers probe it with atomic loads while a writer may
+// agree, and growing the table reads no record. How full it gets and how it
+// grows: see grow. Readers probe it with atomic loads while a writer may
 // change it (see the top of this file).
 type hashPart[T any] struct {
 	mu   sync.Mutex    // held by a fast-path writer
@@ -153,7 +159,8 @@ type hashPart[T any] struct {
 	tab  atomic.Pointer[hashTable[T]]
 	n    int // records held (writers only)
 	used int // slots not empty: records and deleted entries (writers only)
-	_    [24]byte
+	base int // the sizes of the partition's tables are base times a power of growth
+	_    [16]byte
 }
 
 // hashTable is the table of a partition. Once published (hashPart.tab),
@@ -242,7 +249,7 @@ func (p *hashPart[T]) get(x *hashIndex[T], k key, h uint64) *T {
 // partition until it has added r or given up.
 func (p *hashPart[T]) claim(x *hashIndex[T], r *T, h uint64) (held *T, slot int) {
 	t := p.tab.Load()
-	if t == nil || 5*(p.used+1) > 4*len(t.hashes) {
+	if full(t, p.used) {
 		t = p.grow() // before the search, so that the slot stays valid
 	}
 	i, free := t.find(h, func(s *T) bool { return x.def.sameKey(r, s) })
@@ -287,11 +294,45 @@ func (p *hashPart[T]) del(r *T, h uint64) {
 	}
 }
 
-// grow replaces the table by one half as large again as its records need
-// (or 8 slots), without deleted entries. The old table stays intact for
-// readers still probing it.
+// A partition's table is at most maxLoad full, deleted entries included,
+// so that every probe ends; when full, it grows by growth.
+const (
+	maxLoadNum, maxLoadDen = 17, 20 // 0.85
+	growNum, growDen       = 7, 4   // 1.75
+)
+
+// full reports whether t, holding used slots not empty, must grow before
+// one more record goes in.
+func full[T any](t *hashTable[T], used int) bool {
+	return t == nil || maxLoadDen*(used+1) > maxLoadNum*len(t.hashes)
+}
+
+// grow replaces the table by the next size of the partition's sequence,
+// without deleted entries (or, if deletes made room, by a size that fits
+// the records left). The old table stays intact for readers still probing
+// it.
+//
+// Each partition's sizes are its base times powers of growth, and
+// newHashIndex spreads the bases evenly, in logarithm, over one step of
+// growth. Hashes spread records evenly among partitions, so with a shared
+// sequence they would all grow at once, and memory per record would swing
+// by the whole step as records are added. With spread bases, at any
+// record count the partitions are at every point of their cycles, and the
+// index holds, at every size, the average: about 1.55 slots per record
+// (memory per record is one of bench/'s targets). That is what lets the
+// step be 1.75 rather than 1.5, so that a record is moved by growth about
+// 1.3 times on average instead of 2.
 func (p *hashPart[T]) grow() *hashTable[T] {
-	slots := max(8, 3*(p.n+1)/2*5/4)
+	// need is (n+1)/maxLoad times the mean of 1 and growth: for a full
+	// table, above its size and below the next one of the sequence.
+	need := (p.n + 1) * maxLoadDen * (growNum + growDen) / (2 * growDen * maxLoadNum)
+	slots := p.base
+	for slots < need {
+		slots = slots * growNum / growDen
+	}
+	for slots > 8 && slots*growDen/growNum >= need {
+		slots = slots * growDen / growNum
+	}
 	nt := &hashTable[T]{hashes: make([]uint32, slots), recs: make([]*T, slots)}
 	if t := p.tab.Load(); t != nil {
 		for i, r := range t.recs {

@@ -2,11 +2,13 @@ package recstore
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -211,4 +213,40 @@ func TestDB_AfterInsert_AppliedAlready(t *testing.T) {
 	db.treeMu.Lock() // someone is busy with the trees
 	defer db.treeMu.Unlock()
 	within(t, 5*time.Second, "afterInsert of an insert already applied", func() { db.afterInsert(seq) })
+}
+
+// slotsPerRecord is the slots of live index x's tables per record held.
+func slotsPerRecord[T any](x *hashIndex[T]) float64 {
+	slots, n := 0, 0
+	for i := range x.parts {
+		p := &x.parts[i]
+		slots += len(p.tab.Load().hashes)
+		n += p.n
+	}
+	return float64(slots) / float64(n)
+}
+
+// The partitions of a hash index grow at different record counts (each has
+// its own base size), so that the slots per record of the whole index stay
+// near their average, about 1.55, at every size. Were the partitions to
+// grow in step (one base for all), it would swing by a whole step of
+// growth as records are added: 1.36 to 1.76 here.
+func TestHashIndex_SlotsPerRecord_Flat(t *testing.T) {
+	_, users := newUsers(t, Options{Stripes: 256})
+	lo, hi := math.Inf(1), 0.0
+	for i := range 40_000 {
+		_, err := users.Insert(User{Email: fmt.Sprintf("u%d@x", i), Org: "o", Username: fmt.Sprint(i)})
+		require.NoError(t, err)
+		if i >= 10_000 && i%500 == 0 {
+			for _, x := range users.core.live.Load().idx {
+				if x != nil {
+					s := slotsPerRecord(x)
+					lo, hi = min(lo, s), max(hi, s)
+				}
+			}
+		}
+	}
+	t.Logf("slots per record from %.3f to %.3f", lo, hi)
+	assert.Greater(t, lo, 1.4)
+	assert.Less(t, hi, 1.7)
 }
