@@ -8,7 +8,8 @@ import (
 	"testing"
 )
 
-// Goroutines per GOMAXPROCS (b.SetParallelism) in every parallel benchmark.
+// Goroutines per GOMAXPROCS (see parallel) in the GetOrCreate, Get and
+// Filter benchmarks.
 var parallelism = []int{1, 4, 32}
 
 // workload runs one GetOrCreate workload on the named store with g
@@ -16,7 +17,7 @@ var parallelism = []int{1, 4, 32}
 type workload struct {
 	name     string
 	fixedOps bool // needs -benchtime=Nx: its data set grows with b.N
-	run      func(b *testing.B, store string)
+	run      func(b *testing.B, store string, g int)
 }
 
 var workloads = []workload{
@@ -49,9 +50,8 @@ func BenchmarkGetOrCreate(b *testing.B) {
 					requireGate(b, name)
 					for _, g := range parallelism {
 						b.Run(fmt.Sprintf("g=%dx", g), func(b *testing.B) {
-							b.SetParallelism(g)
 							b.ReportAllocs()
-							w.run(b, name)
+							w.run(b, name, g)
 						})
 					}
 				})
@@ -60,14 +60,14 @@ func BenchmarkGetOrCreate(b *testing.B) {
 	}
 }
 
-func benchHit(b *testing.B, name string) {
+func benchHit(b *testing.B, name string, g int) {
 	n := preloadSize()
 	s := preloaded(b, name, n)
 	keys := keysFor(n)
 	var gid atomic.Uint64
 	var bad atomic.Int64
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
+	parallel(b, g, func(pb *ops) {
 		src := rand.NewPCG(*seed, gid.Add(1))
 		for pb.Next() {
 			if _, created, err := s.GetOrCreate(keys[uniform(src, n)], NewUser); err != nil || created {
@@ -81,13 +81,13 @@ func benchHit(b *testing.B, name string) {
 	}
 }
 
-func benchMiss(b *testing.B, name string) {
+func benchMiss(b *testing.B, name string, g int) {
 	s := newStore(b, name)
 	keys := keysFor(b.N)
 	var next atomic.Int64
 	var bad atomic.Int64
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
+	parallel(b, g, func(pb *ops) {
 		for pb.Next() {
 			if _, created, err := s.GetOrCreate(keys[next.Add(1)-1], NewUser); err != nil || !created {
 				bad.Add(1)
@@ -105,19 +105,19 @@ func benchMiss(b *testing.B, name string) {
 
 const hotKeys = 16
 
-func benchHot(b *testing.B, name string) {
+func benchHot(b *testing.B, name string, g int) {
 	s := newStore(b, name)
 	keys := keysFor(hotKeys)
 	var gid, creates atomic.Int64
-	var failed atomic.Pointer[error]
+	var failed firstErr
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
+	parallel(b, g, func(pb *ops) {
 		i := int(gid.Add(1)) * 5 // goroutines start on different keys
 		c := int64(0)
 		for pb.Next() {
 			_, created, err := s.GetOrCreate(keys[i%hotKeys], NewUser)
 			if err != nil {
-				failed.Store(&err)
+				failed.set(err)
 			}
 			if created {
 				c++
@@ -127,8 +127,8 @@ func benchHot(b *testing.B, name string) {
 		creates.Add(c)
 	})
 	b.StopTimer()
-	if err := failed.Load(); err != nil {
-		b.Fatal(*err)
+	if err := failed.get(); err != nil {
+		b.Fatal(err)
 	}
 	// Visit every key once more, so that exactly 16 creates are due
 	// whatever b.N was.
@@ -152,19 +152,19 @@ const (
 	zipfS    = 1.1
 )
 
-func benchZipf(b *testing.B, name string) {
+func benchZipf(b *testing.B, name string, g int) {
 	s := newStore(b, name)
 	keys := keysFor(zipfKeys)
 	var gid, creates atomic.Int64
-	var failed atomic.Pointer[error]
+	var failed firstErr
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
+	parallel(b, g, func(pb *ops) {
 		z := rand.NewZipf(rand.New(rand.NewPCG(*seed, uint64(gid.Add(1)))), zipfS, 1, zipfKeys-1)
 		c := int64(0)
 		for pb.Next() {
 			_, created, err := s.GetOrCreate(keys[z.Uint64()], NewUser)
 			if err != nil {
-				failed.Store(&err)
+				failed.set(err)
 			}
 			if created {
 				c++
@@ -173,8 +173,8 @@ func benchZipf(b *testing.B, name string) {
 		creates.Add(c)
 	})
 	b.StopTimer()
-	if err := failed.Load(); err != nil {
-		b.Fatal(*err)
+	if err := failed.get(); err != nil {
+		b.Fatal(err)
 	}
 	if c, n := creates.Load(), s.Len(); int64(n) != c {
 		b.Fatalf("%d creates reported, Len() = %d", c, n)
@@ -192,13 +192,12 @@ func BenchmarkGet(b *testing.B) {
 			requireGate(b, name)
 			for _, g := range parallelism {
 				b.Run(fmt.Sprintf("g=%dx", g), func(b *testing.B) {
-					b.SetParallelism(g)
 					b.ReportAllocs()
 					s := preloaded(b, name, n)
 					var gid atomic.Uint64
 					var bad atomic.Int64
 					b.ResetTimer()
-					b.RunParallel(func(pb *testing.PB) {
+					parallel(b, g, func(pb *ops) {
 						src := rand.NewPCG(*seed, gid.Add(1))
 						for pb.Next() {
 							if _, ok, err := s.Get(keys[uniform(src, n)]); err != nil || !ok {
@@ -251,27 +250,26 @@ func BenchmarkFilter(b *testing.B) {
 				}
 				for _, g := range parallelism {
 					b.Run(fmt.Sprintf("g=%dx", g), func(b *testing.B) {
-						b.SetParallelism(g)
-						b.ReportAllocs()
+							b.ReportAllocs()
 						var gid atomic.Uint64
 						var bad atomic.Int64
-						var failed atomic.Pointer[error]
+						var failed firstErr
 						b.ResetTimer()
-						b.RunParallel(func(pb *testing.PB) {
+						parallel(b, g, func(pb *ops) {
 							src := rand.NewPCG(*seed, gid.Add(1))
 							for pb.Next() {
 								lo := uniform(src, n-rangeLen)
 								got, err := r.Range(keys[lo], keys[lo+rangeLen])
 								if err != nil {
-									failed.Store(&err)
+									failed.set(err)
 								} else if got != rangeLen {
 									bad.Add(1)
 								}
 							}
 						})
 						b.StopTimer()
-						if err := failed.Load(); err != nil {
-							b.Fatal(*err)
+						if err := failed.get(); err != nil {
+							b.Fatal(err)
 						}
 						if k := bad.Load(); k > 0 {
 							b.Fatalf("%d ranges did not hold %d records", k, rangeLen)
@@ -311,18 +309,18 @@ func BenchmarkSnapshot(b *testing.B) {
 					if !ok {
 						b.Fatalf("%s has neither a Snapshot method nor a reason in noSnapshot", name)
 					}
-					var failed atomic.Pointer[error]
+					var failed firstErr
 					b.ResetTimer()
-					b.RunParallel(func(pb *testing.PB) {
+					parallel(b, 1, func(pb *ops) {
 						for pb.Next() {
 							if err := s.Snapshot(); err != nil {
-								failed.Store(&err)
+								failed.set(err)
 							}
 						}
 					})
 					b.StopTimer()
-					if err := failed.Load(); err != nil {
-						b.Fatal(*err)
+					if err := failed.get(); err != nil {
+						b.Fatal(err)
 					}
 				})
 			}
