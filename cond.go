@@ -36,9 +36,16 @@ const (
 // Not never matches a null optional field. An empty range (Between(9, 1),
 // or Gt(5) with Lt(3)) matches nothing; it is not an error.
 type Cond[T any] struct {
-	op   condOp
-	col  *col[T]
-	k    key   // the value of Eq, Ne, Lt, Le, Gt, Ge, Prefix; Between's low
+	op  condOp
+	col *col[T]
+	k   key // the value of Eq, Ne, Lt, Le, Gt, Ge, Prefix; Between's low
+	// more is what other conditions need; it is nil in a valid condition
+	// of one operator and one value, the lookup of Get and GetOrCreate,
+	// so that the Cond their hot path copies is 48 bytes.
+	more *condMore[T]
+}
+
+type condMore[T any] struct {
 	hi   key   // Between's high
 	keys []key // In's values, sorted, distinct
 	err  error // why the condition is unusable (NaN, too large, misuse)
@@ -46,12 +53,41 @@ type Cond[T any] struct {
 	pred func(*T) bool // Where
 }
 
+// ext returns c's condMore, allocating it if c has none. Only the
+// functions that build a Cond call it, before anyone else holds the Cond.
+func (c *Cond[T]) ext() *condMore[T] {
+	if c.more == nil {
+		c.more = new(condMore[T])
+	}
+	return c.more
+}
+
+// err is why c is unusable, or nil.
+func (c *Cond[T]) err() error {
+	if c.more == nil {
+		return nil
+	}
+	return c.more.err
+}
+
+// subs are the conditions that And, Or and Not combine.
+func (c *Cond[T]) subs() []Cond[T] {
+	if c.more == nil {
+		return nil
+	}
+	return c.more.subs
+}
+
+// cond is the condition "field op v". It builds its result in one
+// expression and never takes its address: built field by field in memory
+// and then copied whole, a Cond cost a stalled load (a wide read of narrow
+// writes) on the hot path of Get.
 func (c *Column[T, V]) cond(op condOp, v V) Cond[T] {
 	k, err := c.valueKey(v)
 	if err != nil {
-		err = withContext(err, "", c.c.name)
+		return Cond[T]{op: op, col: c.meta(), k: k, more: &condMore[T]{err: withContext(err, "", c.c.name)}}
 	}
-	return Cond[T]{op: op, col: c.meta(), k: k, err: err}
+	return Cond[T]{op: op, col: c.meta(), k: k}
 }
 
 // Eq is the condition "field = v".
@@ -77,26 +113,29 @@ func (c *Column[T, V]) Ge(v V) Cond[T] { return c.cond(opGe, v) }
 func (c *Column[T, V]) Between(lo, hi V) Cond[T] {
 	cd := c.cond(opBetween, lo)
 	h, err := c.valueKey(hi)
-	if err != nil && cd.err == nil {
-		cd.err = withContext(err, "", c.c.name)
+	m := cd.ext()
+	if err != nil && m.err == nil {
+		m.err = withContext(err, "", c.c.name)
 	}
-	cd.hi = h
+	m.hi = h
 	return cd
 }
 
 // In is the condition "field is one of vs". In() matches nothing.
 func (c *Column[T, V]) In(vs ...V) Cond[T] {
-	cd := Cond[T]{op: opIn, col: c.meta(), keys: make([]key, 0, len(vs))}
+	cd := Cond[T]{op: opIn, col: c.meta()}
+	m := cd.ext()
+	m.keys = make([]key, 0, len(vs))
 	for _, v := range vs {
 		k, err := c.valueKey(v)
 		if err != nil {
-			cd.err = withContext(err, "", c.c.name)
+			m.err = withContext(err, "", c.c.name)
 			return cd
 		}
-		cd.keys = append(cd.keys, k)
+		m.keys = append(m.keys, k)
 	}
-	slices.SortFunc(cd.keys, key.compare)
-	cd.keys = slices.Compact(cd.keys)
+	slices.SortFunc(m.keys, key.compare)
+	m.keys = slices.Compact(m.keys)
 	return cd
 }
 
@@ -104,10 +143,10 @@ func (c *Column[T, V]) In(vs ...V) Cond[T] {
 // another field it is an error.
 func (c *Column[T, V]) Prefix(p V) Cond[T] {
 	if c.c.kind != kindString {
-		return Cond[T]{op: opPrefix, col: c.meta(), err: &LookupError{Reason: "Prefix on field " + c.c.name + ", which is not a string"}}
+		return Cond[T]{op: opPrefix, col: c.meta(), more: &condMore[T]{err: &LookupError{Reason: "Prefix on field " + c.c.name + ", which is not a string"}}}
 	}
 	cd := c.cond(opPrefix, p)
-	if cd.err == nil {
+	if cd.err() == nil {
 		if c.optional() { // drop the terminator: a prefix of the encoding
 			cd.k.s = strings.TrimSuffix(cd.k.s, "\x00\x01")
 		}
@@ -125,9 +164,9 @@ func (c *Column[T, V]) IsNull() Cond[T] {
 // cannot say. recstore cannot use an index for it. pred must be a pure
 // function of the record.
 func Where[T any](pred func(r *T) bool) Cond[T] {
-	c := Cond[T]{op: opWhere, pred: pred}
+	c := Cond[T]{op: opWhere, more: &condMore[T]{pred: pred}}
 	if pred == nil {
-		c.err = &LookupError{Reason: "Where with a nil predicate"}
+		c.more.err = &LookupError{Reason: "Where with a nil predicate"}
 	}
 	return c
 }
@@ -135,18 +174,18 @@ func Where[T any](pred func(r *T) bool) Cond[T] {
 // And is the condition that every one of conds holds (Django's Q & Q).
 // And() matches every record.
 func And[T any](conds ...Cond[T]) Cond[T] {
-	return Cond[T]{op: opAnd, subs: slices.Clone(conds)}
+	return Cond[T]{op: opAnd, more: &condMore[T]{subs: slices.Clone(conds)}}
 }
 
 // Or is the condition that at least one of conds holds (Django's Q | Q).
 // Or() matches nothing.
 func Or[T any](conds ...Cond[T]) Cond[T] {
-	return Cond[T]{op: opOr, subs: slices.Clone(conds)}
+	return Cond[T]{op: opOr, more: &condMore[T]{subs: slices.Clone(conds)}}
 }
 
 // Not is the condition that c does not hold (Django's ~Q).
 func Not[T any](c Cond[T]) Cond[T] {
-	return Cond[T]{op: opNot, subs: []Cond[T]{c}}
+	return Cond[T]{op: opNot, more: &condMore[T]{subs: []Cond[T]{c}}}
 }
 
 // match reports whether r satisfies c.
@@ -157,23 +196,23 @@ func (c *Cond[T]) match(r *T) bool {
 	case opIsNull:
 		return c.col.isNull(r)
 	case opWhere:
-		return c.pred(r)
+		return c.more.pred(r)
 	case opAnd:
-		for i := range c.subs {
-			if !c.subs[i].match(r) {
+		for i := range c.subs() {
+			if !c.more.subs[i].match(r) {
 				return false
 			}
 		}
 		return true
 	case opOr:
-		for i := range c.subs {
-			if c.subs[i].match(r) {
+		for i := range c.subs() {
+			if c.more.subs[i].match(r) {
 				return true
 			}
 		}
 		return false
 	case opNot:
-		return !c.subs[0].match(r)
+		return !c.more.subs[0].match(r)
 	}
 	k, err := c.col.extract(r)
 	if err != nil {
@@ -197,9 +236,9 @@ func (c *Cond[T]) match(r *T) bool {
 	case opGe:
 		return k.compare(c.k) >= 0
 	case opBetween:
-		return k.compare(c.k) >= 0 && k.compare(c.hi) <= 0
+		return k.compare(c.k) >= 0 && k.compare(c.more.hi) <= 0
 	case opIn:
-		_, ok := slices.BinarySearchFunc(c.keys, k, key.compare)
+		_, ok := slices.BinarySearchFunc(c.more.keys, k, key.compare)
 		return ok
 	case opPrefix:
 		return strings.HasPrefix(k.s, c.k.s)
@@ -212,24 +251,24 @@ func (c *Cond[T]) eachCol(fn func(*col[T])) {
 	if c.col != nil {
 		fn(c.col)
 	}
-	for i := range c.subs {
-		c.subs[i].eachCol(fn)
+	for i := range c.subs() {
+		c.more.subs[i].eachCol(fn)
 	}
 }
 
 // check returns the first reason c cannot be evaluated on table sch.
 func (c *Cond[T]) check(sch *tableSchema[T]) error {
-	if c.err != nil {
-		return withContext(c.err, sch.table, "")
+	if err := c.err(); err != nil {
+		return withContext(err, sch.table, "")
 	}
 	if c.col != nil && !sch.hasCol(c.col) {
 		return &FieldError{Table: sch.table, Field: c.col.name}
 	}
-	if c.op == opNot && len(c.subs) != 1 {
+	if c.op == opNot && len(c.subs()) != 1 {
 		return &LookupError{Table: sch.table, Reason: "Not needs one condition"}
 	}
-	for i := range c.subs {
-		if err := c.subs[i].check(sch); err != nil {
+	for i := range c.subs() {
+		if err := c.more.subs[i].check(sch); err != nil {
 			return err
 		}
 	}
@@ -244,8 +283,8 @@ func (c *Cond[T]) hash(seed maphash.Seed) uint64 {
 		return maphash.String(seed, c.k.s) ^ (c.k.n * 0x9e3779b97f4a7c15)
 	case opAnd:
 		var h uint64
-		for i := range c.subs {
-			h += c.subs[i].hash(seed)
+		for i := range c.subs() {
+			h += c.more.subs[i].hash(seed)
 		}
 		return h
 	}

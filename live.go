@@ -116,16 +116,25 @@ func newHashIndex[T any](d *indexDef[T], seed maphash.Seed, parts int) *hashInde
 func (x *hashIndex[T]) part(h uint64) *hashPart[T] { return &x.parts[h>>x.shift] }
 
 // hashKey is the hash of key k of a one-field index, as hashOf hashes a
-// record holding it.
+// record holding it. A key held in s alone (a string, an optional field,
+// a time) hashes to its maphash, which is mixed already; the hot path of
+// Get spares the finaliser that numbers need.
 func (x *hashIndex[T]) hashKey(k key) uint64 {
+	if k.n == 0 && k.s != "" {
+		return maphash.String(x.seed, k.s)
+	}
 	return mixHash(0, x.seed, k)
 }
 
 // hashOf is the hash of stored record r's key.
 func (x *hashIndex[T]) hashOf(r *T) uint64 {
+	if len(x.def.cols) == 1 {
+		k, _ := x.def.cols[0].extract(r) // stored records have valid keys
+		return x.hashKey(k)
+	}
 	var h uint64
 	for _, c := range x.def.cols {
-		k, _ := c.extract(r) // stored records have valid keys
+		k, _ := c.extract(r)
 		h = mixHash(h, x.seed, k)
 	}
 	return h
@@ -234,10 +243,7 @@ func (p *hashPart[T]) get(x *hashIndex[T], k key, h uint64) *T {
 		return nil
 	}
 	c := x.def.cols[0]
-	i, _ := t.find(h, func(r *T) bool {
-		kr, _ := c.extract(r)
-		return kr == k
-	})
+	i, _ := t.find(h, func(r *T) bool { return c.hasKey(r, k) })
 	if i < 0 {
 		return nil
 	}
@@ -360,7 +366,7 @@ func (p *hashPart[T]) grow() *hashTable[T] {
 // state (nil if there is none). It takes no lock and allocates nothing; c
 // is passed by value so that it never escapes.
 func (t *Table[T]) pointHit(c Cond[T]) (r *T, ok bool) {
-	if t.tx != nil || c.op != opEq || c.err != nil {
+	if t.tx != nil || c.op != opEq || c.more != nil {
 		return nil, false
 	}
 	db := t.core.db

@@ -63,8 +63,8 @@ func conjuncts[T any](c *Cond[T], dst []*Cond[T]) []*Cond[T] {
 	if c.op != opAnd {
 		return append(dst, c)
 	}
-	for i := range c.subs {
-		dst = conjuncts(&c.subs[i], dst)
+	for i := range c.subs() {
+		dst = conjuncts(&c.more.subs[i], dst)
 	}
 	return dst
 }
@@ -101,7 +101,7 @@ func (sch *tableSchema[T]) choose(cond *Cond[T]) plan[T] {
 		next := d.cols[n]
 		if len(d.cols) == 1 {
 			if in := termFor(terms, next, opIn); in != nil {
-				consider(plan[T]{how: inScan, index: i, keys: in.keys}, 90)
+				consider(plan[T]{how: inScan, index: i, keys: in.more.keys}, 90)
 			}
 			if lo, hi, ok := rangeOf(terms, next); ok {
 				consider(plan[T]{how: rangeScan, index: i, lo: lo, hi: hi, exact: onlyRanges(terms, next)}, 50)
@@ -134,8 +134,8 @@ func (sch *tableSchema[T]) choose(cond *Cond[T]) plan[T] {
 // unionOf plans each branch of or; it succeeds if none needs a full scan.
 func (sch *tableSchema[T]) unionOf(or *Cond[T]) (plan[T], bool) {
 	u := plan[T]{how: unionScan}
-	for i := range or.subs {
-		p := sch.choose(&or.subs[i])
+	for i := range or.subs() {
+		p := sch.choose(&or.more.subs[i])
 		if p.how == fullScan {
 			return plan[T]{}, false
 		}
@@ -195,7 +195,7 @@ func rangeOf[T any](terms []*Cond[T], c *col[T]) (lo, hi bound, ok bool) {
 			lo, ok = tighter(lo, bound{k: t.k, set: true, open: t.op == opGt}, -1), true
 		case opBetween:
 			lo, ok = tighter(lo, bound{k: t.k, set: true}, -1), true
-			hi = tighter(hi, bound{k: t.hi, set: true}, 1)
+			hi = tighter(hi, bound{k: t.more.hi, set: true}, 1)
 		}
 	}
 	if ok && c.optional && !lo.set { // nulls sort first; ranges never match them

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 )
 
 // col is what a table knows of a field, whatever its Go type.
@@ -14,6 +15,7 @@ type col[T any] struct {
 	kind     kind
 	extract  func(*T) (key, error) // the record's value as a key
 	compare  func(a, b *T) int     // two stored records' values, as their keys order
+	hasKey   func(*T, key) bool    // whether the record's value has key k (the live indexes' probe)
 	format   func(*T) string       // the record's value for messages
 	isZero   func(*T) bool         // whether the record's value is V's zero value
 	isNull   func(*T) bool         // whether an optional field is null
@@ -83,6 +85,12 @@ func Field[T any, V Key](name string, get func(*T) V) *Column[T, V] {
 	c.get = get
 	if get != nil {
 		c.c.compare = comparer(c.c.kind, get)
+		if c.c.kind == kindString { // the common unique key: no key built
+			c.c.hasKey = func(r *T, k key) bool {
+				v := get(r)
+				return k.n == 0 && *(*string)(unsafe.Pointer(&v)) == k.s
+			}
+		}
 	}
 	return c
 }
@@ -108,6 +116,10 @@ func newColumn[T any, V Key](name string, nilGet bool) *Column[T, V] {
 	k := kindOf[V]()
 	c := &Column[T, V]{enc: encoder[V](k)}
 	c.c = col[T]{name: name, kind: k, extract: c.extract, format: c.format, isZero: c.isZero, isNull: func(*T) bool { return false }}
+	c.c.hasKey = func(r *T, k key) bool {
+		kr, _ := c.extract(r) // stored records have valid keys
+		return kr == k
+	}
 	switch {
 	case name == "":
 		c.c.problem = "a field has an empty name"

@@ -250,7 +250,7 @@ func BenchmarkFilter(b *testing.B) {
 				}
 				for _, g := range parallelism {
 					b.Run(fmt.Sprintf("g=%dx", g), func(b *testing.B) {
-							b.ReportAllocs()
+						b.ReportAllocs()
 						var gid atomic.Uint64
 						var bad atomic.Int64
 						var failed firstErr
