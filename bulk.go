@@ -56,7 +56,7 @@ func (t *Table[T]) InsertMany(recs []T, onConflict OnConflict[T]) (BulkResult[T]
 				// Skipping read the record in the way: in a transaction,
 				// it must still be there at commit.
 				held := dup.Existing.(T)
-				t.noteRead(&Cond[T]{op: opEq, col: tw.sch.pk.cols[0], k: mustKey(tw.sch.pk.keyOf(&held))})
+				t.noteRead(&Cond[T]{h: &condHead[T]{op: opEq, col: tw.sch.pk.cols[0]}, k: mustKey(tw.sch.pk.keyOf(&held))})
 				res.Skipped = append(res.Skipped, recs[i])
 				continue
 			}

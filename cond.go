@@ -1,6 +1,7 @@
 package recstore
 
 import (
+	"cmp"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -36,16 +37,19 @@ const (
 // Not never matches a null optional field. An empty range (Between(9, 1),
 // or Gt(5) with Lt(3)) matches nothing; it is not an error.
 type Cond[T any] struct {
-	op  condOp
-	col *col[T]
-	k   key // the value of Eq, Ne, Lt, Le, Gt, Ge, Prefix; Between's low
-	// more is what other conditions need; it is nil in a valid condition
-	// of one operator and one value, the lookup of Get and GetOrCreate,
-	// so that the Cond their hot path copies is 48 bytes.
-	more *condMore[T]
+	h *condHead[T] // nil in the zero Cond
+	k key          // the value of Eq, Ne, Lt, Le, Gt, Ge, Prefix; Between's low
 }
 
-type condMore[T any] struct {
+// condHead is all of a condition but its value. A Column holds one head
+// for each operator of one value (Column.heads), so that Eq and the like
+// allocate nothing and their Cond is two fields in 32 bytes, which the
+// compiler keeps in registers on the hot path of Get and GetOrCreate
+// (built in memory and copied, a larger Cond cost a stalled load: a wide
+// read of narrow writes).
+type condHead[T any] struct {
+	op   condOp
+	col  *col[T]
 	hi   key   // Between's high
 	keys []key // In's values, sorted, distinct
 	err  error // why the condition is unusable (NaN, too large, misuse)
@@ -53,41 +57,45 @@ type condMore[T any] struct {
 	pred func(*T) bool // Where
 }
 
-// ext returns c's condMore, allocating it if c has none. Only the
-// functions that build a Cond call it, before anyone else holds the Cond.
-func (c *Cond[T]) ext() *condMore[T] {
-	if c.more == nil {
-		c.more = new(condMore[T])
+// op is c's operator.
+func (c *Cond[T]) op() condOp {
+	if c.h == nil {
+		return opAll
 	}
-	return c.more
+	return c.h.op
+}
+
+// col is the field that c tests, or nil.
+func (c *Cond[T]) col() *col[T] {
+	if c.h == nil {
+		return nil
+	}
+	return c.h.col
 }
 
 // err is why c is unusable, or nil.
 func (c *Cond[T]) err() error {
-	if c.more == nil {
+	if c.h == nil {
 		return nil
 	}
-	return c.more.err
+	return c.h.err
 }
 
 // subs are the conditions that And, Or and Not combine.
 func (c *Cond[T]) subs() []Cond[T] {
-	if c.more == nil {
+	if c.h == nil {
 		return nil
 	}
-	return c.more.subs
+	return c.h.subs
 }
 
-// cond is the condition "field op v". It builds its result in one
-// expression and never takes its address: built field by field in memory
-// and then copied whole, a Cond cost a stalled load (a wide read of narrow
-// writes) on the hot path of Get.
+// cond is the condition "field op v", for an operator of one value.
 func (c *Column[T, V]) cond(op condOp, v V) Cond[T] {
 	k, err := c.valueKey(v)
 	if err != nil {
-		return Cond[T]{op: op, col: c.meta(), k: k, more: &condMore[T]{err: withContext(err, "", c.c.name)}}
+		return Cond[T]{h: &condHead[T]{op: op, col: c.meta(), err: withContext(err, "", c.c.name)}, k: k}
 	}
-	return Cond[T]{op: op, col: c.meta(), k: k}
+	return Cond[T]{h: &c.heads[op], k: k}
 }
 
 // Eq is the condition "field = v".
@@ -111,39 +119,36 @@ func (c *Column[T, V]) Ge(v V) Cond[T] { return c.cond(opGe, v) }
 // Between is the condition "lo ≤ field ≤ hi". With lo > hi it matches
 // nothing.
 func (c *Column[T, V]) Between(lo, hi V) Cond[T] {
-	cd := c.cond(opBetween, lo)
-	h, err := c.valueKey(hi)
-	m := cd.ext()
-	if err != nil && m.err == nil {
-		m.err = withContext(err, "", c.c.name)
+	kl, errLo := c.valueKey(lo)
+	kh, errHi := c.valueKey(hi)
+	h := &condHead[T]{op: opBetween, col: c.meta(), hi: kh}
+	if err := cmp.Or(errLo, errHi); err != nil {
+		h.err = withContext(err, "", c.c.name)
 	}
-	m.hi = h
-	return cd
+	return Cond[T]{h: h, k: kl}
 }
 
 // In is the condition "field is one of vs". In() matches nothing.
 func (c *Column[T, V]) In(vs ...V) Cond[T] {
-	cd := Cond[T]{op: opIn, col: c.meta()}
-	m := cd.ext()
-	m.keys = make([]key, 0, len(vs))
+	h := &condHead[T]{op: opIn, col: c.meta(), keys: make([]key, 0, len(vs))}
 	for _, v := range vs {
 		k, err := c.valueKey(v)
 		if err != nil {
-			m.err = withContext(err, "", c.c.name)
-			return cd
+			h.err = withContext(err, "", c.c.name)
+			return Cond[T]{h: h}
 		}
-		m.keys = append(m.keys, k)
+		h.keys = append(h.keys, k)
 	}
-	slices.SortFunc(m.keys, key.compare)
-	m.keys = slices.Compact(m.keys)
-	return cd
+	slices.SortFunc(h.keys, key.compare)
+	h.keys = slices.Compact(h.keys)
+	return Cond[T]{h: h}
 }
 
 // Prefix is the condition "field starts with p", for string fields; on
 // another field it is an error.
 func (c *Column[T, V]) Prefix(p V) Cond[T] {
 	if c.c.kind != kindString {
-		return Cond[T]{op: opPrefix, col: c.meta(), more: &condMore[T]{err: &LookupError{Reason: "Prefix on field " + c.c.name + ", which is not a string"}}}
+		return Cond[T]{h: &condHead[T]{op: opPrefix, col: c.meta(), err: &LookupError{Reason: "Prefix on field " + c.c.name + ", which is not a string"}}}
 	}
 	cd := c.cond(opPrefix, p)
 	if cd.err() == nil {
@@ -157,74 +162,74 @@ func (c *Column[T, V]) Prefix(p V) Cond[T] {
 // IsNull is the condition "field is null"; for a field declared with Field
 // (never null) it matches nothing.
 func (c *Column[T, V]) IsNull() Cond[T] {
-	return Cond[T]{op: opIsNull, col: c.meta()}
+	return Cond[T]{h: &c.heads[opIsNull]}
 }
 
 // Where is the condition that pred holds: an escape hatch for what fields
 // cannot say. recstore cannot use an index for it. pred must be a pure
 // function of the record.
 func Where[T any](pred func(r *T) bool) Cond[T] {
-	c := Cond[T]{op: opWhere, more: &condMore[T]{pred: pred}}
+	h := &condHead[T]{op: opWhere, pred: pred}
 	if pred == nil {
-		c.more.err = &LookupError{Reason: "Where with a nil predicate"}
+		h.err = &LookupError{Reason: "Where with a nil predicate"}
 	}
-	return c
+	return Cond[T]{h: h}
 }
 
 // And is the condition that every one of conds holds (Django's Q & Q).
 // And() matches every record.
 func And[T any](conds ...Cond[T]) Cond[T] {
-	return Cond[T]{op: opAnd, more: &condMore[T]{subs: slices.Clone(conds)}}
+	return Cond[T]{h: &condHead[T]{op: opAnd, subs: slices.Clone(conds)}}
 }
 
 // Or is the condition that at least one of conds holds (Django's Q | Q).
 // Or() matches nothing.
 func Or[T any](conds ...Cond[T]) Cond[T] {
-	return Cond[T]{op: opOr, more: &condMore[T]{subs: slices.Clone(conds)}}
+	return Cond[T]{h: &condHead[T]{op: opOr, subs: slices.Clone(conds)}}
 }
 
 // Not is the condition that c does not hold (Django's ~Q).
 func Not[T any](c Cond[T]) Cond[T] {
-	return Cond[T]{op: opNot, more: &condMore[T]{subs: []Cond[T]{c}}}
+	return Cond[T]{h: &condHead[T]{op: opNot, subs: []Cond[T]{c}}}
 }
 
 // match reports whether r satisfies c.
 func (c *Cond[T]) match(r *T) bool {
-	switch c.op {
+	switch c.op() {
 	case opAll:
 		return true
 	case opIsNull:
-		return c.col.isNull(r)
+		return c.col().isNull(r)
 	case opWhere:
-		return c.more.pred(r)
+		return c.h.pred(r)
 	case opAnd:
 		for i := range c.subs() {
-			if !c.more.subs[i].match(r) {
+			if !c.h.subs[i].match(r) {
 				return false
 			}
 		}
 		return true
 	case opOr:
 		for i := range c.subs() {
-			if c.more.subs[i].match(r) {
+			if c.h.subs[i].match(r) {
 				return true
 			}
 		}
 		return false
 	case opNot:
-		return !c.more.subs[0].match(r)
+		return !c.h.subs[0].match(r)
 	}
-	k, err := c.col.extract(r)
+	k, err := c.col().extract(r)
 	if err != nil {
 		return false
 	}
-	if c.op == opNe {
+	if c.op() == opNe {
 		return k != c.k
 	}
-	if k == nullKey && c.col.optional {
+	if k == nullKey && c.col().optional {
 		return false
 	}
-	switch c.op {
+	switch c.op() {
 	case opEq:
 		return k == c.k
 	case opLt:
@@ -236,9 +241,9 @@ func (c *Cond[T]) match(r *T) bool {
 	case opGe:
 		return k.compare(c.k) >= 0
 	case opBetween:
-		return k.compare(c.k) >= 0 && k.compare(c.more.hi) <= 0
+		return k.compare(c.k) >= 0 && k.compare(c.h.hi) <= 0
 	case opIn:
-		_, ok := slices.BinarySearchFunc(c.more.keys, k, key.compare)
+		_, ok := slices.BinarySearchFunc(c.h.keys, k, key.compare)
 		return ok
 	case opPrefix:
 		return strings.HasPrefix(k.s, c.k.s)
@@ -248,11 +253,11 @@ func (c *Cond[T]) match(r *T) bool {
 
 // eachCol calls fn with the field of every condition in c.
 func (c *Cond[T]) eachCol(fn func(*col[T])) {
-	if c.col != nil {
-		fn(c.col)
+	if c.col() != nil {
+		fn(c.col())
 	}
 	for i := range c.subs() {
-		c.more.subs[i].eachCol(fn)
+		c.h.subs[i].eachCol(fn)
 	}
 }
 
@@ -261,14 +266,14 @@ func (c *Cond[T]) check(sch *tableSchema[T]) error {
 	if err := c.err(); err != nil {
 		return withContext(err, sch.table, "")
 	}
-	if c.col != nil && !sch.hasCol(c.col) {
-		return &FieldError{Table: sch.table, Field: c.col.name}
+	if c.col() != nil && !sch.hasCol(c.col()) {
+		return &FieldError{Table: sch.table, Field: c.col().name}
 	}
-	if c.op == opNot && len(c.subs()) != 1 {
+	if c.op() == opNot && len(c.subs()) != 1 {
 		return &LookupError{Table: sch.table, Reason: "Not needs one condition"}
 	}
 	for i := range c.subs() {
-		if err := c.more.subs[i].check(sch); err != nil {
+		if err := c.h.subs[i].check(sch); err != nil {
 			return err
 		}
 	}
@@ -278,15 +283,15 @@ func (c *Cond[T]) check(sch *tableSchema[T]) error {
 // hash is the same for equal conditions, whatever the order of And's
 // terms: GetOrCreate's stripe choice.
 func (c *Cond[T]) hash(seed maphash.Seed) uint64 {
-	switch c.op {
+	switch c.op() {
 	case opEq:
 		return maphash.String(seed, c.k.s) ^ (c.k.n * 0x9e3779b97f4a7c15)
 	case opAnd:
 		var h uint64
 		for i := range c.subs() {
-			h += c.more.subs[i].hash(seed)
+			h += c.h.subs[i].hash(seed)
 		}
 		return h
 	}
-	return uint64(c.op)
+	return uint64(c.op())
 }

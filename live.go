@@ -366,7 +366,7 @@ func (p *hashPart[T]) grow() *hashTable[T] {
 // state (nil if there is none). It takes no lock and allocates nothing; c
 // is passed by value so that it never escapes.
 func (t *Table[T]) pointHit(c Cond[T]) (r *T, ok bool) {
-	if t.tx != nil || c.op != opEq || c.more != nil {
+	if t.tx != nil || c.h == nil || c.h.op != opEq || c.h.err != nil {
 		return nil, false
 	}
 	db := t.core.db
@@ -376,7 +376,7 @@ func (t *Table[T]) pointHit(c Cond[T]) (r *T, ok bool) {
 	for spins := 0; ; spins++ {
 		seq := db.liveSeq.Load()
 		if seq&1 == 0 {
-			x := t.core.live.Load().point(c.col)
+			x := t.core.live.Load().point(c.h.col)
 			if x == nil {
 				return nil, false
 			}

@@ -49,8 +49,8 @@ func (sch *tableSchema[T]) planFor(cond *Cond[T]) (plan[T], error) {
 		return plan[T]{}, err
 	}
 	// The hot path: one equality on a field a unique index covers alone.
-	if cond.op == opEq {
-		if i, ok := sch.single[cond.col]; ok {
+	if cond.op() == opEq {
+		if i, ok := sch.single[cond.col()]; ok {
 			return plan[T]{how: pointGet, index: i, k: cond.k, exact: true}, nil
 		}
 	}
@@ -60,11 +60,11 @@ func (sch *tableSchema[T]) planFor(cond *Cond[T]) (plan[T], error) {
 
 // conjuncts flattens nested Ands.
 func conjuncts[T any](c *Cond[T], dst []*Cond[T]) []*Cond[T] {
-	if c.op != opAnd {
+	if c.op() != opAnd {
 		return append(dst, c)
 	}
 	for i := range c.subs() {
-		dst = conjuncts(&c.more.subs[i], dst)
+		dst = conjuncts(&c.h.subs[i], dst)
 	}
 	return dst
 }
@@ -74,7 +74,7 @@ func (sch *tableSchema[T]) choose(cond *Cond[T]) plan[T] {
 	terms := conjuncts(cond, buf[:0])
 	eqOnly := true
 	for _, t := range terms {
-		eqOnly = eqOnly && (t.op == opEq || t.op == opAll)
+		eqOnly = eqOnly && (t.op() == opEq || t.op() == opAll)
 	}
 	best, score := plan[T]{how: fullScan}, 0
 	consider := func(p plan[T], s int) {
@@ -101,7 +101,7 @@ func (sch *tableSchema[T]) choose(cond *Cond[T]) plan[T] {
 		next := d.cols[n]
 		if len(d.cols) == 1 {
 			if in := termFor(terms, next, opIn); in != nil {
-				consider(plan[T]{how: inScan, index: i, keys: in.more.keys}, 90)
+				consider(plan[T]{how: inScan, index: i, keys: in.h.keys}, 90)
 			}
 			if lo, hi, ok := rangeOf(terms, next); ok {
 				consider(plan[T]{how: rangeScan, index: i, lo: lo, hi: hi, exact: onlyRanges(terms, next)}, 50)
@@ -121,7 +121,7 @@ func (sch *tableSchema[T]) choose(cond *Cond[T]) plan[T] {
 	}
 	if score == 0 {
 		for _, t := range terms {
-			if t.op == opOr {
+			if t.op() == opOr {
 				if u, ok := sch.unionOf(t); ok {
 					return u
 				}
@@ -135,7 +135,7 @@ func (sch *tableSchema[T]) choose(cond *Cond[T]) plan[T] {
 func (sch *tableSchema[T]) unionOf(or *Cond[T]) (plan[T], bool) {
 	u := plan[T]{how: unionScan}
 	for i := range or.subs() {
-		p := sch.choose(&or.more.subs[i])
+		p := sch.choose(&or.h.subs[i])
 		if p.how == fullScan {
 			return plan[T]{}, false
 		}
@@ -157,7 +157,7 @@ func fixedPrefix[T any](d *indexDef[T], terms []*Cond[T]) int {
 
 func termFor[T any](terms []*Cond[T], c *col[T], op condOp) *Cond[T] {
 	for _, t := range terms {
-		if t.col == c && t.op == op {
+		if t.col() == c && t.op() == op {
 			return t
 		}
 	}
@@ -185,17 +185,17 @@ func eqPrefix[T any](d *indexDef[T], terms []*Cond[T], n int) []byte {
 // none.
 func rangeOf[T any](terms []*Cond[T], c *col[T]) (lo, hi bound, ok bool) {
 	for _, t := range terms {
-		if t.col != c {
+		if t.col() != c {
 			continue
 		}
-		switch t.op {
+		switch t.op() {
 		case opLt, opLe:
-			hi, ok = tighter(hi, bound{k: t.k, set: true, open: t.op == opLt}, 1), true
+			hi, ok = tighter(hi, bound{k: t.k, set: true, open: t.op() == opLt}, 1), true
 		case opGt, opGe:
-			lo, ok = tighter(lo, bound{k: t.k, set: true, open: t.op == opGt}, -1), true
+			lo, ok = tighter(lo, bound{k: t.k, set: true, open: t.op() == opGt}, -1), true
 		case opBetween:
 			lo, ok = tighter(lo, bound{k: t.k, set: true}, -1), true
-			hi = tighter(hi, bound{k: t.more.hi, set: true}, 1)
+			hi = tighter(hi, bound{k: t.h.hi, set: true}, 1)
 		}
 	}
 	if ok && c.optional && !lo.set { // nulls sort first; ranges never match them
@@ -208,9 +208,9 @@ func rangeOf[T any](terms []*Cond[T], c *col[T]) (lo, hi bound, ok bool) {
 // scan of c's index alone decides the match.
 func onlyRanges[T any](terms []*Cond[T], c *col[T]) bool {
 	for _, t := range terms {
-		switch t.op {
+		switch t.op() {
 		case opLt, opLe, opGt, opGe, opBetween:
-			if t.col == c {
+			if t.col() == c {
 				continue
 			}
 		}

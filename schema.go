@@ -63,6 +63,10 @@ type Column[T any, V Key] struct {
 	get func(*T) V  // a required field's accessor
 	opt func(*T) *V // an optional field's accessor
 	enc func(V) (key, error)
+	// heads are the heads of this field's conditions of one value, by
+	// operator (see condHead); Between and In, whose heads hold more,
+	// build their own.
+	heads [opIsNull + 1]condHead[T]
 }
 
 // ColumnOf is any Column of records of type T, whatever its value type. It
@@ -119,6 +123,9 @@ func newColumn[T any, V Key](name string, nilGet bool) *Column[T, V] {
 	c.c.hasKey = func(r *T, k key) bool {
 		kr, _ := c.extract(r) // stored records have valid keys
 		return kr == k
+	}
+	for op := range c.heads {
+		c.heads[op] = condHead[T]{op: condOp(op), col: &c.c}
 	}
 	switch {
 	case name == "":
