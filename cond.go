@@ -203,21 +203,23 @@ func (c *Cond[T]) match(r *T) bool {
 	case opWhere:
 		return c.h.pred(r)
 	case opAnd:
-		for i := range c.subs() {
-			if !c.h.subs[i].match(r) {
+		subs := c.subs()
+		for i := range subs {
+			if !subs[i].match(r) {
 				return false
 			}
 		}
 		return true
 	case opOr:
-		for i := range c.subs() {
-			if c.h.subs[i].match(r) {
+		subs := c.subs()
+		for i := range subs {
+			if subs[i].match(r) {
 				return true
 			}
 		}
 		return false
 	case opNot:
-		return !c.h.subs[0].match(r)
+		return !c.subs()[0].match(r)
 	}
 	k, err := c.col().extract(r)
 	if err != nil {
@@ -256,8 +258,9 @@ func (c *Cond[T]) eachCol(fn func(*col[T])) {
 	if c.col() != nil {
 		fn(c.col())
 	}
-	for i := range c.subs() {
-		c.h.subs[i].eachCol(fn)
+	subs := c.subs()
+	for i := range subs {
+		subs[i].eachCol(fn)
 	}
 }
 
@@ -272,8 +275,9 @@ func (c *Cond[T]) check(sch *tableSchema[T]) error {
 	if c.op() == opNot && len(c.subs()) != 1 {
 		return &LookupError{Table: sch.table, Reason: "Not needs one condition"}
 	}
-	for i := range c.subs() {
-		if err := c.h.subs[i].check(sch); err != nil {
+	subs := c.subs()
+	for i := range subs {
+		if err := subs[i].check(sch); err != nil {
 			return err
 		}
 	}
@@ -288,8 +292,9 @@ func (c *Cond[T]) hash(seed maphash.Seed) uint64 {
 		return maphash.String(seed, c.k.s) ^ (c.k.n * 0x9e3779b97f4a7c15)
 	case opAnd:
 		var h uint64
-		for i := range c.subs() {
-			h += c.h.subs[i].hash(seed)
+		subs := c.subs()
+		for i := range subs {
+			h += subs[i].hash(seed)
 		}
 		return h
 	}

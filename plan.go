@@ -63,8 +63,9 @@ func conjuncts[T any](c *Cond[T], dst []*Cond[T]) []*Cond[T] {
 	if c.op() != opAnd {
 		return append(dst, c)
 	}
-	for i := range c.subs() {
-		dst = conjuncts(&c.h.subs[i], dst)
+	subs := c.subs()
+	for i := range subs {
+		dst = conjuncts(&subs[i], dst)
 	}
 	return dst
 }
@@ -134,8 +135,9 @@ func (sch *tableSchema[T]) choose(cond *Cond[T]) plan[T] {
 // unionOf plans each branch of or; it succeeds if none needs a full scan.
 func (sch *tableSchema[T]) unionOf(or *Cond[T]) (plan[T], bool) {
 	u := plan[T]{how: unionScan}
-	for i := range or.subs() {
-		p := sch.choose(&or.h.subs[i])
+	subs := or.subs()
+	for i := range subs {
+		p := sch.choose(&subs[i])
 		if p.how == fullScan {
 			return plan[T]{}, false
 		}
