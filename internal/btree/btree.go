@@ -17,6 +17,7 @@
 package btree
 
 import (
+	"fmt"
 	"slices"
 	"sync/atomic"
 )
@@ -445,4 +446,91 @@ func (t *Tree[P]) ascend(n *node[P], probe func(P) int, iter func(P) bool) bool 
 		}
 	}
 	return true
+}
+
+// Check verifies the tree's shape: every leaf at one depth, no node over
+// its size or left empty (the root excepted), children one more than
+// items, no stale item or child past a node's end (which would keep it
+// alive), items in strictly increasing order, and the count. It reads
+// every node: O(n). For tests and invariant checkers.
+func (t *Tree[P]) Check() error {
+	if t.root == nil {
+		if t.count != 0 {
+			return fmt.Errorf("btree: an empty tree counts %d items", t.count)
+		}
+		return nil
+	}
+	c := checker[P]{t: t, leafDepth: -1}
+	if err := c.walk(t.root, 0); err != nil {
+		return err
+	}
+	if c.n != t.count {
+		return fmt.Errorf("btree: %d items, counted %d", c.n, t.count)
+	}
+	return nil
+}
+
+type checker[P any] struct {
+	t         *Tree[P]
+	leafDepth int
+	n         int
+	prev      P
+	seen      bool // prev is set
+}
+
+func (c *checker[P]) walk(n *node[P], depth int) error {
+	t := c.t
+	switch {
+	case len(n.items) > t.max:
+		return fmt.Errorf("btree: a node of %d items, over the most (%d)", len(n.items), t.max)
+	case len(n.items) == 0 && n != t.root:
+		return fmt.Errorf("btree: an empty node below the root")
+	}
+	var zero P
+	for _, x := range n.items[len(n.items):cap(n.items)] {
+		if any(x) != any(zero) {
+			return fmt.Errorf("btree: a stale item past a node's end")
+		}
+	}
+	if n.leaf() {
+		if c.leafDepth >= 0 && depth != c.leafDepth {
+			return fmt.Errorf("btree: leaves at depths %d and %d", c.leafDepth, depth)
+		}
+		c.leafDepth = depth
+		for _, x := range n.items {
+			if err := c.item(x); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(n.children) != len(n.items)+1 {
+		return fmt.Errorf("btree: %d children for %d items", len(n.children), len(n.items))
+	}
+	for _, ch := range n.children[len(n.children):cap(n.children)] {
+		if ch != nil {
+			return fmt.Errorf("btree: a stale child past a node's end")
+		}
+	}
+	for i, ch := range n.children {
+		if err := c.walk(ch, depth+1); err != nil {
+			return err
+		}
+		if i < len(n.items) {
+			if err := c.item(n.items[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// item checks that x, the next item in order, is above the one before.
+func (c *checker[P]) item(x P) error {
+	if c.seen && c.t.cmp(c.prev, x) >= 0 {
+		return fmt.Errorf("btree: items out of order after %d of them", c.n)
+	}
+	c.prev, c.seen = x, true
+	c.n++
+	return nil
 }

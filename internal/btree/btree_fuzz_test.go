@@ -77,7 +77,7 @@ func runFuzzTree(t *testing.T, data []byte) {
 	}()
 	verifySnap := func(s fuzzFrozen) {
 		require.Equal(t, nilIfEmpty(s.want), nilIfEmpty(items(s.tr)), "%s changed after it was frozen", s.how)
-		require.NoError(t, check(s.tr), s.how)
+		require.NoError(t, s.tr.Check(), s.how)
 		require.NoError(t, checkCaps(s.tr), s.how)
 		require.Equal(t, len(s.want), s.tr.Len())
 	}
@@ -245,14 +245,14 @@ func runFuzzTree(t *testing.T, data []byte) {
 		// The whole tree after every change while it is small, now and
 		// then once it is not.
 		if mutated && (len(model) <= 256 || ops%16 == 0) {
-			require.NoError(t, check(cur))
+			require.NoError(t, cur.Check())
 			require.NoError(t, checkCaps(cur))
 			if got := items(cur); !slices.Equal(model, got) {
 				require.Equal(t, nilIfEmpty(model), nilIfEmpty(got))
 			}
 		}
 	}
-	require.NoError(t, check(cur))
+	require.NoError(t, cur.Check())
 	require.NoError(t, checkCaps(cur))
 	require.Equal(t, nilIfEmpty(model), nilIfEmpty(items(cur)))
 	for _, s := range snaps {

@@ -30,66 +30,6 @@ func items(t *Tree[int]) []int {
 	return out
 }
 
-// check verifies the tree's shape: sorted, every leaf at one depth, no
-// node over its size, no empty node but a root, no stale item beyond a
-// node's length (which would keep it alive), and the count.
-func check(t *Tree[int]) error {
-	if t.root == nil {
-		if t.count != 0 {
-			return fmt.Errorf("empty tree counts %d", t.count)
-		}
-		return nil
-	}
-	leafDepth := -1
-	n := 0
-	var walk func(nd *node[int], depth int) error
-	walk = func(nd *node[int], depth int) error {
-		if len(nd.items) > t.max {
-			return fmt.Errorf("node of %d items, max %d", len(nd.items), t.max)
-		}
-		if len(nd.items) == 0 && nd != t.root {
-			return fmt.Errorf("empty non-root node")
-		}
-		for _, x := range nd.items[len(nd.items):cap(nd.items)] {
-			if x != 0 {
-				return fmt.Errorf("stale item %d past a node's end", x)
-			}
-		}
-		n += len(nd.items)
-		if nd.leaf() {
-			if leafDepth >= 0 && depth != leafDepth {
-				return fmt.Errorf("leaves at depths %d and %d", leafDepth, depth)
-			}
-			leafDepth = depth
-			return nil
-		}
-		if len(nd.children) != len(nd.items)+1 {
-			return fmt.Errorf("%d children for %d items", len(nd.children), len(nd.items))
-		}
-		for _, c := range nd.children[len(nd.children):cap(nd.children)] {
-			if c != nil {
-				return fmt.Errorf("stale child past a node's end")
-			}
-		}
-		for _, c := range nd.children {
-			if err := walk(c, depth+1); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := walk(t.root, 0); err != nil {
-		return err
-	}
-	if n != t.count {
-		return fmt.Errorf("%d items counted %d", n, t.count)
-	}
-	if got := items(t); !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) {
-		return fmt.Errorf("items out of order: %v", got)
-	}
-	return nil
-}
-
 // TestTree_Model runs random operations on trees of several degrees
 // against a sorted slice, with copies and forks taken along the way that
 // must keep their items while the tree goes on changing.
@@ -164,7 +104,7 @@ func TestTree_Model(t *testing.T) {
 				}
 				require.Equal(t, len(model), tr.Len())
 				if step%500 == 0 {
-					require.NoError(t, check(tr), "step %d", step)
+					require.NoError(t, tr.Check(), "step %d", step)
 					require.Equal(t, model, nilIfEmpty(items(tr)))
 					switch rng.IntN(3) {
 					case 0:
@@ -177,14 +117,14 @@ func TestTree_Model(t *testing.T) {
 						if len(model) > 0 {
 							f.Delete(model[len(model)/2], nil)
 						}
-						require.NoError(t, check(f))
+						require.NoError(t, f.Check())
 					}
 				}
 			}
-			require.NoError(t, check(tr))
+			require.NoError(t, tr.Check())
 			for _, s := range snaps {
 				require.Equal(t, s.want, nilIfEmpty(items(s.tr)), "a copy changed after the tree it came from did")
-				require.NoError(t, check(s.tr))
+				require.NoError(t, s.tr.Check())
 			}
 		})
 	}
@@ -206,7 +146,7 @@ func TestTree_RisingKeysFillNodes(t *testing.T) {
 	for k := range 100_000 {
 		tr.Set(k+1, &hint)
 	}
-	require.NoError(t, check(tr))
+	require.NoError(t, tr.Check())
 	nodes, slots := 0, 0
 	var walk func(n *node[int])
 	walk = func(n *node[int]) {
@@ -237,8 +177,8 @@ func TestTree_RisingKeysAppend(t *testing.T) {
 		}
 	}
 	require.LessOrEqual(t, compares, 100_000+10, "compares for 100,000 rising keys")
-	require.NoError(t, check(tr))
-	require.NoError(t, check(snap))
+	require.NoError(t, tr.Check())
+	require.NoError(t, snap.Check())
 	require.Equal(t, 100_001, tr.Len())
 	require.Equal(t, 50_001, snap.Len())
 	for _, k := range []int{0, 49_999, 50_000} {
@@ -268,14 +208,14 @@ func TestTree_Fork_ConcurrentWriters(t *testing.T) {
 					f.Delete(k*2, nil)
 				}
 			}
-			if err := check(f); err != nil {
+			if err := f.Check(); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
 	require.Equal(t, want, items(base))
-	require.NoError(t, check(base))
+	require.NoError(t, base.Check())
 }
 
 // TestTree_DeleteEveryItem empties trees in several orders down to a nil
@@ -298,7 +238,7 @@ func TestTree_DeleteEveryItem(t *testing.T) {
 			for _, k := range keys {
 				_, ok := tr.Delete(k, nil)
 				require.True(t, ok, "Delete(%d)", k)
-				require.NoError(t, check(tr))
+				require.NoError(t, tr.Check())
 			}
 			require.Nil(t, tr.root)
 			_, ok := tr.Delete(1, nil)
@@ -328,6 +268,59 @@ func BenchmarkTree_Set(b *testing.B) {
 				}
 				tr.Set(keys[i], &hint)
 			}
+		})
+	}
+}
+
+// TestTree_Check_Detects breaks a tree's shape in each way Check looks for
+// and requires Check to say so: the checker can fail.
+func TestTree_Check_Detects(t *testing.T) {
+	build := func() *Tree[int] {
+		tr := intTree(2)
+		for i := 1; i <= 40; i++ {
+			tr.Set(i, nil)
+		}
+		require.NoError(t, tr.Check())
+		return tr
+	}
+	for _, c := range []struct {
+		name    string
+		corrupt func(tr *Tree[int])
+		want    string
+	}{
+		{"order", func(tr *Tree[int]) {
+			l := tr.root
+			for !l.leaf() {
+				l = l.children[0]
+			}
+			l.items[0], l.items[1] = l.items[1], l.items[0]
+		}, "out of order"},
+		{"count", func(tr *Tree[int]) { tr.count++ }, "counted"},
+		{"stale item", func(tr *Tree[int]) {
+			l := tr.root.children[0]
+			l.items[:cap(l.items)][cap(l.items)-1] = 99
+		}, "stale item"},
+		{"depth", func(tr *Tree[int]) {
+			r := tr.root
+			r.children[0] = &node[int]{items: make([]int, 1, tr.max+1)}
+			r.children[0].items[0] = r.items[0] - 1
+		}, ""},
+		{"children", func(tr *Tree[int]) { tr.root.children = tr.root.children[:len(tr.root.children)-1] }, "children for"},
+		{"empty node", func(tr *Tree[int]) {
+			l := tr.root
+			for !l.leaf() {
+				l = l.children[len(l.children)-1]
+			}
+			clear(l.items)
+			l.items = l.items[:0]
+		}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tr := build()
+			c.corrupt(tr)
+			err := tr.Check()
+			require.Error(t, err)
+			require.Contains(t, err.Error(), c.want)
 		})
 	}
 }
