@@ -85,7 +85,7 @@ func badUser(i int) User {
 // badRawDump returns every record of tbl in the latest published version,
 // read directly, so that it works on a closed DB too.
 func badRawDump[T any](tbl *Table[T]) []T {
-	s := tbl.core.db.latest().tables[tbl.core.id].(*tableState[T])
+	s := versionOf(tbl)
 	var out []T
 	s.trees[0].Scan(func(r *T) bool {
 		out = append(out, *r)
@@ -293,7 +293,7 @@ func badRows() []badRow {
 		{
 			// A failed read must not poison the transaction: the store used
 			// to note the read although it could not run, and every commit
-			// then failed with ErrConflict (db.Update ran fn maxTxAttempts
+			// then failed with ErrConflict (db.Update ran fn maxAttempts
 			// times first). Table.Get and Query.Get had the flaw.
 			name: "unknown field in Get inside a write transaction",
 			setup: func(t *testing.T, e *badEnv) {

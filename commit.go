@@ -1,32 +1,33 @@
 package recstore
 
 import (
+	"slices"
 	"sync"
-	"sync/atomic"
-
-	"github.com/recstore/recstore/internal/btree"
 )
 
 // The commit pipeline. Every write but an insert of the fast path
 // (fastpath.go), from any table, is an op that the committer applies to
-// the DB's private working trees. Ops that arrive
-// while a batch is being applied wait in the next batch, and the goroutine
-// applying (the combiner) goes on to apply that one too, so that no lock is
-// handed from goroutine to goroutine between batches; after combineRounds
-// batches it hands the role to the first op's goroutine of the next batch,
-// so that no caller waits long for others' writes.
+// the engine's working state. Ops that arrive while a batch is being
+// applied wait in the next batch, and the goroutine applying (the
+// combiner) goes on to apply that one too, so that no lock is handed from
+// goroutine to goroutine between batches; after combineRounds batches it
+// hands the role to the first op's goroutine of the next batch, so that no
+// caller waits long for others' writes.
 //
-// Applying ops one after another in one place, alone (DB.gate keeps the
-// fast path's inserts out meanwhile), is what makes every unique index hold
-// for them: an op checks its keys against the latest state and no other
-// write runs in between. At the end of each batch its changes become
-// visible at once (commitBatch): readers see all of a batch or none of it
-// and never wait.
+// Applying ops one after another in one place, alone (the engine's gate
+// keeps the fast path's inserts out meanwhile), is what makes every unique
+// index hold for them: an op checks its keys against the latest state and
+// no other write runs in between. At the end of each batch its changes
+// become visible at once (commitBatch): readers see all of a batch or none
+// of it and never wait.
 
-// op is one write. run mutates the working state and returns an error to
+// op is one write. run changes the working state and returns an error to
 // undo everything it did.
 type op struct {
-	run      func(w *working) error
+	run func(w *working) error
+	// alone makes the op a batch of its own: a schema change, which
+	// replaces a table's trees and hash indexes.
+	alone    bool
 	err      error
 	panicked any // a panic from run, re-raised in the caller's goroutine
 }
@@ -48,16 +49,16 @@ type committer struct {
 	mu   sync.Mutex // guards open and busy
 	open *batch     // the batch new ops join
 	busy bool       // a combiner is applying batches
-	work working    // touched only by the combiner
+	work working    // touched only under the engine's treeMu
 }
 
 // submit applies o and returns once its effect is committed (or o failed
 // and left no trace).
-func (db *DB) submit(o *op) error {
-	if db.closed.Load() {
+func (e *memEngine) submit(o *op) error {
+	if e.isClosed.Load() {
 		return ErrClosed
 	}
-	c := &db.commit
+	c := &e.commit
 	c.mu.Lock()
 	b := c.open
 	if b == nil {
@@ -82,7 +83,7 @@ func (db *DB) submit(o *op) error {
 		}
 	}
 	if lead {
-		db.combine(b)
+		e.combine(b)
 	}
 	if o.panicked != nil {
 		panic(o.panicked)
@@ -92,10 +93,10 @@ func (db *DB) submit(o *op) error {
 
 // combine applies b, then every batch that forms meanwhile, up to
 // combineRounds of them, and hands the next one on.
-func (db *DB) combine(b *batch) {
-	c := &db.commit
+func (e *memEngine) combine(b *batch) {
+	c := &e.commit
 	for round := 1; ; round++ {
-		db.applyBatch(b)
+		e.applyBatch(b)
 		if b.handed != nil {
 			close(b.handed)
 		} else {
@@ -119,448 +120,297 @@ func (db *DB) combine(b *batch) {
 }
 
 // applyBatch applies b alone: no insert of the fast path runs meanwhile,
-// and the working trees hold every change committed before it.
-func (db *DB) applyBatch(b *batch) {
-	db.gate.Lock()
-	db.treeMu.Lock()
-	defer db.gate.Unlock()
-	defer db.treeMu.Unlock()
-	w := &db.commit.work
-	db.catchUp(w)
+// and the working state holds every change committed before it. An op
+// marked alone commits on its own, after the ops before it.
+func (e *memEngine) applyBatch(b *batch) {
+	e.gate.Lock()
+	e.treeMu.Lock()
+	defer e.gate.Unlock()
+	defer e.treeMu.Unlock()
+	w := &e.commit.work
+	if r := e.catchUpSafely(w); r != nil {
+		for _, o := range b.ops {
+			o.panicked = r
+		}
+		return
+	}
 	for _, o := range b.ops {
-		sp := len(w.log)
+		if o.alone {
+			e.commitBatch(w)
+		}
 		w.runOp(o)
-		if o.err != nil || o.panicked != nil {
-			w.rollbackTo(sp)
+		if o.alone {
+			e.commitBatch(w)
 		}
 	}
-	w.log = w.log[:0]
-	db.commitBatch(w)
+	e.commitBatch(w)
 }
 
+// catchUpSafely is catchUp that returns a panic of a field accessor
+// rather than raising it: the inserts it did not apply stay in the log,
+// and the next catch-up applies them (again: a tree's Set of a record it
+// holds changes nothing).
+func (e *memEngine) catchUpSafely(w *working) (panicked any) {
+	defer func() { panicked = recover() }()
+	e.catchUp(w)
+	return nil
+}
+
+// runOp runs o; if it fails or panics, it undoes what o did.
 func (w *working) runOp(o *op) {
+	w.epoch++
+	w.marks = w.marks[:0]
 	defer func() {
 		if r := recover(); r != nil {
 			o.panicked = r
+		}
+		if o.err != nil || o.panicked != nil {
+			for i := len(w.marks) - 1; i >= 0; i-- {
+				w.tables[w.marks[i].table].undoTo(w.marks[i].n)
+			}
 		}
 	}()
 	o.err = o.run(w)
 }
 
-// maxPending bounds the changes committed since the last published
-// version that the working trees hold. Once they reach it, the committer
-// or an applier of the fast path publishes, so that the log holds at most
-// this many changes (plus the inserts not applied yet, at most maxLag) and
-// a reader that brings a version up to date (DB.snapshot) applies at most
-// that many. Between publications the working trees change in place: a
-// published version costs the writes after it a copy of every node they
-// touch.
-const maxPending = 4096
-
-// commitBatch makes the batch's changes visible: to point reads through the
-// live indexes, and to every other read through the log or, if it is due,
-// a new published version. It all happens inside one liveSeq window, so
-// that no reader sees part of it.
-func (db *DB) commitBatch(w *working) {
-	n, force := 0, false
-	for _, t := range w.tables {
-		c, f := t.batchSize()
-		n, force = n+c, force || f
-	}
-	if n == 0 && !force {
-		return // nothing changed
-	}
-	db.openLive()
-	for _, t := range w.tables {
-		t.applyLive()
-	}
-	w.seq++
-	w.pending += n
-	rec := &commitRec{seq: w.seq}
-	if force || w.pending >= maxPending || db.wantFresh.Load() {
-		// The version first, so that no reader finds the batch in the
-		// log without a version that holds what came before it.
-		db.publish(w)
-	} else {
-		rec.prev.Store(db.head.Load())
-		changes := make([]any, len(w.tables))
-		for id, t := range w.tables {
-			changes[id] = t.changes()
-		}
-		rec.change = changes
-	}
-	db.head.Store(rec) // no insert of the fast path runs: see DB.gate
-	db.applied.Store(w.seq)
-	db.openLive()
-	for _, t := range w.tables {
-		t.endBatch()
-	}
-}
-
-// openLive opens or closes the liveSeq window (see live.go).
-func (db *DB) openLive() {
-	if !faultOn(faultOpenLive) {
-		db.liveSeq.Add(1)
-	}
-}
-
-// publish stores a version of the working trees, which hold every change
-// up to w.seq, unless a reader stored one as new already.
-func (db *DB) publish(w *working) {
-	old := w.base
-	tables := make([]any, len(w.tables))
-	copy(tables, old.tables)
-	for id, t := range w.tables {
-		if s := t.publish(); s != nil {
-			tables[id] = s
-		}
-	}
-	if faultOn(faultTornPublish) {
-		db.cur.Store(&version{tables: tornTables(old.tables, tables), seq: w.seq})
-	}
-	v := &version{tables: tables, seq: w.seq}
-	for cur := db.cur.Load(); (cur.seq < v.seq || faultOn(faultTornPublish)) && !db.cur.CompareAndSwap(cur, v); {
-		cur = db.cur.Load()
-	}
-	w.base, w.pending = v, 0
-	db.wantFresh.Store(false)
-}
-
-// working is the committer's private, mutable state of every table. The
-// committer and the appliers of the fast path use it under DB.treeMu.
+// working is the committer's working state: every table's, and what the
+// batch being applied changed. The committer and the appliers of the fast
+// path use it under the engine's treeMu.
 type working struct {
-	tables  []tableWorker
-	log     []int        // ids of the tables changed, in order, for rollback
-	seq     uint64       // the seq of the newest change the trees hold
-	pending int          // changes the trees hold that base does not
-	base    *version     // the last version published from the trees
-	inserts [][]any      // catchUp's scratch: the inserts of each table
-	recs    []*commitRec // catchUp's scratch: the log it applies
+	tables []committed // by table id: a *commitTable[T]
+	// touched are the ids of the tables the batch used, dirty those
+	// changed since the last publication; each once.
+	touched []int
+	dirty   []int
+	// epoch counts the ops run; marks are the lengths of the logs of the
+	// tables the op running uses, when it first used them: where undoing
+	// it stops.
+	epoch   uint64
+	marks   []logMark
+	seq     uint64   // the seq of the newest change the state holds
+	pending int      // changes the state holds that base does not
+	base    *version // the last version published from the state
+	// catchUp's scratch: the log it applies, and the inserts of each
+	// table.
+	recs    []*logRec
+	inserts map[int][]any
 }
 
-// tableWorker is a table's working state, whatever its record type.
-type tableWorker interface {
-	undoLast()
-	replayInto(w *working) error
-	// insertLogged applies inserts of the fast path (each a *T) to the
-	// trees: they are in the log and the live indexes already.
-	insertLogged(recs []any)
+type logMark struct{ table, n int }
+
+// committed is a table's working state, whatever its record type: a
+// *commitTable[T].
+type committed interface {
+	// undoTo undoes the changes logged after the first n.
+	undoTo(n int)
+	// catchUp applies inserts of the fast path (each a *T) to the trees:
+	// they are in the log and the hash indexes already.
+	catchUp(recs []any)
 	// batchSize returns how many changes the batch made, and whether the
-	// table must be published now (it is new, or its schema changed).
-	batchSize() (changes int, force bool)
-	// applyLive applies the batch's changes to the live indexes.
-	applyLive()
-	// changes returns the batch's changes, a []undoRec[T], or nil.
-	changes() any
-	// endBatch forgets the batch's changes: they can no longer be undone,
-	// and the log must not pin replaced records.
+	// table must be published now (it is new, or its schema changed); if
+	// either, the table is marked changed since the last publication.
+	batchSize(w *working) (changes int, force bool)
+	// changed marks the table changed since the last publication.
+	changed(w *working)
+	// openWindow and closeWindow bracket what readers must see whole.
+	openWindow()
+	closeWindow()
+	// publishLive applies the batch's changes to the hash indexes, and
+	// hands them to an index build that captures them.
+	publishLive()
+	// logged returns the batch's changes for the log.
+	logged() logged
+	// endBatch forgets the batch: its changes can no longer be undone, and
+	// the log must not pin replaced records.
 	endBatch()
-	// publish returns an immutable *tableState of the working state if
-	// it changed since the last call, else nil.
-	publish() any
+	// publish returns the table's state as a version and empties its log.
+	publish() versioned
+	// len is how many records the table holds.
+	len() int
+	// check and sameAs are the invariant checker's (check.go).
+	check(idle bool) error
+	sameAs(v versioned) error
 }
 
-func (w *working) rollbackTo(sp int) {
-	for len(w.log) > sp {
-		id := w.log[len(w.log)-1]
-		w.log = w.log[:len(w.log)-1]
-		w.tables[id].undoLast()
-	}
-}
-
-// tableWork is the working state of one table.
-type tableWork[T any] struct {
-	id    int
-	sch   *tableSchema[T]
-	trees []*tree[T]
-	dirty bool
-	undo  []undoRec[T]
-	log   *[]int
-	view  *tableState[T] // reads the working trees, for ops that query them
-	// capture, while an index is being built, collects every record
-	// written, for the build to catch up with.
-	capture []*T
-	// live and liveOut, in the committer's working state only (nil in a
-	// transaction's overlay), are the table's live point indexes and
-	// where readers find them; reset says they or the schema changed, so
-	// the table must be published with the batch.
+// commitTable is one table's part of the working state.
+type commitTable[T any] struct {
+	mt *memTable[T]
+	st *tableState[T] // the working trees
+	// live are the hash indexes of st.sch, and stage the batch's changes
+	// to them, which st's writers include while the batch runs.
 	live    *liveIndexes[T]
-	liveOut *atomic.Pointer[liveIndexes[T]]
-	reset   bool
-	// fastOff counts the stops of the fast path into the table under
-	// way (setFast): an index build, or an optimistic write retrying.
-	fastOff int
-	// hints[i] remembers where in trees[i] the last change was, so that
-	// changes near each other (rising keys above all) skip most of the
-	// search.
-	hints []btree.Hint
-	// sealed counts the entries of undo that earlier batches committed:
-	// since the last publication they are the table's part of the pending
-	// log, which readers share, so they are never written again (a
-	// publication drops them, and a new array takes their place).
+	stage   liveStage[T]
+	writers []indexSlot[T] // st's writers while a batch runs
+	// sealed counts the entries of st.log that earlier batches
+	// committed: since the last publication they are the table's part of
+	// the pending log, which readers share, so they are never written
+	// again (publish drops them, and a new array takes their place).
 	sealed int
+	// reset says the schema or the hash indexes were replaced in this
+	// batch: the table is published with it, and readers find its new
+	// hash indexes.
+	reset bool
+	// capture, while an index is being built, collects every record that
+	// a batch wrote, for the build to catch up with.
+	capture []*T
+	// fastOff counts the stops of the fast path into the table under way
+	// (setFast): an index build, or an optimistic write that took the
+	// table alone.
+	fastOff int
+	touched bool   // in working.touched
+	dirty   bool   // in working.dirty
+	epoch   uint64 // the op that last used the table
 }
 
-func newTableWork[T any](sch *tableSchema[T], trees []*tree[T], log *[]int) *tableWork[T] {
-	return &tableWork[T]{sch: sch, trees: trees, log: log,
-		view: &tableState[T]{sch: sch, trees: trees}, hints: make([]btree.Hint, len(trees))}
+// workTable returns the working state of the table with id for the op
+// running: from then on the table's changes are staged for its hash
+// indexes, undone if the op fails, and committed with the batch.
+func workTable[T any](w *working, id int) *commitTable[T] {
+	c := w.tables[id].(*commitTable[T])
+	if !c.touched {
+		c.touched = true
+		w.touched = append(w.touched, id)
+		c.st.writers = c.writers
+	}
+	if c.epoch != w.epoch {
+		c.epoch = w.epoch
+		w.marks = append(w.marks, logMark{id, len(c.st.log)})
+	}
+	return c
 }
 
-// batchUndo is the undo log of the batch being applied.
-func (t *tableWork[T]) batchUndo() []undoRec[T] { return t.undo[t.sealed:] }
-
-func (t *tableWork[T]) batchSize() (int, bool) { return len(t.batchUndo()), t.reset }
-
-func (t *tableWork[T]) applyLive() {
-	if t.live == nil {
-		return
+// installLive makes live the table's hash indexes, and st's writers
+// those of its trees and of live's stage.
+func (c *commitTable[T]) installLive(live *liveIndexes[T]) {
+	c.live = live
+	trees := c.st.writers[:len(c.st.trees)]
+	c.writers = slices.Clip(trees)
+	for i, x := range live.idx {
+		if x != nil {
+			c.writers = append(c.writers, indexSlot[T]{at: i, w: &hashWriter[T]{x: x, stage: &c.stage}})
+		}
 	}
-	if t.liveOut.Load() != t.live {
-		t.liveOut.Store(t.live)
+	c.st.writers = c.writers
+}
+
+func (c *commitTable[T]) undoTo(n int) { c.st.undoTo(n) }
+
+func (c *commitTable[T]) catchUp(recs []any) {
+	for _, r := range recs {
+		c.st.apply(entry[T]{}, c.st.sch.stored(r.(*T)), false)
 	}
-	for _, u := range t.batchUndo() {
-		for i, x := range t.live.idx {
-			if x == nil {
-				continue
-			}
-			if u.old.in(i) && (!u.new.in(i) || !x.def.sameKey(u.old.rec, u.new.rec)) {
-				h := x.hashOf(u.old.rec)
-				x.part(h).del(u.old.rec, h)
-			}
-			if u.new.in(i) {
-				h := x.hashOf(u.new.rec)
-				x.part(h).set(x, u.new.rec, h)
+}
+
+func (c *commitTable[T]) batchLog() []change[T] { return c.st.log[c.sealed:] }
+
+func (c *commitTable[T]) batchSize(w *working) (int, bool) {
+	n := len(c.batchLog())
+	if n > 0 || c.reset {
+		c.changed(w)
+	}
+	return n, c.reset
+}
+
+func (c *commitTable[T]) changed(w *working) {
+	if !c.dirty {
+		c.dirty = true
+		w.dirty = append(w.dirty, c.mt.id)
+	}
+}
+
+func (c *commitTable[T]) openWindow() {
+	if !faultOn(faultOpenLive) {
+		c.mt.seq.Add(1)
+	}
+}
+
+func (c *commitTable[T]) closeWindow() { c.openWindow() }
+
+func (c *commitTable[T]) publishLive() {
+	if c.mt.live.Load() != c.live {
+		c.mt.live.Store(c.live)
+	}
+	c.stage.publish()
+	if c.capture != nil {
+		for _, ch := range c.batchLog() {
+			for _, r := range []*T{ch.old.rec, ch.new.rec} {
+				if r != nil {
+					c.capture = append(c.capture, r)
+				}
 			}
 		}
 	}
 }
 
-func (t *tableWork[T]) insertLogged(recs []any) {
-	t.dirty = true
-	for i, tr := range t.trees {
-		d := t.sch.indexes[i]
-		for _, r := range recs {
-			if r := r.(*T); d.member(r) {
-				tr.Set(r, &t.hints[i])
-			}
-		}
+func (c *commitTable[T]) logged() logged {
+	if len(c.batchLog()) == 0 {
+		return logged{}
 	}
+	l := tableLog[T](c.st.log[c.sealed:len(c.st.log):len(c.st.log)]) // sealed by endBatch
+	return logged{table: c.mt.id, changes: &l}
 }
 
-func (t *tableWork[T]) changes() any {
-	if len(t.batchUndo()) == 0 {
-		return nil
-	}
-	return t.undo[t.sealed:len(t.undo):len(t.undo)] // sealed by endBatch
+func (c *commitTable[T]) endBatch() {
+	c.sealed = len(c.st.log)
+	c.reset, c.touched = false, false
+	c.st.writers = c.st.writers[:len(c.st.trees)] // catch-up writes the trees alone
 }
 
-func (t *tableWork[T]) endBatch() {
-	t.sealed = len(t.undo)
-	t.reset = false
-}
-
-// replay returns s with changes (each a batch's []undoRec[T] or a *T the
-// fast path inserted, in order) applied, on copy-on-write copies of its
-// trees.
-func (s *tableState[T]) replay(changes []any) any {
-	tw := s.private()
-	for _, c := range changes {
-		switch c := c.(type) {
-		case *T:
-			tw.swap(entry[T]{}, s.sch.stored(c))
-		default:
-			for _, u := range c.([]undoRec[T]) {
-				tw.swap(u.old, u.new)
-			}
-		}
-	}
-	return tw.frozen()
-}
-
-// undoRec reverses one record change: old replaced by new, where a nil old
-// is an insert and a nil new a delete.
-type undoRec[T any] struct {
-	old, new entry[T]
-}
-
-func (t *tableWork[T]) publish() any {
+func (c *commitTable[T]) publish() versioned {
 	// The version holds every change: the pending log goes, and with it
 	// the records it kept alive. The next period likely logs as much.
-	t.undo, t.sealed = make([]undoRec[T], 0, len(t.undo)), 0
-	if !t.dirty {
-		return nil
+	c.st.log, c.sealed = make([]change[T], 0, len(c.st.log)), 0
+	c.dirty = false
+	return c.st.freeze()
+}
+
+func (c *commitTable[T]) len() int { return c.st.trees[0].Len() }
+
+// commitBatch makes the batch's changes visible: to point reads through
+// the hash indexes, and to every other read through the log or, if it is
+// due, a new published version. It all happens inside the windows of the
+// tables it changed, so that no reader sees part of it; readers of other
+// tables do not notice it.
+func (e *memEngine) commitBatch(w *working) {
+	n, force := 0, false
+	for _, id := range w.touched {
+		c, f := w.tables[id].batchSize(w)
+		n, force = n+c, force || f
 	}
-	t.dirty = false
-	trees := make([]*tree[T], len(t.trees))
-	for i, tr := range t.trees {
-		trees[i] = tr.Copy() // O(1); later writes copy the nodes they touch
-	}
-	return &tableState[T]{sch: t.sch, trees: trees}
-}
-
-func (t *tableWork[T]) undoLast() {
-	u := t.undo[len(t.undo)-1]
-	t.undo = t.undo[:len(t.undo)-1]
-	t.swap(u.new, u.old)
-}
-
-// swap replaces record old by new in every index. Either may be absent (nil
-// rec). It checks nothing: callers check unique keys first.
-func (t *tableWork[T]) swap(old, new entry[T]) {
-	t.swapPrefix(old, new, len(t.trees))
-}
-
-// swapPrefix is swap on the first n indexes.
-func (t *tableWork[T]) swapPrefix(old, new entry[T], n int) {
-	t.dirty = true
-	for i, tr := range t.trees[:n] {
-		// Set replaces the record of equal key (and, in a plain index,
-		// equal primary key), so only a key that moves needs a Delete.
-		if old.in(i) && (!new.in(i) || !t.sch.indexes[i].sameKey(old.rec, new.rec)) {
-			tr.Delete(old.rec, &t.hints[i])
+	if n > 0 || force {
+		for _, id := range w.touched {
+			w.tables[id].openWindow()
 		}
-		if new.in(i) {
-			tr.Set(new.rec, &t.hints[i])
+		for _, id := range w.touched {
+			w.tables[id].publishLive()
 		}
-	}
-}
-
-// put replaces old by new, as change does, unless new shares a unique key
-// with another record: then it changes nothing and returns the index and
-// the record. It checks as it goes, one tree operation per index: Set
-// returns what an index held under new's key, and in a unique index an
-// item of a record other than old is a conflict, which put undoes. The
-// primary key is checked only if checkPK.
-func (t *tableWork[T]) put(old, new entry[T], checkPK bool) (*indexDef[T], *T) {
-	t.dirty = true
-	for i, tr := range t.trees {
-		d := t.sch.indexes[i]
-		moved := old.in(i) && (!new.in(i) || !d.sameKey(old.rec, new.rec))
-		if moved {
-			tr.Delete(old.rec, &t.hints[i])
-		}
-		if !new.in(i) {
-			continue
-		}
-		prev, replaced := tr.Set(new.rec, &t.hints[i])
-		if !replaced || !d.unique || prev == old.rec || i == 0 && !checkPK || i > 0 && faultOn(faultSkipUniqueCheck) {
-			continue
-		}
-		tr.Set(prev, nil) // give the key back to its holder
-		if moved {
-			tr.Set(old.rec, nil)
-		}
-		t.swapPrefix(new, old, i)
-		return d, prev
-	}
-	t.record(old, new)
-	return nil, nil
-}
-
-// change replaces old by new, logging the change for rollback.
-func (t *tableWork[T]) change(old, new entry[T]) {
-	t.record(old, new)
-	t.swap(old, new)
-}
-
-// record logs the change of old to new, for rollback, publication and an
-// index build's catch-up.
-func (t *tableWork[T]) record(old, new entry[T]) {
-	if t.capture != nil {
-		for _, r := range []*T{old.rec, new.rec} {
-			if r != nil {
-				t.capture = append(t.capture, r)
+		w.seq++
+		w.pending += n
+		rec := &logRec{seq: w.seq}
+		if force || w.pending >= maxPending || e.wantFresh.Load() {
+			// The version first, so that no reader finds the batch in the
+			// log without a version that holds what came before it.
+			e.publish(w)
+		} else {
+			rec.prev.Store(e.head.Load())
+			rec.batch = &batchRec{}
+			for _, id := range w.touched {
+				if l := w.tables[id].logged(); l.changes != nil {
+					rec.batch.tables = append(rec.batch.tables, l)
+				}
 			}
 		}
-	}
-	t.undo = append(t.undo, undoRec[T]{old: old, new: new})
-	*t.log = append(*t.log, t.id)
-}
-
-// byPK returns the stored record with r's primary key.
-func (t *tableWork[T]) byPK(r *T) (entry[T], bool) {
-	held, ok := t.trees[0].Get(r)
-	if !ok {
-		return entry[T]{}, false
-	}
-	return t.entryOf(held), true
-}
-
-// entryOf returns a stored record's entry.
-func (t *tableWork[T]) entryOf(r *T) entry[T] { return t.sch.stored(r) }
-
-// conflict returns the unique index and the record that e would share a
-// unique key with, other than the record with e's own primary key (which e
-// replaces); the primary key itself is checked only if checkPK.
-func (t *tableWork[T]) conflict(e entry[T], checkPK bool) (*indexDef[T], *T) {
-	for i, d := range t.sch.indexes {
-		if !d.unique || (i == 0 && !checkPK) || !e.in(i) || i > 0 && faultOn(faultSkipUniqueCheck) {
-			continue
+		e.head.Store(rec) // no insert of the fast path runs: see the gate
+		e.applied.Store(w.seq)
+		for _, id := range w.touched {
+			w.tables[id].closeWindow()
 		}
-		held, ok := t.trees[i].Get(e.rec)
-		if !ok {
-			continue
-		}
-		if i > 0 && t.sch.pk.sameKey(held, e.rec) {
-			continue // the record e replaces
-		}
-		return d, held
 	}
-	return nil, nil
-}
-
-// violation is the error of rec, which would share its key in unique index
-// d with holder.
-func violation[T any](sch *tableSchema[T], d *indexDef[T], rec, holder *T) error {
-	vals := make([]string, len(d.cols))
-	for i, c := range d.cols {
-		vals[i] = c.format(rec)
+	for _, id := range w.touched {
+		w.tables[id].endBatch()
 	}
-	return &UniqueViolationError{
-		Table:      sch.table,
-		Constraint: d.name,
-		Fields:     d.fieldNames(),
-		Values:     vals,
-		HeldBy:     sch.pk.cols[0].format(holder),
-		PKField:    sch.pk.cols[0].name,
-		Existing:   *holder,
+	if invariantsOn {
+		e.checkBatch(w, w.touched)
 	}
-}
-
-// notePK keeps the auto-assigned keys past e's, if the user chose it.
-func (t *tableWork[T]) notePK(e entry[T]) { t.sch.notePK(e.rec) }
-
-// fit returns e with keys for the working schema: a schema change may have
-// committed since the caller computed them.
-func (t *tableWork[T]) fit(e entry[T]) (entry[T], error) {
-	if e.rec == nil || e.sch == t.sch {
-		return e, nil
-	}
-	return t.sch.entryOf(e.rec)
-}
-
-// insert stores a new record, whose keys the caller computed with
-// prepare, or returns the error that stops it.
-func (t *tableWork[T]) insert(e entry[T]) error {
-	e, err := t.fit(e)
-	if err != nil {
-		return err
-	}
-	if d, holder := t.put(entry[T]{}, e, true); d != nil {
-		return violation(t.sch, d, e.rec, holder)
-	}
-	t.notePK(e)
-	return nil
-}
-
-// replace stores e in place of old, the record with its primary key.
-func (t *tableWork[T]) replace(old, e entry[T]) error {
-	e, err := t.fit(e)
-	if err != nil {
-		return err
-	}
-	if d, holder := t.put(old, e, false); d != nil {
-		return violation(t.sch, d, e.rec, holder)
-	}
-	return nil
+	w.touched = w.touched[:0]
 }

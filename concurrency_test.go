@@ -176,11 +176,7 @@ func TestTable_ConcurrentWritersAndReaders(t *testing.T) {
 		if n := in.Len(); n != found {
 			return fmt.Errorf("Len is %d, but %d records found by email", n, found)
 		}
-		s, err := txState(tx, users.core)
-		if err != nil {
-			return err
-		}
-		return s.check()
+		return checkVersion(txViewOf(tx, users))
 	}
 	for r := range readers {
 		wg.Go(func() {
@@ -241,7 +237,7 @@ func TestTable_Readers_DoNotWaitForWriters(t *testing.T) {
 	db, users, stored := newFixtureUsers(t)
 	// The committer is busy: writes wait in the open batch until this
 	// test takes the combiner's role.
-	c := &db.commit
+	c := &memOf(db).commit
 	c.mu.Lock()
 	c.busy = true
 	c.mu.Unlock()
@@ -254,7 +250,7 @@ func TestTable_Readers_DoNotWaitForWriters(t *testing.T) {
 		}
 		c.mu.Unlock()
 		if b != nil {
-			db.combine(b)
+			memOf(db).combine(b)
 		}
 	}
 	unlocked := false
@@ -271,9 +267,9 @@ func TestTable_Readers_DoNotWaitForWriters(t *testing.T) {
 	// Let the writer reach the pipeline.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		db.commit.mu.Lock()
-		waiting := db.commit.open != nil && len(db.commit.open.ops) > 0
-		db.commit.mu.Unlock()
+		memOf(db).commit.mu.Lock()
+		waiting := memOf(db).commit.open != nil && len(memOf(db).commit.open.ops) > 0
+		memOf(db).commit.mu.Unlock()
 		if waiting || time.Now().After(deadline) {
 			break
 		}

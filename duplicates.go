@@ -18,16 +18,18 @@ type DuplicateGroup[T any] struct {
 // with a null in any of fields is in no group, as a unique index would let
 // it be; so is a record with NaN in one, which equals nothing.
 func (t *Table[T]) Duplicates(fields ...ColumnOf[T]) ([]DuplicateGroup[T], error) {
-	s, err := t.state()
+	ops, err := t.access(false)
 	if err != nil {
 		return nil, err
 	}
-	cols, err := s.sch.columns(fields)
+	cols, err := t.eng.schema().columns(fields)
 	if err != nil {
 		return nil, err
 	}
-	t.noteRead(nil)
-	groups := duplicateGroups(s, cols, func(r *T) bool { return !anyNull(cols, r) })
+	groups, err := ops.duplicates(cols)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]DuplicateGroup[T], len(groups))
 	for i, g := range groups {
 		out[i] = DuplicateGroup[T]{Values: formatValues(cols, g[0]), Records: derefAll(g)}
@@ -82,7 +84,7 @@ func derefAll[T any](recs []*T) []T {
 // duplicateGroups returns the groups of two or more records of s, among
 // those include accepts, that share the values of cols: groups in the
 // order of those values, records in primary key order.
-func duplicateGroups[T any](s *tableState[T], cols []*col[T], include func(*T) bool) [][]*T {
+func duplicateGroups[T any](s *tableVersion[T], cols []*col[T], include func(*T) bool) [][]*T {
 	byKey := map[string][]*T{}
 	s.trees[0].Scan(func(r *T) bool {
 		if !include(r) {
@@ -120,42 +122,58 @@ func duplicateGroups[T any](s *tableState[T], cols []*col[T], include func(*T) b
 // primary key. keep runs in the caller's goroutine, again if a concurrent
 // write changes the groups, and must not call back into the DB.
 func (t *Table[T]) Dedupe(keep func(group []T) int, fields ...ColumnOf[T]) ([]T, error) {
-	return retrying(t, func(t *Table[T]) ([]T, error) { return t.dedupeOnce(keep, fields) })
+	ops, err := t.access(true)
+	if err != nil {
+		return nil, err
+	}
+	cols, err := t.eng.schema().columns(fields)
+	if err != nil {
+		return nil, err
+	}
+	return ops.dedupe(cols, keep)
 }
 
-func (t *Table[T]) dedupeOnce(keep func(group []T) int, fields []ColumnOf[T]) ([]T, error) {
-	if err := t.writable(); err != nil {
-		return nil, err
-	}
-	s, err := t.state()
-	if err != nil {
-		return nil, err
-	}
-	t.noteRead(nil) // in a transaction, the groups must not change before commit
-	cols, err := s.sch.columns(fields)
-	if err != nil {
-		return nil, err
-	}
-	include := func(r *T) bool { return !anyNull(cols, r) }
-	groups := duplicateGroups(s, cols, include)
+// notNull is the records that Duplicates groups: those with no null in
+// cols.
+func notNull[T any](cols []*col[T]) func(*T) bool {
+	return func(r *T) bool { return !anyNull(cols, r) }
+}
+
+func (m *memTable[T]) duplicates(cols []*col[T]) ([][]*T, error) {
+	return duplicateGroups(m.latest(), cols, notNull(cols)), nil
+}
+
+// dedupe runs in a transaction of its own: keep runs outside the
+// committer, and the commit checks that the groups are still those keep
+// saw.
+func (m *memTable[T]) dedupe(cols []*col[T], keep func(group []T) int) ([]T, error) {
+	return optimistic(m, func(t *txTable[T]) ([]T, error) { return t.dedupe(cols, keep) })
+}
+
+func (t *txTable[T]) duplicates(cols []*col[T]) ([][]*T, error) {
+	groups := duplicateGroups(t.view(), cols, notNull(cols))
+	t.observe(func(v *tableVersion[T]) bool {
+		return slices.EqualFunc(duplicateGroups(v, cols, notNull(cols)), groups, slices.Equal)
+	})
+	return groups, nil
+}
+
+func (t *txTable[T]) dedupe(cols []*col[T], keep func(group []T) int) ([]T, error) {
+	groups, _ := t.duplicates(cols)
 	var losers []*T
 	for _, g := range groups {
 		k := 0
 		if keep != nil {
 			k = keep(derefAll(g))
 			if k < 0 || k >= len(g) {
-				return nil, &LookupError{Table: t.Name(), Reason: fmt.Sprintf("Dedupe's keep chose %d of a group of %d", k, len(g))}
+				return nil, &LookupError{Table: t.mt.name, Reason: fmt.Sprintf("Dedupe's keep chose %d of a group of %d", k, len(g))}
 			}
 		}
 		losers = append(losers, slices.Delete(slices.Clone(g), k, k+1)...)
 	}
-	err = t.write(func(tw *tableWork[T]) error {
-		now := duplicateGroups(tw.view, cols, include)
-		if !slices.EqualFunc(now, groups, slices.Equal) {
-			return errStale
-		}
+	err := t.write(func(st *tableState[T]) error {
 		for _, r := range losers {
-			tw.change(tw.entryOf(r), entry[T]{})
+			st.remove(r)
 		}
 		return nil
 	})

@@ -37,14 +37,13 @@ var (
 
 func newDupRecs(t testing.TB) (*DB, *Table[dupRec]) {
 	t.Helper()
-	db := New(testOptions())
+	db := newTestDB(t)
 	tbl, err := NewTable(db, "DupRec",
 		AutoPrimaryKey(dupID, func(r *dupRec, id int64) { r.ID = id }),
 		Index("dup_age", dupAge),
 		Index("dup_org_nick", dupOrg, dupNick),
 		Fields(dupName))
 	require.NoError(t, err)
-	checkOnCleanup(t, tbl)
 	return db, tbl
 }
 

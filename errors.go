@@ -60,6 +60,9 @@ var (
 	ErrTxDone = errors.New("recstore: transaction has already been committed or rolled back")
 	// ErrReadOnly reports a write inside a read-only transaction.
 	ErrReadOnly = errors.New("recstore: write in a read-only transaction")
+	// ErrOtherDB reports a table handle used with a transaction of
+	// another DB.
+	ErrOtherDB = errors.New("recstore: the transaction belongs to another database")
 )
 
 // maxGetResults is how many matches Get counts before it reports "more than
@@ -229,3 +232,19 @@ func (e *CallbackError) Error() string {
 
 // Unwrap returns the callback's error.
 func (e *CallbackError) Unwrap() error { return e.Err }
+
+// AccessError reports a call on a table that cannot run where it was made:
+// on a closed DB, in a transaction that has ended, a write in a read-only
+// transaction, or through a transaction of another DB. It wraps ErrClosed,
+// ErrTxDone, ErrReadOnly or ErrOtherDB, for errors.Is. Nothing was read or
+// written.
+type AccessError struct {
+	Table string // the table called
+	Err   error  // the sentinel
+}
+
+// Error returns the message described on AccessError.
+func (e *AccessError) Error() string { return fmt.Sprintf("%v (table %s)", e.Err, e.Table) }
+
+// Unwrap returns the sentinel.
+func (e *AccessError) Unwrap() error { return e.Err }

@@ -7,4 +7,4 @@ package recstore
 func faultOn(fault) bool { return false }
 
 // tornTables is never called outside test builds (see faults_on.go).
-func tornTables(_, new []any) []any { return new }
+func tornTables(_, new tableList) tableList { return new }

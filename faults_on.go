@@ -17,19 +17,19 @@ func setFault(f fault, on bool) { activeFaults[f].Store(on) }
 
 // tornTables is the fault faultTornPublish: each changed table with its
 // new primary key tree and its old other trees.
-func tornTables(old, new []any) []any {
-	torn := slices.Clone(new)
-	for id := range torn {
-		if id < len(old) && old[id] != new[id] {
-			torn[id] = new[id].(interface{ tornWith(any) any }).tornWith(old[id])
+func tornTables(old, new tableList) tableList {
+	torn := new
+	for id := range new.len() {
+		if id < old.len() && old.get(id) != new.get(id) {
+			torn = torn.with(id, new.get(id).(interface{ tornWith(any) versioned }).tornWith(old.get(id)))
 		}
 	}
 	return torn
 }
 
-func (s *tableState[T]) tornWith(old any) any {
-	o := old.(*tableState[T])
+func (v *tableVersion[T]) tornWith(old any) versioned {
+	o := old.(*tableVersion[T])
 	trees := slices.Clone(o.trees)
-	trees[0] = s.trees[0]
-	return &tableState[T]{sch: s.sch, trees: trees}
+	trees[0] = v.trees[0]
+	return &tableVersion[T]{sch: v.sch, trees: trees}
 }

@@ -145,7 +145,7 @@ func faultsStripeReleased(t *testing.T, users *Table[User], name string) string 
 		require.NoError(t, err)
 	case <-time.After(2 * time.Second):
 		broke += "a second GetOrCreate on the lookup was still blocked after 2s"
-		users.core.stripeFor(&lookup).Unlock() // free it, so that nothing outlives the test
+		memTableOf(users).stripeFor(&lookup).Unlock() // free it, so that nothing outlives the test
 		require.NoError(t, <-done)
 	}
 	return broke
@@ -315,7 +315,7 @@ func TestFault_SkipUniqueCheck(t *testing.T) {
 	seed := rand.Uint64()
 	r := mdlRecord(t, seed, 2000)
 	_, users := faultsUsers(t)
-	api := &mdlStore{db: users.core.db, t: users}
+	api := &mdlStore{db: users.db, t: users}
 	for i, op := range r.ops {
 		if got := mdlRun(api, op, true); got != r.want[i] {
 			t.Logf("the model-based test (seed %d) differs at op %d: %s\n got: %s\nmodel: %s", seed, i, op, got, r.want[i])

@@ -66,7 +66,6 @@ func fltNewItems(t testing.TB, opts Options) (*DB, *Table[fltItem]) {
 		Index("item_group_rank", fltGroup, fltRank),
 		Fields(fltSize, fltTag))
 	require.NoError(t, err)
-	checkOnCleanup(t, items)
 	return db, items
 }
 
@@ -1173,11 +1172,11 @@ func TestQuery_GetOrCreate_Scoped(t *testing.T) {
 		// it commits between the call's last check and its atomic step.
 		_, users, _ := fltUsers(t)
 		search := And(uOrg.Eq("acme"), uUsername.Eq("zed"))
-		e, err := users.core.sch().prepare(&User{Email: "zed2@example.com", Org: "elsewhere", Username: "zed"})
+		e, err := memTableOf(users).schema().prepare(&User{Email: "zed2@example.com", Org: "elsewhere", Username: "zed"})
 		require.NoError(t, err)
 		racer, err := users.Insert(User{Email: "zed@example.com", Org: "acme", Username: "zed"})
 		require.NoError(t, err)
-		got, created, err := users.insertUnlessFound(&search, e, new(uint64))
+		got, created, err := memTableOf(users).insertUnlessFound(&search, e, new(uint64))
 		require.NoError(t, err)
 		assert.False(t, created)
 		assert.Equal(t, racer, *got)

@@ -16,8 +16,9 @@ import (
 // It must not call back into the DB. If it returns an error, nothing is
 // stored and GetOrCreate returns a *CallbackError wrapping it; if it
 // panics, every lock is released and the panic is re-raised. Unlike
-// Django, the created record must match lookup (else a *LookupError and
-// nothing stored), so that "exactly one record matches" stays true.
+// Django, the created record must match lookup once stored (an
+// auto-assigned key assigned), else a *LookupError and nothing stored, so
+// that "exactly one record matches" stays true.
 //
 // If several records match, GetOrCreate returns a *MultipleReturnedError.
 // If the new record would break a unique constraint outside the lookup, the
@@ -25,191 +26,40 @@ import (
 // created false, else the *UniqueViolationError is returned and nothing is
 // stored.
 //
+// Inside a transaction the search reads the transaction's snapshot and
+// writes, and create still never runs concurrently with another create for
+// the lookup; but the record is stored only if the transaction commits,
+// and a concurrent commit of a matching record makes the transaction run
+// again (see DB.Update). A read-only transaction finds records and refuses
+// to create (ErrReadOnly).
+//
 // A hit through an index that covers lookup alone (one equality on a
 // single-field unique index or the primary key) takes no lock and
 // allocates nothing. The returned record is a copy: the caller owns it.
 func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T, created bool, err error) {
-	switch r, ok := t.pointHit(lookup); {
-	case r != nil:
+	var zero T
+	ops, err := t.access(true)
+	if err != nil {
+		if errors.Is(err, ErrReadOnly) {
+			r, err := t.Get(lookup) // a read-only transaction finds, and no more
+			if errors.Is(err, ErrNotFound) {
+				err = t.misuse(ErrReadOnly)
+			}
+			return r, false, err
+		}
+		return zero, false, err
+	}
+	if r, ok := ops.peek(lookup); ok && r != nil {
 		return *r, false, nil
-	case ok: // no record matches: getOrCreate's first read would say so again
-		return t.create(&lookup, &lookup, create)
 	}
-	return t.getOrCreate(lookup, lookup, create)
-}
-
-// getOrCreate searches for search (lookup, or lookup within a query's
-// scope) and creates from lookup.
-func (t *Table[T]) getOrCreate(search, lookup Cond[T], create func() (T, error)) (T, bool, error) {
-	var zero T
-	r, n, err := t.current(&search)
-	if err != nil {
+	if err := lookup.check(t.eng.schema()); err != nil {
 		return zero, false, err
 	}
-	t.noteRead(&search)
-	if n > 0 {
-		return t.found(r, n)
-	}
-	return t.create(&search, &lookup, create)
-}
-
-// create is getOrCreate once a read found no record matching search.
-func (t *Table[T]) create(search, lookup *Cond[T], create func() (T, error)) (T, bool, error) {
-	var seq uint64
-	rec, created, err := t.createLocked(search, lookup, create, &seq)
-	t.core.db.afterInsert(seq) // with the stripe free: applying may take a while
-	return rec, created, err
-}
-
-// createLocked is the atomic part of getOrCreate: under the lookup's
-// stripe, it searches again, then creates. An insert of the fast path
-// leaves its seq in seq, for the caller to apply once the stripe is free.
-func (t *Table[T]) createLocked(search, lookup *Cond[T], create func() (T, error), seq *uint64) (T, bool, error) {
-	var zero T
-	if t.tx != nil {
-		// A transaction's overlay is its own: no stripe to take, and the
-		// commit validates the read that found nothing.
-		if err := t.tx.usable(true); err != nil {
-			return zero, false, err
-		}
-	} else if !faultOn(faultCheckThenAct) {
-		mu := t.core.stripeFor(lookup)
-		mu.Lock()
-		if faultOn(faultLeakStripe) {
-			defer func() {
-				if recover() == nil {
-					mu.Unlock()
-				}
-			}()
-		} else {
-			defer mu.Unlock()
-		}
-		// Another caller with this lookup may have created while we waited.
-		r, n, err := t.current(search)
-		if err != nil {
-			return zero, false, err
-		}
-		if n > 0 && !faultOn(faultSkipRecheck) {
-			return t.found(r, n)
-		}
-	}
-	e, err := t.created(lookup, create)
-	if err != nil {
-		return zero, false, err
-	}
-	r, created, err := t.insertUnlessFound(search, e, seq)
+	r, created, err := ops.getOrCreate(lookup, lookup, create)
 	if err != nil {
 		return zero, false, err
 	}
 	return *r, created, nil
-}
-
-// current returns a record matching search and how many do (counting up
-// to maxGetResults) in the latest state: through a live index if search
-// is a point lookup outside a transaction, else in a snapshot.
-func (t *Table[T]) current(search *Cond[T]) (*T, int, error) {
-	if r, ok := t.pointHit(*search); ok {
-		if r == nil {
-			return nil, 0, nil
-		}
-		return r, 1, nil
-	}
-	s, err := t.state()
-	if err != nil {
-		return nil, 0, err
-	}
-	p, err := s.sch.planFor(search)
-	if err != nil {
-		return nil, 0, err
-	}
-	r, n := s.matches(p, search)
-	return r, n, nil
-}
-
-// found is GetOrCreate's result when n > 0 records match.
-func (t *Table[T]) found(r *T, n int) (T, bool, error) {
-	if n > 1 {
-		var zero T
-		return zero, false, &MultipleReturnedError{Table: t.Name(), Count: n}
-	}
-	return *r, false, nil
-}
-
-// created calls create and prepares its record for storing.
-func (t *Table[T]) created(lookup *Cond[T], create func() (T, error)) (entry[T], error) {
-	rec, err := create()
-	if err != nil {
-		return entry[T]{}, &CallbackError{Table: t.Name(), Callback: "create", Err: err}
-	}
-	if !lookup.match(&rec) {
-		return entry[T]{}, &LookupError{Table: t.Name(), Reason: "the created record does not match the lookup"}
-	}
-	return t.core.sch().prepare(&rec) // rec is already the caller's own copy
-}
-
-// insertUnlessFound stores e unless, at the moment it would, a record
-// matches lookup: the atomic step of GetOrCreate. It returns the record
-// found or stored.
-//
-// A lookup that fixes every field of a unique index needs no search first
-// if e matches all of it (a scoped lookup's record need match only its own
-// part) and its keys are of the schema planned with (covered): a record
-// matching the lookup would then hold e's key in that index, and inserting
-// e meets it. Only when the insert meets a unique key is the lookup run.
-// Such an insert takes the fast path, and leaves its seq in seq for the
-// caller to apply (DB.afterInsert) once it holds no lock.
-func (t *Table[T]) insertUnlessFound(lookup *Cond[T], e entry[T], seq *uint64) (*T, bool, error) {
-	sch := t.core.sch()
-	p, err := sch.planFor(lookup)
-	if err != nil {
-		return nil, false, err
-	}
-	covered := p.how == pointGet && p.exact && e.sch == sch && lookup.match(e.rec)
-	check := !faultOn(faultCheckThenAct) && !faultOn(faultSkipRecheck)
-	if t.tx == nil && (covered || !check) {
-		in := -1
-		if covered && check {
-			in = p.index
-		}
-		if found, s, err, ok := t.insertFast(e, in); ok {
-			if err != nil || found != nil {
-				return found, false, err
-			}
-			*seq = s
-			return e.rec, true, nil
-		}
-	}
-	return t.insertInCommit(*lookup, e, sch, covered, check)
-}
-
-// insertInCommit is insertUnlessFound's atomic step in the committer, or in
-// a transaction's overlay. lookup is a copy, which the step keeps.
-func (t *Table[T]) insertInCommit(lookup Cond[T], e entry[T], sch *tableSchema[T], covered, check bool) (*T, bool, error) {
-	var got *T
-	created := false
-	err := t.write(func(tw *tableWork[T]) error {
-		covered := covered && tw.sch == sch
-		if check && !covered {
-			r, err := tw.view.getOne(&lookup)
-			if !errors.Is(err, ErrNotFound) {
-				got = r
-				return err
-			}
-		}
-		if err := tw.insert(e); err != nil {
-			var uv *UniqueViolationError
-			if check && covered && errors.As(err, &uv) {
-				if r, ferr := tw.view.getOne(&lookup); !errors.Is(ferr, ErrNotFound) {
-					got = r
-					return ferr
-				}
-			}
-			return err
-		}
-		got, created = e.rec, true
-		return nil
-	})
-	return got, created, err
 }
 
 // UpdateOrCreate updates the one record matching lookup, or creates one:
@@ -227,71 +77,248 @@ func (t *Table[T]) insertInCommit(lookup Cond[T], e entry[T], sch *tableSchema[T
 // changes nothing.
 func (t *Table[T]) UpdateOrCreate(lookup Cond[T], update func(T) (T, error), create func() (T, error)) (rec T, created bool, err error) {
 	var zero T
-	if _, err := t.core.sch().planFor(&lookup); err != nil {
+	ops, err := t.access(true)
+	if err != nil {
 		return zero, false, err
 	}
-	if err := t.writable(); err != nil {
+	if err := lookup.check(t.eng.schema()); err != nil {
 		return zero, false, err
+	}
+	r, created, err := ops.updateOrCreate(lookup, update, create)
+	if err != nil {
+		return zero, false, err
+	}
+	return *r, created, nil
+}
+
+// created calls create and prepares its record for storing: it must match
+// lookup with its keys assigned, so that the lookup finds it afterwards.
+func created[T any](sch *tableSchema[T], lookup *Cond[T], create func() (T, error)) (entry[T], error) {
+	rec, err := create()
+	if err != nil {
+		return entry[T]{}, &CallbackError{Table: sch.table, Callback: "create", Err: err}
+	}
+	if !lookup.match(&rec) {
+		return entry[T]{}, &LookupError{Table: sch.table, Reason: "the created record does not match the lookup"}
+	}
+	e, err := sch.prepare(&rec) // rec is already the caller's own copy
+	if err != nil {
+		return entry[T]{}, err
+	}
+	if !lookup.match(e.rec) { // the key the table assigned is outside the lookup
+		return entry[T]{}, &LookupError{Table: sch.table, Reason: "the created record does not match the lookup once its primary key is assigned"}
+	}
+	return e, nil
+}
+
+// found is GetOrCreate's result when n > 0 records match.
+func found[T any](sch *tableSchema[T], r *T, n int) (*T, bool, error) {
+	if n > 1 {
+		return nil, false, &MultipleReturnedError{Table: sch.table, Count: n}
+	}
+	return r, false, nil
+}
+
+// stripeFor returns the lock that serialises creators of lookup in m.
+// Equal lookups hash alike whatever the order of their conditions.
+func (m *memTable[T]) stripeFor(lookup *Cond[T]) *stripe {
+	h := lookup.hash(m.seed)
+	return &m.e.stripes[h&uint64(len(m.e.stripes)-1)]
+}
+
+// Outside transactions.
+
+func (m *memTable[T]) getOrCreate(search, lookup Cond[T], create func() (T, error)) (*T, bool, error) {
+	if r, n := m.current(&search); n > 0 {
+		return found(m.schema(), r, n)
 	}
 	var seq uint64
-	defer func() { t.core.db.afterInsert(seq) }() // after the stripe's release
-	if t.tx == nil {
-		mu := t.core.stripeFor(&lookup)
-		mu.Lock()
-		defer mu.Unlock()
+	r, created, err := m.createLocked(&search, &lookup, create, &seq)
+	m.e.afterInsert(seq) // with the stripe free: applying may take a while
+	return r, created, err
+}
+
+// current returns a record matching search and how many do (counting up
+// to maxGetResults) in the latest state: through a hash index if search
+// is a point lookup, else in the latest version.
+func (m *memTable[T]) current(search *Cond[T]) (*T, int) {
+	if r, ok := m.peek(*search); ok {
+		if r == nil {
+			return nil, 0
+		}
+		return r, 1
 	}
-	t.noteRead(&lookup)
+	v := m.latest()
+	return v.matches(v.sch.plan(search), search)
+}
+
+// createLocked is the atomic part of getOrCreate: under the lookup's
+// stripe, it searches again, then creates. An insert of the fast path
+// leaves its seq in seq, for the caller to apply once the stripe is free.
+func (m *memTable[T]) createLocked(search, lookup *Cond[T], create func() (T, error), seq *uint64) (*T, bool, error) {
+	if !faultOn(faultCheckThenAct) {
+		mu := m.stripeFor(lookup)
+		mu.Lock()
+		if faultOn(faultLeakStripe) {
+			defer func() {
+				if recover() == nil {
+					mu.Unlock()
+				}
+			}()
+		} else {
+			defer mu.Unlock()
+		}
+		// Another caller with this lookup may have created while we waited.
+		if r, n := m.current(search); n > 0 && !faultOn(faultSkipRecheck) {
+			return found(m.schema(), r, n)
+		}
+	}
+	e, err := created(m.schema(), lookup, create)
+	if err != nil {
+		return nil, false, err
+	}
+	return m.insertUnlessFound(search, e, seq)
+}
+
+// insertUnlessFound stores e unless, at the moment it would, a record
+// matches lookup: the atomic step of GetOrCreate. It returns the record
+// found or stored.
+//
+// A lookup that fixes every field of a unique index needs no search first
+// if e matches all of it (a scoped lookup's record need match only its own
+// part) and its keys are of the schema planned with (covered): a record
+// matching the lookup would then hold e's key in that index, and inserting
+// e meets it. Only when the insert meets a unique key is the lookup run.
+// Such an insert takes the fast path, and leaves its seq in seq for the
+// caller to apply (afterInsert) once it holds no lock.
+func (m *memTable[T]) insertUnlessFound(lookup *Cond[T], e entry[T], seq *uint64) (*T, bool, error) {
+	sch := m.schema()
+	p := sch.plan(lookup)
+	covered := p.how == pointGet && p.exact && e.sch == sch && lookup.match(e.rec)
+	check := !faultOn(faultCheckThenAct) && !faultOn(faultSkipRecheck)
+	if covered || !check {
+		in := -1
+		if covered && check {
+			in = p.index
+		}
+		if found, s, err, ok := m.insertFast(e, in); ok {
+			if err != nil || found != nil {
+				return found, false, err
+			}
+			*seq = s
+			return e.rec, true, nil
+		}
+	}
+	return m.insertInCommit(*lookup, e, sch, covered, check)
+}
+
+// insertInCommit is insertUnlessFound's atomic step in the committer.
+// lookup is a copy, which the step keeps.
+func (m *memTable[T]) insertInCommit(lookup Cond[T], e entry[T], sch *tableSchema[T], covered, check bool) (*T, bool, error) {
+	var got *T
+	created := false
+	err := m.commitOp(func(c *commitTable[T], _ *working) error {
+		covered := covered && c.st.sch == sch
+		if check && !covered {
+			r, err := c.st.view().getOne(&lookup)
+			if !errors.Is(err, ErrNotFound) {
+				got = r
+				return err
+			}
+		}
+		if err := c.st.insert(e); err != nil {
+			var uv *UniqueViolationError
+			if check && covered && errors.As(err, &uv) {
+				if r, ferr := c.st.view().getOne(&lookup); !errors.Is(ferr, ErrNotFound) {
+					got = r
+					return ferr
+				}
+			}
+			return err
+		}
+		got, created = e.rec, true
+		return nil
+	})
+	return got, created, err
+}
+
+func (m *memTable[T]) updateOrCreate(lookup Cond[T], update func(T) (T, error), create func() (T, error)) (*T, bool, error) {
+	mu := m.stripeFor(&lookup) // held until the write commits: no other creator's read goes stale
+	mu.Lock()
+	defer mu.Unlock()
 	type result struct {
 		r       *T
 		created bool
 	}
-	res, err := retrying(t, func(t *Table[T]) (result, error) {
-		r, created, err := t.updateOrCreateOnce(&lookup, update, create, &seq)
+	res, err := optimistic(m, func(t *txTable[T]) (result, error) {
+		r, created, err := t.updateOrCreateIn(&lookup, update, create)
 		return result{r, created}, err
 	})
-	if err != nil {
-		return zero, false, err
-	}
-	return *res.r, res.created, nil
+	return res.r, res.created, err
 }
 
-func (t *Table[T]) updateOrCreateOnce(lookup *Cond[T], update func(T) (T, error), create func() (T, error), seq *uint64) (*T, bool, error) {
-	s, err := t.state()
+// Inside a transaction.
+
+func (t *txTable[T]) getOrCreate(search, lookup Cond[T], create func() (T, error)) (*T, bool, error) {
+	v := t.view()
+	r, n := v.matches(v.sch.plan(&search), &search)
+	t.observeMatches(&search, r, n)
+	if n > 0 {
+		return found(v.sch, r, n)
+	}
+	mu := t.mt.stripeFor(&lookup)
+	mu.Lock()
+	defer mu.Unlock()
+	e, err := created(t.mt.schema(), &lookup, create)
 	if err != nil {
 		return nil, false, err
 	}
-	cur, err := s.getOne(lookup)
+	if err := t.write(func(st *tableState[T]) error { return t.refusal(st, e.rec, st.insert(e)) }); err != nil {
+		return nil, false, err
+	}
+	return e.rec, true, nil
+}
+
+// observeMatches records that search matched r, n of them (up to
+// maxGetResults).
+func (t *txTable[T]) observeMatches(search *Cond[T], r *T, n int) {
+	t.observe(func(v *tableVersion[T]) bool {
+		r2, n2 := v.matches(v.sch.plan(search), search)
+		return n2 == n && (n != 1 || r2 == r)
+	})
+}
+
+func (t *txTable[T]) updateOrCreate(lookup Cond[T], update func(T) (T, error), create func() (T, error)) (*T, bool, error) {
+	mu := t.mt.stripeFor(&lookup)
+	mu.Lock()
+	defer mu.Unlock()
+	return t.updateOrCreateIn(&lookup, update, create)
+}
+
+// updateOrCreateIn is UpdateOrCreate in the transaction, with the lookup's
+// stripe held.
+func (t *txTable[T]) updateOrCreateIn(lookup *Cond[T], update func(T) (T, error), create func() (T, error)) (*T, bool, error) {
+	cur, err := t.get(*lookup)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		e, err := t.created(lookup, create)
+		e, err := created(t.mt.schema(), lookup, create)
 		if err != nil {
 			return nil, false, err
 		}
-		r, created, err := t.insertUnlessFound(lookup, e, seq)
-		if err == nil && !created {
-			return nil, false, errStale // appeared meanwhile: update it
+		if err := t.write(func(st *tableState[T]) error { return t.refusal(st, e.rec, st.insert(e)) }); err != nil {
+			return nil, false, err
 		}
-		return r, created, err
+		return e.rec, true, nil
 	case err != nil:
 		return nil, false, err
 	}
-	e, err := t.core.sch().updated(cur, update)
+	e, err := t.mt.schema().updated(cur, update)
 	if err != nil {
 		return nil, false, err
 	}
-	err = t.write(func(tw *tableWork[T]) error {
-		if now, err := tw.view.getOne(lookup); err != nil || now != cur {
-			return errStale
-		}
-		old, _ := tw.byPK(e.rec)
-		return tw.replace(old, e)
-	})
-	return e.rec, false, err
-}
-
-// stripeFor returns the lock that serialises creators of lookup. Equal
-// lookups hash alike whatever the order of their conditions.
-func (c *tableCore[T]) stripeFor(lookup *Cond[T]) *stripe {
-	h := lookup.hash(c.seed)
-	return &c.stripes[h&uint64(len(c.stripes)-1)]
+	err = t.write(func(st *tableState[T]) error { return t.refusal(st, e.rec, st.replace(st.sch.stored(cur), e)) })
+	if err != nil {
+		return nil, false, err
+	}
+	return e.rec, false, nil
 }

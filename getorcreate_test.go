@@ -78,7 +78,7 @@ func gocPanicInCreate(users *Table[User], lookup Cond[User]) (panicked any, rele
 	panicked = gocRecover(func() {
 		_, _, _ = users.GetOrCreate(lookup, func() (User, error) { panic(gocPanic{"create"}) })
 	})
-	mu := users.core.stripeFor(&lookup)
+	mu := memTableOf(users).stripeFor(&lookup)
 	if released = mu.TryLock(); released {
 		mu.Unlock()
 	}
@@ -603,9 +603,8 @@ func gocRaceCases() []gocRaceCase {
 		{
 			name: "primary key",
 			open: func(t *testing.T) *Table[User] {
-				items, err := NewTable(New(testOptions()), "Item", PrimaryKey(uID), Fields(uName, uAge))
+				items, err := NewTable(newTestDB(t), "Item", PrimaryKey(uID), Fields(uName, uAge))
 				require.NoError(t, err)
-				checkOnCleanup(t, items)
 				return items
 			},
 			lookup: func(i, _ int) Cond[User] { return uID.Eq(int64(i + 1)) },

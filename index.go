@@ -1,20 +1,80 @@
 package recstore
 
 import (
-	"fmt"
 	"strings"
 	"unsafe"
 
 	"github.com/recstore/recstore/internal/btree"
 )
 
+// The index kinds. Every index of a table has an ordered tree; every unique
+// index has, besides, a hash index of the committed state (hash.go). A
+// table's state writes both kinds through one interface, indexWriter, so
+// that one routine (tableState.apply) applies a change to every index of
+// the table.
+
+// indexWriter is how a table's state writes one of its indexes, whatever
+// the index's kind.
+type indexWriter[T any] interface {
+	// move replaces old by new in the index; either may be nil (not in
+	// the index). With check, if a record other than old holds new's key
+	// in a unique index, move changes nothing and returns that record; a
+	// kind that does not decide uniqueness on its path returns nil. A
+	// move is whole or not done at all, even if a field accessor it calls
+	// panics.
+	move(old, new *T, check bool) (holder *T)
+}
+
 // tree is one index of one table version: its records, ordered by their
 // keys in the index. Items are the records themselves, which are immutable
 // once stored, so every tree of every version may share them, and a tree
 // reads a record's key from its fields when it compares. A published tree
-// is never written; the committer writes its private working copy, whose
-// nodes are copied on first write after each publication (btree.Copy).
+// is never written; a writer writes a copy of its own, whose nodes are
+// copied on first write (btree.Copy, btree.Fork).
 type tree[T any] = btree.Tree[*T]
+
+// treeWriter writes one index's tree.
+type treeWriter[T any] struct {
+	tr  *tree[T]
+	def *indexDef[T]
+	// hint remembers where in the tree the last change went, so that
+	// changes near each other (rising keys above all) skip most of the
+	// search.
+	hint btree.Hint
+}
+
+// move is indexWriter's. Each tree operation is whole even if a
+// comparison panics, so only a Set that panics after a Delete needs
+// undoing.
+func (w *treeWriter[T]) move(old, new *T, check bool) (holder *T) {
+	// Set replaces the record of equal key (and, in a plain index, equal
+	// primary key), so only a key that moves needs a Delete.
+	moved := old != nil && (new == nil || !w.def.sameKey(old, new))
+	if moved {
+		w.tr.Delete(old, &w.hint)
+	}
+	if new == nil {
+		return nil
+	}
+	done := false
+	if moved {
+		defer func() {
+			if !done { // Set panicked: old goes back
+				w.tr.Set(old, nil)
+			}
+		}()
+	}
+	prev, replaced := w.tr.Set(new, &w.hint)
+	done = true
+	if check && replaced && w.def.unique && prev != old && !(!w.def.primary && faultOn(faultSkipUniqueCheck)) {
+		w.tr.Set(prev, nil) // give the key back to its holder
+		if moved {
+			w.tr.Set(old, nil)
+		}
+		return prev
+	}
+	return nil
+}
 
 // newTree makes an empty tree for index d.
 func newTree[T any](d, pk *indexDef[T], degree int) *tree[T] {
@@ -92,130 +152,3 @@ func (d *indexDef[T]) hasPrefix(r *T, prefix string) bool {
 // bytesString views b as a string, for comparing it without a copy; b must
 // not change while the string is in use.
 func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
-
-// tableSchema is a table's declaration with the lookups its queries need.
-type tableSchema[T any] struct {
-	*schema[T]
-	pk *indexDef[T]
-	// single maps a field to the unique index (primary key first) that
-	// covers it alone: the zero-allocation point lookup of Get and
-	// GetOrCreate.
-	single map[*col[T]]int
-}
-
-func newTableSchema[T any](s *schema[T]) *tableSchema[T] {
-	ts := &tableSchema[T]{schema: s, pk: s.indexes[0], single: map[*col[T]]int{}}
-	for i, d := range s.indexes {
-		if d.unique && len(d.cols) == 1 && d.where == nil {
-			if _, ok := ts.single[d.cols[0]]; !ok {
-				ts.single[d.cols[0]] = i
-			}
-		}
-	}
-	return ts
-}
-
-// tableState is one published version of a table: immutable, shared by
-// every reader that loaded it.
-type tableState[T any] struct {
-	sch   *tableSchema[T]
-	trees []*tree[T] // trees[i] indexes sch.indexes[i]; trees[0] is the primary key
-}
-
-func (s *tableState[T]) len() int { return s.trees[0].Len() }
-
-// entry is a record with the indexes of its table it belongs to: bit i of
-// out is set if it is not in index i (see indexDef.member).
-type entry[T any] struct {
-	rec *T
-	out uint64
-	sch *tableSchema[T] // the schema out was computed for, and keys checked against
-}
-
-func (e entry[T]) in(i int) bool { return e.rec != nil && e.out&(1<<i) == 0 }
-
-// stored returns the entry of a stored record, whose keys are valid.
-func (sch *tableSchema[T]) stored(r *T) entry[T] {
-	var out uint64
-	for i, d := range sch.indexes {
-		if !d.member(r) {
-			out |= 1 << i
-		}
-	}
-	return entry[T]{rec: r, out: out, sch: sch}
-}
-
-// notePK keeps the auto-assigned keys past r's, a key the user may have
-// chosen.
-func (sch *tableSchema[T]) notePK(r *T) {
-	if sch.auto == nil {
-		return
-	}
-	k, _ := sch.pk.cols[0].extract(r) // checked by entryOf
-	n := k.n
-	if sch.pk.cols[0].kind == kindInt {
-		if n < 1<<63 { // negative
-			return
-		}
-		n ^= 1 << 63
-	}
-	sch.auto.note(n)
-}
-
-// prepare takes r for storing (the caller hands over a copy no one else
-// holds), assigns it a primary key if the table auto-assigns them and r's
-// is zero, and computes its keys.
-func (sch *tableSchema[T]) prepare(r *T) (entry[T], error) {
-	if sch.auto != nil && sch.pk.cols[0].isZero(r) {
-		id, ok := sch.auto.next()
-		if !ok {
-			return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "the auto-assigned key sequence is exhausted", err: ErrInvalidKey}
-		}
-		sch.auto.set(r, id)
-	}
-	return sch.entryOf(r)
-}
-
-// entryOf checks every index key of r and notes the indexes r is in.
-func (sch *tableSchema[T]) entryOf(r *T) (entry[T], error) {
-	var out uint64
-	for i, d := range sch.indexes {
-		if !d.member(r) {
-			out |= 1 << i
-			continue
-		}
-		if err := d.checkKey(r, sch.table); err != nil {
-			return entry[T]{}, err
-		}
-	}
-	if sch.pk.cols[0].isZero(r) {
-		return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "the primary key is zero", err: ErrInvalidKey}
-	}
-	return entry[T]{rec: r, out: out, sch: sch}, nil
-}
-
-// checkKey returns why r's key in index d cannot be stored (NaN, over
-// MaxKeySize), or nil.
-func (d *indexDef[T]) checkKey(r *T, table string) error {
-	n, err := d.keySize(r)
-	if err == nil && n > MaxKeySize {
-		err = &KeyError{Reason: fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", n, MaxKeySize), err: ErrKeyTooLarge}
-	}
-	if err != nil {
-		field := ""
-		if len(d.cols) == 1 {
-			field = d.cols[0].name
-		}
-		return withContext(err, table, field)
-	}
-	return nil
-}
-
-// emptyTrees makes the trees of an empty table.
-func emptyTrees[T any](sch *tableSchema[T], degree int) []*tree[T] {
-	trees := make([]*tree[T], len(sch.indexes))
-	for i, d := range sch.indexes {
-		trees[i] = newTree(d, sch.pk, degree)
-	}
-	return trees
-}

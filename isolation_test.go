@@ -437,7 +437,7 @@ func TestDB_Update_Isolation(t *testing.T) {
 							return increment(tx)
 						})
 						if errors.Is(err, ErrConflict) {
-							exhausted.Add(1) // lost maxTxAttempts times: nothing written, try again
+							exhausted.Add(1) // lost maxAttempts times: nothing written, try again
 							continue
 						}
 						assert.NoError(t, err)
@@ -453,11 +453,11 @@ func TestDB_Update_Isolation(t *testing.T) {
 		assert.Equal(t, 1+goroutines*perG, got.Age, "every increment counted once")
 		assert.GreaterOrEqual(t, runs.Load(), int64(goroutines*perG))
 		t.Logf("%d increments took %d runs of fn; %d Updates gave up with ErrConflict after %d attempts",
-			goroutines*perG, runs.Load(), exhausted.Load(), maxTxAttempts)
+			goroutines*perG, runs.Load(), exhausted.Load(), maxAttempts)
 	})
 
 	t.Run("write skew on indexed reads", func(t *testing.T) {
-		db := New(testOptions())
+		db := newTestDB(t)
 		doctors := newIsoDoctors(t, db)
 		reset := func() {
 			for _, d := range []isoDoctor{{ID: 1, Name: "alice", OnCall: true}, {ID: 2, Name: "bob", OnCall: true}} {
@@ -760,7 +760,6 @@ func newIsoDoctors(t testing.TB, db *DB) *Table[isoDoctor] {
 	t.Helper()
 	doctors, err := NewTable(db, "Doctor", PrimaryKey(docID), Index("doctor_on_call", docOnCall))
 	require.NoError(t, err)
-	checkOnCleanup(t, doctors)
 	return doctors
 }
 
@@ -784,7 +783,6 @@ func newIsoAccounts(t testing.TB, db *DB) *Table[isoAccount] {
 	accounts, err := NewTable(db, "Account", PrimaryKey(accID),
 		Unique("account_owner", accOwner), Index("account_balance", accBalance))
 	require.NoError(t, err)
-	checkOnCleanup(t, accounts)
 	return accounts
 }
 
@@ -804,7 +802,7 @@ func TestDB_Update_BankTransfersKeepTotal(t *testing.T) {
 		duration  = 2 * time.Second
 	)
 	seed := isoSeed(t)
-	db := New(testOptions())
+	db := newTestDB(t)
 	accounts := newIsoAccounts(t, db)
 	for i := range nAccounts {
 		_, err := accounts.Insert(isoAccount{ID: int64(i + 1), Owner: fmt.Sprint("owner", i), Balance: initial})
@@ -1025,11 +1023,10 @@ func TestDB_Update_BatchAllOrNothing(t *testing.T) {
 		duration   = time.Second
 	)
 	seed := isoSeed(t)
-	db := New(testOptions())
+	db := newTestDB(t)
 	marks, err := NewTable(db, "Mark", AutoPrimaryKey(markID, func(m *isoMark, id int64) { m.ID = id }),
 		Index("mark_batch", markBatch), Unique("mark_batch_seq", markBatch, markSeq))
 	require.NoError(t, err)
-	checkOnCleanup(t, marks)
 
 	var (
 		next     atomic.Int64

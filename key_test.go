@@ -89,7 +89,7 @@ func keyIndex[V Key](unique bool, name string, c *Column[keyRec, V], rest ...Col
 // "f64_s" (f64, s) and "t_u8_b" (t, u8, b).
 func newKeyTable(t testing.TB, unique bool) (*DB, *Table[keyRec]) {
 	t.Helper()
-	db := New(testOptions())
+	db := newTestDB(t)
 	tbl, err := NewTable(db, "Keys",
 		AutoPrimaryKey(kID, func(r *keyRec, id int64) { r.ID = id }),
 		keyIndex(unique, "i8", kI8), keyIndex(unique, "i16", kI16), keyIndex(unique, "i32", kI32),
@@ -103,15 +103,13 @@ func newKeyTable(t testing.TB, unique bool) (*DB, *Table[keyRec]) {
 		Index("t_u8_b", kT, kU8, kB),
 	)
 	require.NoError(t, err)
-	checkOnCleanup(t, tbl)
 	return db, tbl
 }
 
 // indexOrder returns the records of tbl's index name in index order.
 func indexOrder[T any](t testing.TB, tbl *Table[T], name string) []T {
 	t.Helper()
-	s, err := tbl.state()
-	require.NoError(t, err)
+	s := versionOf(tbl)
 	for i, d := range s.sch.indexes {
 		if d.name == name {
 			var out []T
@@ -349,8 +347,7 @@ func TestKey_IndexOrder(t *testing.T) {
 // next.
 func TestKey_Composite_Order(t *testing.T) {
 	_, tbl := newKeyTable(t, false)
-	s, err := tbl.state()
-	require.NoError(t, err)
+	s := versionOf(tbl)
 	indexNamed := func(name string) *indexDef[keyRec] {
 		for _, d := range s.sch.indexes {
 			if d.name == name {
@@ -379,6 +376,7 @@ func TestKey_Composite_Order(t *testing.T) {
 			d := indexNamed(tt.index)
 			keys := make([]key, len(recs))
 			for i := range recs {
+				var err error
 				keys[i], err = d.keyOf(&recs[i])
 				require.NoError(t, err)
 				size, err := d.keySize(&recs[i])
@@ -863,9 +861,8 @@ func TestKey_Time_WallClockOrder(t *testing.T) {
 		At time.Time
 	}
 	at := Field("at", func(e *event) time.Time { return e.At })
-	events, err := NewTable(New(testOptions()), "Event", PrimaryKey(Field("id", func(e *event) int64 { return e.ID })), Index("by_at", at))
+	events, err := NewTable(newTestDB(t), "Event", PrimaryKey(Field("id", func(e *event) int64 { return e.ID })), Index("by_at", at))
 	require.NoError(t, err)
-	checkOnCleanup(t, events)
 	base := time.Now()
 	first, second := base, steppedTime(base, time.Second)
 	require.Equal(t, 1, first.Compare(second), "the monotonic readings say first comes later")

@@ -91,7 +91,7 @@ func TestTable_GetOrCreate_FaultLeakStripe(t *testing.T) {
 	_, users := newUsers(t)
 	lookup := uEmail.Eq(gocCarol.Email)
 	panicked, released := gocPanicInCreate(users, lookup)
-	mu := users.core.stripeFor(&lookup)
+	mu := memTableOf(users).stripeFor(&lookup)
 	if !released {
 		mu.Unlock() // free the leaked lock so nothing outlives the test
 	}

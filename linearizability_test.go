@@ -158,10 +158,9 @@ func linScenarios() []linScenario {
 // openLinPrimaryKey: a table keyed by a primary key the caller chooses;
 // lookup id = k+1 (a primary key is never zero), the value is the record's Age.
 func openLinPrimaryKey(t *testing.T) linTable {
-	db := New(testOptions())
+	db := newTestDB(t)
 	items, err := NewTable(db, "Item", PrimaryKey(uID), Fields(uName, uAge))
 	require.NoError(t, err)
-	checkOnCleanup(t, items)
 	return linTable{
 		getOrCreate: func(k int, offer int64) (User, bool, error) {
 			return items.GetOrCreate(uID.Eq(int64(k+1)), func() (User, error) {

@@ -2,7 +2,6 @@ package recstore
 
 import (
 	"flag"
-	"fmt"
 
 	"testing"
 
@@ -45,16 +44,37 @@ func testOptions() Options {
 	return Options{Stripes: *flagStripes, Degree: *flagDegree}
 }
 
-// newUsers returns a fresh DB with the User table: auto primary key id,
-// unique email, unique (org, username), plain index on age, and name as a
-// declared unindexed field. The invariant checker runs when the test ends.
-func newUsers(t testing.TB, opts ...Options) (*DB, *Table[User]) {
+// newTestDB returns an empty DB with this run's options (or opts). When
+// the test ends, the invariant checker runs on it, with nothing under way:
+// every index holds exactly its records, every lock is free and every mode
+// is back to normal.
+func newTestDB(t testing.TB, opts ...Options) *DB {
 	t.Helper()
 	o := testOptions()
 	if len(opts) > 0 {
 		o = opts[0]
 	}
 	db := New(o)
+	t.Cleanup(func() {
+		if err := memOf(db).check(true); err != nil {
+			t.Errorf("invariant checker: %v", err)
+		}
+	})
+	return db
+}
+
+// newUsers returns a fresh DB (newTestDB) with the User table: auto primary
+// key id, unique email, unique (org, username), plain index on age, and
+// name as a declared unindexed field.
+func newUsers(t testing.TB, opts ...Options) (*DB, *Table[User]) {
+	t.Helper()
+	db := newTestDB(t, opts...)
+	return db, newUsersIn(t, db)
+}
+
+// newUsersIn declares the User table of newUsers in db.
+func newUsersIn(t testing.TB, db *DB) *Table[User] {
+	t.Helper()
 	users, err := NewTable(db, "User",
 		AutoPrimaryKey(uID, func(u *User, id int64) { u.ID = id }),
 		Unique("user_email", uEmail),
@@ -62,149 +82,51 @@ func newUsers(t testing.TB, opts ...Options) (*DB, *Table[User]) {
 		Index("user_age", uAge),
 		Fields(uName))
 	require.NoError(t, err)
-	checkOnCleanup(t, users)
-	return db, users
+	return users
 }
 
-// checkOnCleanup runs checkInvariants on tbl when the test ends.
-func checkOnCleanup[T any](t testing.TB, tbl *Table[T]) {
-	t.Cleanup(func() {
-		if err := checkInvariants(tbl); err != nil {
-			t.Errorf("invariant checker: %v", err)
-		}
-	})
-}
+// memOf is db's engine.
+func memOf(db *DB) *memEngine { return db.eng.(*memEngine) }
 
-// checkInvariants verifies the latest version of tbl: every tree is
-// strictly ordered, every index holds exactly the primary set with each
-// record under its own key and the same stored pointer, no stale entries;
-// and every live point index holds exactly what its tree does.
-func checkInvariants[T any](tbl *Table[T]) error {
-	v := tbl.core.db.latest()
-	s := v.tables[tbl.core.id].(*tableState[T])
-	if err := s.check(); err != nil {
-		return err
-	}
-	return tbl.core.live.Load().check(s)
-}
+// memTableOf is tbl's table in its engine.
+func memTableOf[T any](tbl *Table[T]) *memTable[T] { return tbl.eng.(*memTable[T]) }
 
-// check compares every live index with its tree in s, which must be the
-// latest state, while no one writes.
-func (l *liveIndexes[T]) check(s *tableState[T]) error {
-	if l.sch != s.sch {
-		return fmt.Errorf("the live indexes are of another schema")
-	}
-	if !l.fast {
-		return fmt.Errorf("the fast path is off with no index being built")
-	}
-	for i, d := range s.sch.indexes {
-		x := l.idx[i]
-		if (x != nil) != d.unique {
-			return fmt.Errorf("index %q (unique %v) has live index %v", d.name, d.unique, x != nil)
-		}
-		if x == nil {
-			continue
-		}
-		if x.def != d {
-			return fmt.Errorf("live index %d is of index %q, not %q", i, x.def.name, d.name)
-		}
-		n := 0
-		for p := range x.parts {
-			n += x.parts[p].n
-		}
-		tr := s.trees[i]
-		if n != tr.Len() {
-			return fmt.Errorf("live index %q holds %d records, its tree %d", d.name, n, tr.Len())
-		}
-		var err error
-		tr.Scan(func(r *T) bool {
-			h := x.hashOf(r)
-			t := x.part(h).tab.Load()
-			i, _ := t.find(h, func(s *T) bool { return d.sameKey(r, s) })
-			if i < 0 || t.rec(i) != r {
-				err = fmt.Errorf("live index %q does not hold %v under its key", d.name, r)
-			}
-			return err == nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// versionOf is tbl in the latest version of its DB.
+func versionOf[T any](tbl *Table[T]) *tableVersion[T] { return memTableOf(tbl).latest() }
 
-func (s *tableState[T]) check() error {
-	pkTree := s.trees[0]
-	for i, d := range s.sch.indexes {
-		tr := s.trees[i]
-		n := 0
-		pkTree.Scan(func(r *T) bool {
-			if d.member(r) {
-				n++
-			}
-			return true
-		})
-		if tr.Len() != n {
-			return fmt.Errorf("index %q has %d entries, its records %d", d.name, tr.Len(), n)
-		}
-		order := d.order(s.sch.pk)
-		var prev *T
-		var err error
-		tr.Scan(func(r *T) bool {
-			if prev != nil && order(prev, r) >= 0 {
-				err = fmt.Errorf("index %q is out of order at %v", d.name, *r)
-				return false
-			}
-			prev = r
-			if !d.member(r) {
-				err = fmt.Errorf("index %q holds a record outside its condition", d.name)
-				return false
-			}
-			if _, kerr := d.keyOf(r); kerr != nil {
-				err = fmt.Errorf("index %q holds a record with an invalid key: %v", d.name, kerr)
-				return false
-			}
-			got, ok := pkTree.Get(r)
-			if !ok || got != r {
-				err = fmt.Errorf("index %q holds a record the primary key does not", d.name)
-				return false
-			}
-			return true
-		})
-		if err != nil {
-			return err
-		}
-		pkTree.Scan(func(r *T) bool {
-			if !d.member(r) {
-				return true
-			}
-			k := mustKey(d.keyOf(r))
-			if got, ok := tr.Find(d.probe(k)); !ok && d.unique || ok && d.unique && got != r {
-				err = fmt.Errorf("index %q does not find a record of the primary key under its key %v", d.name, k)
-				return false
-			}
-			if got, ok := tr.Get(r); !ok || got != r {
-				err = fmt.Errorf("index %q is missing a record of the primary key", d.name)
-				return false
-			}
-			return true
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// checkInvariants runs the invariant checker on tbl's DB, which may have
+// calls under way.
+func checkInvariants[T any](tbl *Table[T]) error { return memOf(tbl.db).check(false) }
 
-// dump returns every record of tbl in primary key order.
+// dump returns every record of tbl in primary key order, as tbl sees
+// them: through its transaction, if it is bound to one.
 func dump[T any](t testing.TB, tbl *Table[T]) []T {
 	t.Helper()
-	s, err := tbl.state()
-	require.NoError(t, err)
+	v := versionOf(tbl)
+	if tbl.tx != nil {
+		v = txViewOf(tbl.tx, tbl)
+	}
 	var out []T
-	s.trees[0].Scan(func(r *T) bool {
+	v.trees[0].Scan(func(r *T) bool {
 		out = append(out, *r)
 		return true
 	})
 	return out
+}
+
+// txViewOf is tbl as tx sees it.
+func txViewOf[T any](tx *Tx, tbl *Table[T]) *tableVersion[T] {
+	return memTableOf(tbl).txTable(tx.eng.(*memTx)).view()
+}
+
+// requireAccessError checks that err is the *AccessError of a call on
+// table refused for sentinel (ErrClosed, ErrTxDone, ErrReadOnly,
+// ErrOtherDB).
+func requireAccessError(t testing.TB, err, sentinel error, table string) {
+	t.Helper()
+	require.ErrorIs(t, err, sentinel)
+	var ae *AccessError
+	require.ErrorAs(t, err, &ae)
+	require.Equal(t, &AccessError{Table: table, Err: sentinel}, ae)
+	require.Equal(t, sentinel.Error()+" (table "+table+")", err.Error())
 }

@@ -279,12 +279,14 @@ type mdlTx struct {
 	reads    []mdlRead
 }
 
+// usable mirrors Table.access: a call on a table through an ended or
+// read-only transaction is an *AccessError.
 func (tx *mdlTx) usable(write bool) error {
 	switch {
 	case tx.done:
-		return ErrTxDone
+		return &AccessError{Table: "User", Err: ErrTxDone}
 	case write && !tx.writable:
-		return ErrReadOnly
+		return &AccessError{Table: "User", Err: ErrReadOnly}
 	}
 	return nil
 }
@@ -348,8 +350,8 @@ func (m *mdlModel) state() (*mdlState, error) {
 	if m.tx == nil {
 		return m.db.cur, nil
 	}
-	if m.tx.done {
-		return nil, ErrTxDone
+	if err := m.tx.usable(false); err != nil {
+		return nil, err
 	}
 	if m.tx.over != nil {
 		return m.tx.over, nil
@@ -434,7 +436,11 @@ func (m *mdlModel) created(c *mdlCond, create func() (User, error)) (*User, erro
 	if !c.match(&rec) {
 		return nil, &LookupError{Table: "User", Reason: "the created record does not match the lookup"}
 	}
-	return m.db.prepare(rec)
+	u, err := m.db.prepare(rec)
+	if err == nil && !c.match(u) {
+		return nil, &LookupError{Table: "User", Reason: "the created record does not match the lookup once its primary key is assigned"}
+	}
+	return u, err
 }
 
 // insertUnlessFound mirrors Table.insertUnlessFound.
@@ -457,6 +463,9 @@ func (m *mdlModel) insertUnlessFound(c *mdlCond, u *User) (*User, bool, error) {
 }
 
 func (m *mdlModel) Insert(rec User) (User, error) {
+	if err := m.writable(); err != nil {
+		return User{}, err
+	}
 	u, err := m.db.prepare(rec)
 	if err != nil {
 		return User{}, err
@@ -468,6 +477,9 @@ func (m *mdlModel) Insert(rec User) (User, error) {
 }
 
 func (m *mdlModel) Update(rec User) error {
+	if err := m.writable(); err != nil {
+		return err
+	}
 	if err := mdlKeyError(&rec); err != nil {
 		return err
 	}
@@ -482,6 +494,9 @@ func (m *mdlModel) Update(rec User) error {
 }
 
 func (m *mdlModel) Upsert(rec User) (User, bool, error) {
+	if err := m.writable(); err != nil {
+		return User{}, false, err
+	}
 	u, err := m.db.prepare(rec)
 	if err != nil {
 		return User{}, false, err
@@ -503,6 +518,9 @@ func (m *mdlModel) Upsert(rec User) (User, bool, error) {
 }
 
 func (m *mdlModel) Delete(c mdlCond) (User, error) {
+	if err := m.writable(); err != nil {
+		return User{}, err
+	}
 	if err := c.check(); err != nil {
 		return User{}, err
 	}
@@ -570,10 +588,10 @@ func (m *mdlModel) GetOrCreate(c mdlCond, create func() (User, error)) (User, bo
 }
 
 func (m *mdlModel) UpdateOrCreate(c mdlCond, update func(User) (User, error), create func() (User, error)) (User, bool, error) {
-	if err := c.check(); err != nil {
+	if err := m.writable(); err != nil {
 		return User{}, false, err
 	}
-	if err := m.writable(); err != nil {
+	if err := c.check(); err != nil {
 		return User{}, false, err
 	}
 	m.noteRead(mdlQuery{conds: []mdlCond{c}})
@@ -786,6 +804,9 @@ func (m *mdlModel) First(q mdlQuery) (User, bool, error) {
 }
 
 func (m *mdlModel) QueryDelete(q mdlQuery) (int, error) {
+	if err := m.writable(); err != nil {
+		return 0, err
+	}
 	if _, err := m.prepareQ(q); err != nil {
 		return 0, err
 	}
@@ -849,7 +870,7 @@ func (m *mdlModel) Begin(writable bool) (mdlAPI, error) {
 }
 
 func (m *mdlModel) RunUpdate(fn func(mdlAPI) error) error {
-	for range maxTxAttempts {
+	for range maxAttempts {
 		err := m.attempt(fn)
 		if !errors.Is(err, errMdlConflict) {
 			return err
@@ -874,8 +895,11 @@ func (m *mdlModel) RunView(fn func(mdlAPI) error) error {
 }
 
 func (m *mdlModel) Savepoint(fn func(mdlAPI) error) (err error) {
-	if err := m.tx.usable(true); err != nil {
-		return err
+	switch {
+	case m.tx.done:
+		return ErrTxDone
+	case !m.tx.writable:
+		return ErrReadOnly
 	}
 	sp := 0
 	if m.tx.over != nil {
@@ -1007,15 +1031,12 @@ func (s *mdlStore) Begin(writable bool) (mdlAPI, error) {
 // records reads the handle's state directly: a read through a write
 // transaction's handle would be validated at its commit.
 func (s *mdlStore) records() ([]User, error) {
-	var st *tableState[User]
-	var err error
-	if s.tx != nil {
-		st, err = txState(s.tx, s.t.core)
-	} else {
-		st, err = s.t.state()
-	}
-	if err != nil {
+	if _, err := s.t.access(false); err != nil {
 		return nil, err
+	}
+	st := versionOf(s.t)
+	if s.tx != nil {
+		st = txViewOf(s.tx, s.t)
 	}
 	var out []User
 	st.trees[0].Scan(func(r *User) bool {

@@ -39,23 +39,20 @@ type bound struct {
 	open bool // excludes k itself
 }
 
-// planFor validates cond against the table and chooses how to read it: a
-// unique index all of whose fields are fixed by equalities; else a plain
+// plan chooses how to read cond, which the caller validated (Cond.check):
+// a unique index all of whose fields are fixed by equalities; else a plain
 // one; else In, a range or a prefix on an index; else the longest leading
 // run of fixed fields of a composite index; else the union of indexed
 // plans for each branch of an Or; else a full scan of the primary key.
-func (sch *tableSchema[T]) planFor(cond *Cond[T]) (plan[T], error) {
-	if err := cond.check(sch); err != nil {
-		return plan[T]{}, err
-	}
+func (sch *tableSchema[T]) plan(cond *Cond[T]) plan[T] {
 	// The hot path: one equality on a field a unique index covers alone.
 	if cond.op() == opEq {
 		if i, ok := sch.single[cond.col()]; ok {
-			return plan[T]{how: pointGet, index: i, k: cond.k, exact: true}, nil
+			return plan[T]{how: pointGet, index: i, k: cond.k, exact: true}
 		}
 	}
 	c := *cond // choose keeps pointers into it: the copy, so that cond stays on its caller's stack
-	return sch.choose(&c), nil
+	return sch.choose(&c)
 }
 
 // conjuncts flattens nested Ands.
@@ -245,7 +242,7 @@ func successor(k key) key {
 // scan calls fn with every record of s that matches cond, in the order of
 // the plan's index (for unionScan and inScan: per branch or key), until fn
 // returns false. It reports whether it ran to the end.
-func (s *tableState[T]) scan(p plan[T], cond *Cond[T], fn func(*T) bool) bool {
+func (s *tableVersion[T]) scan(p plan[T], cond *Cond[T], fn func(*T) bool) bool {
 	visit := func(r *T) bool {
 		if p.exact || cond.match(r) {
 			return fn(r)

@@ -6,17 +6,14 @@ import (
 	"slices"
 )
 
-// getOne returns the single record of s matching cond: the core of Get.
-func (s *tableState[T]) getOne(cond *Cond[T]) (*T, error) {
-	p, err := s.sch.planFor(cond)
-	if err != nil {
-		return nil, err
-	}
-	return s.find(p, cond)
+// getOne returns the single record of s matching cond, which the caller
+// validated: the core of Get.
+func (s *tableVersion[T]) getOne(cond *Cond[T]) (*T, error) {
+	return s.find(s.sch.plan(cond), cond)
 }
 
 // find is getOne with the plan made.
-func (s *tableState[T]) find(p plan[T], cond *Cond[T]) (*T, error) {
+func (s *tableVersion[T]) find(p plan[T], cond *Cond[T]) (*T, error) {
 	r, n := s.matches(p, cond)
 	switch n {
 	case 0:
@@ -30,7 +27,7 @@ func (s *tableState[T]) find(p plan[T], cond *Cond[T]) (*T, error) {
 // matches returns a record matching cond and how many match, counting up
 // to maxGetResults. It allocates nothing for the point lookup of a unique
 // index, hit or miss.
-func (s *tableState[T]) matches(p plan[T], cond *Cond[T]) (*T, int) {
+func (s *tableVersion[T]) matches(p plan[T], cond *Cond[T]) (*T, int) {
 	if p.how == pointGet && p.exact {
 		if r, ok := s.trees[p.index].Find(s.sch.indexes[p.index].probe(p.k)); ok {
 			return r, 1
@@ -123,69 +120,70 @@ func (q *Query[T]) Limit(n int) *Query[T] {
 	return q.with(func(c *Query[T]) { c.limit, c.limited = n, true })
 }
 
-// check returns why q's own settings are invalid.
-func (q *Query[T]) check() error {
+// validate returns why q cannot run on a table of sch: a negative offset
+// or limit, an order (if ordered: Get and GetOrCreate ignore it) or a
+// condition on a field the table does not declare, a bad value.
+func (q *Query[T]) validate(sch *tableSchema[T], ordered bool) error {
 	switch {
 	case q.offset < 0:
-		return &LookupError{Table: q.t.Name(), Reason: fmt.Sprintf("negative offset %d", q.offset)}
+		return &LookupError{Table: sch.table, Reason: fmt.Sprintf("negative offset %d", q.offset)}
 	case q.limited && q.limit < 0:
-		return &LookupError{Table: q.t.Name(), Reason: fmt.Sprintf("negative limit %d", q.limit)}
+		return &LookupError{Table: sch.table, Reason: fmt.Sprintf("negative limit %d", q.limit)}
 	}
-	return nil
+	for _, o := range q.order {
+		if ordered && (o.col == nil || !sch.hasCol(o.col)) {
+			return &FieldError{Table: sch.table, Field: o.col.nameOrNil()}
+		}
+	}
+	return q.cond.check(sch)
 }
 
-// prepared is a query validated against one version of its table.
+// use returns what q's verbs read and write through, once q is valid.
+func (q *Query[T]) use(write, ordered bool) (tableOps[T], error) {
+	ops, err := q.t.access(write)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.validate(q.t.eng.schema(), ordered); err != nil {
+		return nil, err
+	}
+	return ops, nil
+}
+
+// reader is use for the verbs that read q in order.
+func (q *Query[T]) reader() (tableOps[T], error) { return q.use(false, true) }
+
+// prepared is a query planned on one version of its table.
 type prepared[T any] struct {
 	q *Query[T]
-	s *tableState[T]
+	s *tableVersion[T]
 	p plan[T]
 }
 
-func (q *Query[T]) prepare() (prepared[T], error) {
-	s, err := q.t.state()
-	if err != nil {
-		return prepared[T]{}, err
-	}
-	r, err := q.prepareOn(s)
-	if err == nil && q.t.tx != nil {
-		noteRead(q.t.tx, q.t.core, q)
-	}
-	return r, err
-}
-
-func (q *Query[T]) prepareOn(s *tableState[T]) (prepared[T], error) {
-	if err := q.check(); err != nil {
-		return prepared[T]{}, err
-	}
-	for _, o := range q.order {
-		if o.col == nil || !s.sch.hasCol(o.col) {
-			return prepared[T]{}, &FieldError{Table: s.sch.table, Field: o.col.nameOrNil()}
-		}
-	}
-	p, err := s.sch.planFor(&q.cond)
-	if err != nil {
-		return prepared[T]{}, err
-	}
-	return prepared[T]{q: q, s: s, p: p}, nil
+func (q *Query[T]) on(s *tableVersion[T]) prepared[T] {
+	return prepared[T]{q: q, s: s, p: s.sch.plan(&q.cond)}
 }
 
 // each calls fn with q's records in order, after the offset, up to the
-// limit, until fn returns false. An index whose order is the query's
-// streams, so a limit stops early; any other order collects and sorts.
-func (r prepared[T]) each(fn func(*T) bool) {
+// limit, until fn returns false, and reports whether it ran to the end.
+// An index whose order is the query's streams, so a limit stops early; any
+// other order collects and sorts.
+func (r prepared[T]) each(fn func(*T) bool) bool {
 	skip, left := r.q.offset, -1
 	if r.q.limited {
 		left = r.q.limit
 	}
 	if left == 0 {
-		return
+		return true
 	}
+	stopped := false
 	emit := func(rec *T) bool {
 		if skip > 0 {
 			skip--
 			return true
 		}
 		if !fn(rec) {
+			stopped = true
 			return false
 		}
 		left--
@@ -193,7 +191,7 @@ func (r prepared[T]) each(fn func(*T) bool) {
 	}
 	if p, ok := r.streaming(); ok {
 		r.s.scan(p, &r.q.cond, emit)
-		return
+		return !stopped
 	}
 	var recs []*T
 	r.s.scan(r.p, &r.q.cond, func(rec *T) bool {
@@ -203,9 +201,46 @@ func (r prepared[T]) each(fn func(*T) bool) {
 	recs = r.s.sch.sorted(recs, r.q.order)
 	for _, rec := range recs {
 		if !emit(rec) {
-			return
+			break
 		}
 	}
+	return !stopped
+}
+
+// count is the number of q's records.
+func (r prepared[T]) count() int {
+	q := r.q
+	if q.cond.h == nil && q.offset == 0 && !q.limited {
+		return r.s.len()
+	}
+	n := 0
+	r.s.scan(r.p, &q.cond, func(*T) bool {
+		n++
+		return true
+	})
+	n = max(0, n-q.offset)
+	if q.limited {
+		n = min(n, q.limit)
+	}
+	return n
+}
+
+// collect returns q's records.
+func (r prepared[T]) collect() []*T {
+	var recs []*T
+	r.each(func(rec *T) bool {
+		recs = append(recs, rec)
+		return true
+	})
+	return recs
+}
+
+// explain describes how r reads its table.
+func (r prepared[T]) explain() string {
+	if p, ok := r.streaming(); ok {
+		return r.s.sch.explain(p)
+	}
+	return r.s.sch.explain(r.p) + ", then sort"
 }
 
 // streaming returns a plan that yields the matches already in the query's
@@ -278,32 +313,35 @@ func (sch *tableSchema[T]) sorted(recs []*T, terms []Order[T]) []*T {
 // Err says why.
 func (q *Query[T]) All() iter.Seq[T] {
 	return func(yield func(T) bool) {
-		r, err := q.prepare()
+		ops, err := q.reader()
 		if err != nil {
 			return
 		}
-		r.each(func(rec *T) bool { return yield(*rec) })
+		_ = ops.each(q, func(rec *T) bool { return yield(*rec) })
 	}
 }
 
 // Err returns why q cannot run (an unknown field, a bad value, a negative
 // limit, a closed DB), or nil.
 func (q *Query[T]) Err() error {
-	_, err := q.prepare()
+	_, err := q.reader()
 	return err
 }
 
 // Collect returns q's records in order.
 func (q *Query[T]) Collect() ([]T, error) {
-	r, err := q.prepare()
+	ops, err := q.reader()
 	if err != nil {
 		return nil, err
 	}
 	var out []T
-	r.each(func(rec *T) bool {
+	err = ops.each(q, func(rec *T) bool {
 		out = append(out, *rec)
 		return true
 	})
+	if err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -311,16 +349,15 @@ func (q *Query[T]) Collect() ([]T, error) {
 // Table.Get's errors. Order, offset and limit do not apply.
 func (q *Query[T]) Get(conds ...Cond[T]) (T, error) {
 	var zero T
-	s, err := q.t.state()
+	ops, err := q.use(false, false)
 	if err != nil {
 		return zero, err
 	}
-	if err := q.check(); err != nil {
+	cond := And(q.cond, condOf(conds))
+	if err := cond.check(q.t.eng.schema()); err != nil {
 		return zero, err
 	}
-	cond := And(q.cond, condOf(conds))
-	q.t.noteRead(&cond)
-	rec, err := s.getOne(&cond)
+	rec, err := ops.get(cond)
 	if err != nil {
 		return zero, err
 	}
@@ -331,17 +368,17 @@ func (q *Query[T]) Get(conds ...Cond[T]) (T, error) {
 // Without OrderBy, the first is the one with the smallest primary key.
 func (q *Query[T]) First() (T, bool, error) {
 	var zero T
-	r, err := q.prepare()
+	ops, err := q.reader()
 	if err != nil {
 		return zero, false, err
 	}
 	var first *T
-	r.each(func(rec *T) bool {
+	err = ops.each(q, func(rec *T) bool {
 		first = rec
 		return false
 	})
-	if first == nil {
-		return zero, false, nil
+	if err != nil || first == nil {
+		return zero, false, err
 	}
 	return *first, true, nil
 }
@@ -349,17 +386,17 @@ func (q *Query[T]) First() (T, bool, error) {
 // Last returns q's last record and true, or false if q is empty.
 func (q *Query[T]) Last() (T, bool, error) {
 	var zero T
-	r, err := q.prepare()
+	ops, err := q.reader()
 	if err != nil {
 		return zero, false, err
 	}
 	var last *T
-	r.each(func(rec *T) bool {
+	err = ops.each(q, func(rec *T) bool {
 		last = rec
 		return true
 	})
-	if last == nil {
-		return zero, false, nil
+	if err != nil || last == nil {
+		return zero, false, err
 	}
 	return *last, true, nil
 }
@@ -380,7 +417,7 @@ func (q *Query[T]) Latest(fields ...ColumnOf[T]) (T, error) {
 
 func (q *Query[T]) firstBy(fields []ColumnOf[T], desc bool) (T, error) {
 	if len(fields) == 0 { // by primary key
-		fields = []ColumnOf[T]{pkColumn[T]{q.t.core.sch().pk.cols[0]}}
+		fields = []ColumnOf[T]{pkColumn[T]{q.t.eng.schema().pk.cols[0]}}
 	}
 	terms := make([]Order[T], len(fields))
 	for i, f := range fields {
@@ -397,20 +434,11 @@ func (q *Query[T]) firstBy(fields []ColumnOf[T], desc bool) (T, error) {
 
 // Count returns the number of q's records.
 func (q *Query[T]) Count() (int, error) {
-	r, err := q.prepare()
+	ops, err := q.reader()
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	r.s.scan(r.p, &q.cond, func(*T) bool {
-		n++
-		return true
-	})
-	n = max(0, n-q.offset)
-	if q.limited {
-		n = min(n, q.limit)
-	}
-	return n, nil
+	return ops.count(q)
 }
 
 // Exists reports whether q has a record.
@@ -422,49 +450,25 @@ func (q *Query[T]) Exists() (bool, error) {
 // Explain describes how q reads its table: the index and bounds it uses,
 // and whether it sorts. For tests and for people tuning indexes.
 func (q *Query[T]) Explain() string {
-	r, err := q.prepare()
-	if err != nil {
-		return "invalid: " + err.Error()
+	ops, err := q.reader()
+	if err == nil {
+		var s string
+		if s, err = ops.explain(q); err == nil {
+			return s
+		}
 	}
-	if p, ok := r.streaming(); ok {
-		return r.s.sch.explain(p)
-	}
-	return r.s.sch.explain(r.p) + ", then sort"
+	return "invalid: " + err.Error()
 }
 
 // Delete removes q's records in one atomic step and returns how many. The
 // query runs again inside the commit, so it removes exactly what matches
 // at that moment.
 func (q *Query[T]) Delete() (int, error) {
-	if _, err := q.prepare(); err != nil {
+	ops, err := q.use(true, true)
+	if err != nil {
 		return 0, err
 	}
-	n := 0
-	err := q.t.write(func(tw *tableWork[T]) error {
-		recs, err := q.collectOn(tw.view)
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			tw.change(tw.entryOf(r), entry[T]{})
-		}
-		n = len(recs)
-		return nil
-	})
-	return n, err
-}
-
-func (q *Query[T]) collectOn(s *tableState[T]) ([]*T, error) {
-	r, err := q.prepareOn(s)
-	if err != nil {
-		return nil, err
-	}
-	var recs []*T
-	r.each(func(rec *T) bool {
-		recs = append(recs, rec)
-		return true
-	})
-	return recs, nil
+	return ops.deleteWhere(q)
 }
 
 // Update replaces each of q's records by fn's result, in one atomic step,
@@ -475,46 +479,11 @@ func (q *Query[T]) collectOn(s *tableState[T]) ([]*T, error) {
 // unique violation, an error from fn (wrapped in a *CallbackError) or a
 // changed primary key changes nothing.
 func (q *Query[T]) Update(fn func(T) (T, error)) (int, error) {
-	if err := q.t.writable(); err != nil {
-		return 0, err
-	}
-	return retrying(q.t, func(t *Table[T]) (int, error) {
-		at := *q
-		at.t = t
-		return at.updateOnce(fn)
-	})
-}
-
-func (q *Query[T]) updateOnce(fn func(T) (T, error)) (int, error) {
-	r, err := q.prepare()
+	ops, err := q.use(true, true)
 	if err != nil {
 		return 0, err
 	}
-	olds, _ := q.collectOn(r.s)
-	news := make([]entry[T], len(olds))
-	for i, old := range olds {
-		e, err := q.t.core.sch().updated(old, fn)
-		if err != nil {
-			return 0, err
-		}
-		news[i] = e
-	}
-	err = q.t.write(func(tw *tableWork[T]) error {
-		cur, err := q.collectOn(tw.view)
-		if err != nil || !slices.Equal(cur, olds) {
-			return errStale
-		}
-		for i, old := range olds {
-			if err := tw.replace(tw.entryOf(old), news[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return len(olds), nil
+	return ops.updateWhere(q, fn)
 }
 
 // updated applies a user's update function to a copy of old and prepares
@@ -539,7 +508,7 @@ func (sch *tableSchema[T]) updated(old *T, fn func(T) (T, error)) (entry[T], err
 // key or a one-field unique index); values absent from q are absent from
 // the map.
 func InBulk[T any, V Key](q *Query[T], field *Column[T, V], values ...V) (map[V]T, error) {
-	if _, ok := q.t.core.sch().single[field.meta()]; !ok {
+	if _, ok := q.t.eng.schema().single[field.meta()]; !ok {
 		return nil, &LookupError{Table: q.t.Name(), Reason: fmt.Sprintf("InBulk on field %q, which no one-field unique index covers", field.Name())}
 	}
 	recs, err := q.Filter(field.In(values...)).Collect()
@@ -557,9 +526,129 @@ func InBulk[T any, V Key](q *Query[T], field *Column[T, V], values ...V) (map[V]
 // a record matching lookup outside q does not count. The created record
 // must match lookup, not q (Django's rule).
 func (q *Query[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (T, bool, error) {
-	if err := q.check(); err != nil {
-		var zero T
+	var zero T
+	ops, err := q.use(true, false)
+	if err != nil {
 		return zero, false, err
 	}
-	return q.t.getOrCreate(And(q.cond, lookup), lookup, create)
+	search := And(q.cond, lookup)
+	if err := search.check(q.t.eng.schema()); err != nil {
+		return zero, false, err
+	}
+	r, created, err := ops.getOrCreate(search, lookup, create)
+	if err != nil {
+		return zero, false, err
+	}
+	return *r, created, nil
+}
+
+// The read verbs outside transactions: on the latest version.
+
+func (m *memTable[T]) each(q *Query[T], fn func(*T) bool) error {
+	q.on(m.latest()).each(fn)
+	return nil
+}
+
+func (m *memTable[T]) count(q *Query[T]) (int, error) { return q.on(m.latest()).count(), nil }
+
+func (m *memTable[T]) explain(q *Query[T]) (string, error) { return q.on(m.latest()).explain(), nil }
+
+// deleteWhere removes q's records inside the commit: exactly what matches
+// at that moment.
+func (m *memTable[T]) deleteWhere(q *Query[T]) (int, error) {
+	n := 0
+	err := m.commitOp(func(c *commitTable[T], _ *working) error {
+		recs := q.on(c.st.view()).collect()
+		for _, r := range recs {
+			c.st.remove(r)
+		}
+		n = len(recs)
+		return nil
+	})
+	return n, err
+}
+
+// updateWhere runs in a transaction of its own: fn runs outside the
+// committer, and the commit checks that q still matches what fn saw.
+func (m *memTable[T]) updateWhere(q *Query[T], fn func(T) (T, error)) (int, error) {
+	return optimistic(m, func(t *txTable[T]) (int, error) { return t.updateWhere(q, fn) })
+}
+
+// The read verbs inside a transaction: on its view, each read noted for
+// the commit to make again.
+
+func (t *txTable[T]) each(q *Query[T], fn func(*T) bool) error {
+	var seen []*T
+	at := t.pos() // fn may write through the transaction
+	whole := q.on(t.view()).each(func(r *T) bool {
+		seen = append(seen, r)
+		return fn(r)
+	})
+	t.observeAt(at, func(v *tableVersion[T]) bool {
+		i, same := 0, true
+		again := q.on(v).each(func(r *T) bool {
+			if i == len(seen) || r != seen[i] {
+				same = false
+				return false
+			}
+			i++
+			return i < len(seen) || whole // stopped early: the rest was not read
+		})
+		return same && i == len(seen) && (!whole || again)
+	})
+	return nil
+}
+
+func (t *txTable[T]) count(q *Query[T]) (int, error) {
+	n := q.on(t.view()).count()
+	t.observe(func(v *tableVersion[T]) bool { return q.on(v).count() == n })
+	return n, nil
+}
+
+func (t *txTable[T]) explain(q *Query[T]) (string, error) { return q.on(t.view()).explain(), nil }
+
+// collect returns q's records in the transaction, noting the read.
+func (t *txTable[T]) collect(q *Query[T]) []*T {
+	recs := q.on(t.view()).collect()
+	t.observe(func(v *tableVersion[T]) bool { return slices.Equal(q.on(v).collect(), recs) })
+	return recs
+}
+
+func (t *txTable[T]) deleteWhere(q *Query[T]) (int, error) {
+	recs := t.collect(q)
+	err := t.write(func(st *tableState[T]) error {
+		for _, r := range recs {
+			st.remove(r)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(recs), nil
+}
+
+func (t *txTable[T]) updateWhere(q *Query[T], fn func(T) (T, error)) (int, error) {
+	olds := t.collect(q)
+	news := make([]entry[T], len(olds))
+	sch := t.mt.schema()
+	for i, old := range olds {
+		e, err := sch.updated(old, fn)
+		if err != nil {
+			return 0, err
+		}
+		news[i] = e
+	}
+	err := t.write(func(st *tableState[T]) error {
+		for i, old := range olds {
+			if err := st.replace(st.sch.stored(old), news[i]); err != nil {
+				return t.refusal(st, news[i].rec, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(olds), nil
 }

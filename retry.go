@@ -1,70 +1,80 @@
 package recstore
 
-import "errors"
+import (
+	"errors"
+	"math/rand/v2"
+	"time"
+)
 
-// Optimistic writes. UpdateOrCreate, Query.Update, Dedupe and a merging
-// InsertMany read a snapshot, run the caller's callbacks on what they read
-// (never inside the committer, where a slow callback would stall every
-// writer), then ask the committer to apply the result only if what they
-// read is still so, and else start again.
+// Optimistic writes. DB.Update runs the caller's function in a
+// transaction; UpdateOrCreate, Query.Update, Dedupe and a merging
+// InsertMany run their callbacks in one, inside the engine (never inside
+// the committer, where a slow callback would stall every writer). The
+// commit applies the transaction only if what it read is still so, and
+// else it starts again: one policy for all of them, retry.
 
-// maxRetries bounds how often an optimistic write starts again after
-// concurrent writers changed what it had read.
-const maxRetries = 100
+// maxAttempts bounds how often an optimistic write runs when concurrent
+// commits keep changing what it read.
+const maxAttempts = 100
 
-// escalateAfter is how many attempts an optimistic write makes before it
-// takes its table alone (see retrying).
+// escalateAfter is how many stale attempts an optimistic write makes
+// before it takes what it writes alone, if it can (see retry).
 const escalateAfter = 8
 
-// errStale tells a caller that what it read changed before its write
-// reached the committer; it reads again and retries.
+// maxBackoff bounds the wait between two attempts.
+const maxBackoff = time.Millisecond
+
+// errStale tells an optimistic write that what it read changed before it
+// committed: it reads again and retries. Outside the engine it is
+// ErrConflict, once retry gives up.
 var errStale = errors.New("recstore: read went stale")
 
-// retrying runs once with t until it returns anything but errStale, at
-// most maxRetries times, then returns ErrConflict.
+// retry runs attempt until it returns anything but errStale, at most
+// maxAttempts times, then returns ErrConflict. Between attempts it waits
+// for a random time that doubles with each one, so that writers colliding
+// on one record spread out.
 //
-// After escalateAfter stale attempts, it takes the table alone: inserts
-// into it stop taking the fast path, and every other write to it (outside
-// transactions) waits until retrying returns; once then runs with a handle
-// whose writes do not wait. Without this, a stream of inserts into what
-// once reads (a query's range, a group of duplicates) could make every
-// attempt stale: an insert commits at any moment, and once's snapshot,
-// callbacks and validation take a while. A transaction's commit is not
-// held back and can still make an attempt stale.
-func retrying[T, R any](t *Table[T], once func(t *Table[T]) (R, error)) (R, error) {
-	for attempt := range maxRetries {
-		if attempt == escalateAfter && t.tx == nil && !t.alone {
-			if err := t.pauseFast(); err != nil {
-				var zero R
+// After escalateAfter stale attempts it calls escalate, if set, which may
+// take what attempt writes alone until the release it returns is called
+// (memTable.takeAlone): without that, a stream of inserts into what
+// attempt reads (a query's range, a group of duplicates) could make every
+// attempt stale, since an insert commits at any moment and an attempt's
+// snapshot, callbacks and validation take a while. A transaction's commit
+// is not held back and can still make an attempt stale.
+func retry[R any](attempt func() (R, error), escalate func() (release func(), err error)) (R, error) {
+	var zero R
+	for n := range maxAttempts {
+		if n == escalateAfter && escalate != nil {
+			release, err := escalate()
+			if err != nil {
 				return zero, err
 			}
-			defer t.resumeFast()
-			t.core.excl.Lock()
-			defer t.core.excl.Unlock()
-			t = &Table[T]{core: t.core, alone: true}
+			defer release()
 		}
-		r, err := once(t)
+		r, err := attempt()
 		if !errors.Is(err, errStale) {
 			return r, err
 		}
+		wait := min(time.Microsecond<<min(n, 20), maxBackoff)
+		time.Sleep(time.Duration(rand.Int64N(int64(wait))))
 	}
-	var zero R
 	return zero, ErrConflict
 }
 
-// pauseFast sends the table's inserts through the committer until as many
-// resumeFast calls as pauseFast calls have returned.
-func (t *Table[T]) pauseFast() error {
-	return t.write(func(tw *tableWork[T]) error {
-		tw.setFast(false)
-		return nil
-	})
-}
-
-// resumeFast ends one pauseFast.
-func (t *Table[T]) resumeFast() {
-	_ = t.write(func(tw *tableWork[T]) error { // fails only on a closed DB, which takes no insert anyway
-		tw.setFast(true)
-		return nil
-	})
+// optimistic runs fn in a transaction of its own on m's table and commits
+// it, running it again (retry) while concurrent commits make what it read
+// stale, and taking the table alone after a few tries.
+func optimistic[T, R any](m *memTable[T], fn func(t *txTable[T]) (R, error)) (R, error) {
+	return retry(func() (R, error) {
+		var zero R
+		tx := &memTx{e: m.e, v: m.e.latest(), writable: true}
+		r, err := fn(m.txTable(tx))
+		if err != nil {
+			return zero, err
+		}
+		if err := tx.commit(); err != nil {
+			return zero, err
+		}
+		return r, nil
+	}, m.takeAlone)
 }

@@ -569,3 +569,110 @@ func (s *schema[T]) hasCol(c *col[T]) bool {
 	}
 	return false
 }
+
+// tableSchema is a table's declaration with the lookups its queries need.
+type tableSchema[T any] struct {
+	*schema[T]
+	pk *indexDef[T]
+	// single maps a field to the unique index (primary key first) that
+	// covers it alone: the zero-allocation point lookup of Get and
+	// GetOrCreate.
+	single map[*col[T]]int
+}
+
+func newTableSchema[T any](s *schema[T]) *tableSchema[T] {
+	ts := &tableSchema[T]{schema: s, pk: s.indexes[0], single: map[*col[T]]int{}}
+	for i, d := range s.indexes {
+		if d.unique && len(d.cols) == 1 && d.where == nil {
+			if _, ok := ts.single[d.cols[0]]; !ok {
+				ts.single[d.cols[0]] = i
+			}
+		}
+	}
+	return ts
+}
+
+// stored returns the entry of a stored record, whose keys are valid.
+func (sch *tableSchema[T]) stored(r *T) entry[T] {
+	var out uint64
+	for i, d := range sch.indexes {
+		if !d.member(r) {
+			out |= 1 << i
+		}
+	}
+	return entry[T]{rec: r, out: out, sch: sch}
+}
+
+// notePK keeps the auto-assigned keys past r's, a key the user may have
+// chosen.
+func (sch *tableSchema[T]) notePK(r *T) {
+	if n, ok := sch.chosenPK(r); ok {
+		sch.auto.note(n)
+	}
+}
+
+// chosenPK returns r's primary key as the auto-assigned key sequence counts
+// it, if the table has one and the key is in its range.
+func (sch *tableSchema[T]) chosenPK(r *T) (uint64, bool) {
+	if sch.auto == nil {
+		return 0, false
+	}
+	k, _ := sch.pk.cols[0].extract(r) // checked by entryOf
+	n := k.n
+	if sch.pk.cols[0].kind == kindInt {
+		if n < 1<<63 { // negative
+			return 0, false
+		}
+		n ^= 1 << 63
+	}
+	return n, true
+}
+
+// prepare takes r for storing (the caller hands over a copy no one else
+// holds), assigns it a primary key if the table auto-assigns them and r's
+// is zero, and computes its keys.
+func (sch *tableSchema[T]) prepare(r *T) (entry[T], error) {
+	if sch.auto != nil && sch.pk.cols[0].isZero(r) {
+		id, ok := sch.auto.next()
+		if !ok {
+			return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "the auto-assigned key sequence is exhausted", err: ErrInvalidKey}
+		}
+		sch.auto.set(r, id)
+	}
+	return sch.entryOf(r)
+}
+
+// entryOf checks every index key of r and notes the indexes r is in.
+func (sch *tableSchema[T]) entryOf(r *T) (entry[T], error) {
+	var out uint64
+	for i, d := range sch.indexes {
+		if !d.member(r) {
+			out |= 1 << i
+			continue
+		}
+		if err := d.checkKey(r, sch.table); err != nil {
+			return entry[T]{}, err
+		}
+	}
+	if sch.pk.cols[0].isZero(r) {
+		return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "the primary key is zero", err: ErrInvalidKey}
+	}
+	return entry[T]{rec: r, out: out, sch: sch}, nil
+}
+
+// checkKey returns why r's key in index d cannot be stored (NaN, over
+// MaxKeySize), or nil.
+func (d *indexDef[T]) checkKey(r *T, table string) error {
+	n, err := d.keySize(r)
+	if err == nil && n > MaxKeySize {
+		err = &KeyError{Reason: fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", n, MaxKeySize), err: ErrKeyTooLarge}
+	}
+	if err != nil {
+		field := ""
+		if len(d.cols) == 1 {
+			field = d.cols[0].name
+		}
+		return withContext(err, table, field)
+	}
+	return nil
+}

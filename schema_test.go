@@ -36,7 +36,6 @@ func newParts(t testing.TB, db *DB) *Table[Part] {
 		Unique("shop_code", partShop, partCode),
 		Index("color_size", partColor, partSize))
 	require.NoError(t, err)
-	checkOnCleanup(t, parts)
 	return parts
 }
 
@@ -186,7 +185,7 @@ func TestNewTable_InvalidSchema(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			db := New(testOptions())
+			db := newTestDB(t)
 			tbl, err := NewTable(db, tt.table, tt.opts...)
 			assert.Nil(t, tbl)
 			requireSchemaError(t, err, tt.table, tt.reason)
@@ -194,7 +193,6 @@ func TestNewTable_InvalidSchema(t *testing.T) {
 			// A rejected declaration reserves nothing: the name is free.
 			users, err := NewTable(db, "User", PrimaryKey(uID), Unique("user_email", uEmail))
 			require.NoError(t, err)
-			checkOnCleanup(t, users)
 			_, err = users.Insert(User{ID: 1, Email: "a@example.com"})
 			require.NoError(t, err)
 		})
@@ -202,7 +200,7 @@ func TestNewTable_InvalidSchema(t *testing.T) {
 }
 
 func TestNewTable_NonStructRecord(t *testing.T) {
-	db := New(testOptions())
+	db := newTestDB(t)
 	val := Field("value", func(p *int) int { return *p })
 	tbl, err := NewTable(db, "Ints", PrimaryKey(val))
 	assert.Nil(t, tbl)
@@ -245,12 +243,11 @@ func TestNewTable_DuplicateName(t *testing.T) {
 	// The names are case-sensitive, as Go's are.
 	lower, err := NewTable(db, "user", PrimaryKey(uID))
 	require.NoError(t, err)
-	checkOnCleanup(t, lower)
 	assert.Equal(t, "user", lower.Name())
 }
 
 func TestNewTable_Closed(t *testing.T) {
-	db := New(testOptions())
+	db := newTestDB(t)
 	require.NoError(t, db.Close())
 	tbl, err := NewTable(db, "User", PrimaryKey(uID))
 	assert.Nil(t, tbl)
@@ -269,7 +266,6 @@ func TestNewTable_SeveralTables(t *testing.T) {
 		Unique("admin_email", uEmail),
 		Fields(uName, uAge))
 	require.NoError(t, err)
-	checkOnCleanup(t, admins)
 
 	u, err := users.Insert(User{Email: "leo@example.com", Org: "acme", Username: "leo"})
 	require.NoError(t, err)
@@ -311,7 +307,7 @@ func TestNewTable_SeveralTables(t *testing.T) {
 }
 
 func TestNewTable_StringPrimaryKey(t *testing.T) {
-	db := New(testOptions())
+	db := newTestDB(t)
 	parts := newParts(t, db)
 
 	for _, sku := range []string{"b", "a", "c", "a\x00", ""} {
@@ -351,7 +347,7 @@ func TestNewTable_StringPrimaryKey(t *testing.T) {
 }
 
 func TestNewTable_CompositeIndexes(t *testing.T) {
-	db := New(testOptions())
+	db := newTestDB(t)
 	parts := newParts(t, db)
 	recs := []Part{
 		{SKU: "1", Shop: "s1", Code: "a", Color: "red", Size: 1},
@@ -405,13 +401,12 @@ func TestNewTable_CompositeIndexes(t *testing.T) {
 }
 
 func TestNewTable_AutoPrimaryKeyInCompositeIndex(t *testing.T) {
-	db := New(testOptions())
+	db := newTestDB(t)
 	people, err := NewTable(db, "Person",
 		AutoPrimaryKey(uID, func(u *User, id int64) { u.ID = id }),
 		Index("org_id", uOrg, uID),
 		Unique("id_email", uID, uEmail))
 	require.NoError(t, err)
-	checkOnCleanup(t, people)
 
 	for range 3 {
 		_, err := people.Insert(User{Org: "acme", Email: "same@example.com"})

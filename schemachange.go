@@ -18,74 +18,100 @@ import (
 // *UniqueViolationError (if the index was published first) or makes the
 // build fail: never both succeed. Schema mistakes return a *SchemaError.
 func (t *Table[T]) AddIndex(spec *IndexSpec[T]) error {
-	if t.tx != nil {
-		return &SchemaError{Table: t.Name(), Reason: "AddIndex inside a transaction"}
+	if err := t.schemaAccess("AddIndex"); err != nil {
+		return err
 	}
-	t.core.ddl.Lock() // one schema change at a time per table
-	defer t.core.ddl.Unlock()
-	sch, d, err := t.core.sch().with(spec)
+	return t.eng.addIndex(spec)
+}
+
+// DropIndex removes the index named name (not the primary key). Queries stop
+// using it and writes stop checking it at once. An unknown name is a
+// *SchemaError.
+func (t *Table[T]) DropIndex(name string) error {
+	if err := t.schemaAccess("DropIndex"); err != nil {
+		return err
+	}
+	return t.eng.dropIndex(name)
+}
+
+// schemaAccess returns why a schema change through t cannot run: a closed
+// DB, or a transaction (schema changes commit on their own).
+func (t *Table[T]) schemaAccess(verb string) error {
+	if t.tx != nil {
+		return &SchemaError{Table: t.Name(), Reason: verb + " inside a transaction"}
+	}
+	_, err := t.access(true)
+	return err
+}
+
+func (m *memTable[T]) addIndex(spec *IndexSpec[T]) error {
+	m.ddl.Lock() // one schema change at a time per table
+	defer m.ddl.Unlock()
+	sch, d, err := m.schema().with(spec)
 	if err != nil {
 		return err
 	}
 	// Capture every record written from now on, every write going
 	// through the committer, then build from a version published after
-	// capture began.
-	if err := t.write(func(tw *tableWork[T]) error {
-		tw.capture = []*T{}
-		tw.setFast(false)
+	// capture began. However the build ends (an error, a panicking
+	// accessor), the capture ends and the fast path comes back.
+	if err := m.commitOp(func(c *commitTable[T], _ *working) error {
+		c.capture = []*T{}
+		c.setFast(false)
 		return nil
 	}); err != nil {
 		return err
 	}
-	tr, err := t.build(d, sch)
-	err = t.write(func(tw *tableWork[T]) error {
-		touched := tw.capture
-		tw.capture = nil
-		tw.setFast(true) // install replaces it if the build succeeds
+	var touched []*T
+	ended := false
+	endCapture := func(c *commitTable[T]) {
+		touched, c.capture, ended = c.capture, nil, true
+		c.setFast(true) // install replaces it if the build succeeds
+	}
+	defer func() {
+		if !ended {
+			_ = m.commitOp(func(c *commitTable[T], _ *working) error { // fails only on a closed DB
+				endCapture(c)
+				return nil
+			})
+		}
+	}()
+	tr, err := m.build(d, sch)
+	err = m.e.submit(&op{alone: true, run: func(w *working) error {
+		c := workTable[T](w, m.id)
+		endCapture(c)
 		if err != nil {
 			return err
 		}
-		if err := tw.catchUp(d, tr, touched); err != nil {
+		if err := c.catchUpIndex(d, tr, touched); err != nil {
 			return err
 		}
-		tw.install(sch, append(slices.Clip(tw.trees), tr))
+		c.install(sch, append(slices.Clip(c.st.trees), tr))
 		return nil
-	})
-	if err != nil {
-		return err
-	}
-	t.core.schema.Store(sch)
-	return nil
+	}})
+	return err
 }
 
-// DropIndex removes the index named name (not the primary key). Queries stop
-// using it and writes stop checking it at once.
-func (t *Table[T]) DropIndex(name string) error {
-	if t.tx != nil {
-		return &SchemaError{Table: t.Name(), Reason: "DropIndex inside a transaction"}
-	}
-	t.core.ddl.Lock()
-	defer t.core.ddl.Unlock()
-	old := t.core.sch()
+func (m *memTable[T]) dropIndex(name string) error {
+	m.ddl.Lock()
+	defer m.ddl.Unlock()
+	old := m.schema()
 	i := slices.IndexFunc(old.indexes, func(d *indexDef[T]) bool { return d.name == name })
 	switch {
 	case i < 0:
-		return &SchemaError{Table: t.Name(), Reason: "no index named " + name}
+		return &SchemaError{Table: m.name, Reason: "no index named " + name}
 	case i == 0:
-		return &SchemaError{Table: t.Name(), Reason: "the primary key cannot be dropped"}
+		return &SchemaError{Table: m.name, Reason: "the primary key cannot be dropped"}
 	}
 	s := *old.schema
 	s.indexes = slices.Delete(slices.Clone(s.indexes), i, i+1)
 	sch := newTableSchema(&s)
-	err := t.write(func(tw *tableWork[T]) error {
-		tw.install(sch, slices.Delete(slices.Clone(tw.trees), i, i+1))
+	err := m.e.submit(&op{alone: true, run: func(w *working) error {
+		c := workTable[T](w, m.id)
+		c.install(sch, slices.Delete(slices.Clone(c.st.trees), i, i+1))
 		return nil
-	})
-	if err != nil {
-		return err
-	}
-	t.core.schema.Store(sch)
-	return nil
+	}})
+	return err
 }
 
 // with returns the schema extended by spec, and spec's index.
@@ -104,18 +130,16 @@ func (sch *tableSchema[T]) with(spec *IndexSpec[T]) (*tableSchema[T], *indexDef[
 // build makes index d's tree from the latest version, or returns the
 // *DuplicatesError that stops a unique one, or the *KeyError of a stored
 // value that cannot be a key (NaN, over MaxKeySize).
-func (t *Table[T]) build(d *indexDef[T], sch *tableSchema[T]) (*tree[T], error) {
-	s, err := t.state()
-	if err != nil {
-		return nil, err
-	}
+func (m *memTable[T]) build(d *indexDef[T], sch *tableSchema[T]) (*tree[T], error) {
+	s := m.latest()
 	if d.unique {
 		if groups := duplicateGroups(s, d.cols, d.member); len(groups) > 0 {
 			return nil, duplicatesError(sch, d, groups)
 		}
 	}
-	tr := newTree(d, sch.pk, t.core.db.opts.Degree)
+	tr := newTree(d, sch.pk, m.e.opts.Degree)
 	var hint btree.Hint
+	var err error
 	s.trees[0].Scan(func(r *T) bool {
 		if d.member(r) {
 			if err = d.checkKey(r, sch.table); err == nil {
@@ -127,11 +151,12 @@ func (t *Table[T]) build(d *indexDef[T], sch *tableSchema[T]) (*tree[T], error) 
 	return tr, err
 }
 
-// catchUp brings tr, built from an earlier version, up to the working
+// catchUpIndex brings tr, built from an earlier version, up to the working
 // state: every record written since capture began is removed from tr in
 // whatever version tr holds and added back in its current one, checking
 // uniqueness.
-func (t *tableWork[T]) catchUp(d *indexDef[T], tr *tree[T], touched []*T) error {
+func (c *commitTable[T]) catchUpIndex(d *indexDef[T], tr *tree[T], touched []*T) error {
+	t := c.st
 	pks := map[key]bool{}
 	for _, r := range touched { // remove every version tr may hold
 		pks[mustKey(t.sch.pk.keyOf(r))] = true
@@ -151,38 +176,21 @@ func (t *tableWork[T]) catchUp(d *indexDef[T], tr *tree[T], touched []*T) error 
 			return err
 		}
 		if held, ok := tr.Get(cur); ok && held != cur && d.unique {
-			return duplicatesError(t.sch, d, duplicateGroups(t.view, d.cols, d.member))
+			return duplicatesError(t.sch, d, duplicateGroups(t.view(), d.cols, d.member))
 		}
 		tr.Set(cur, nil)
 	}
 	return nil
 }
 
-// setFast stops inserts into the table from taking the fast path, or ends
-// one such stop: they take it again once every stop has ended. It runs in
-// the committer, beside which no such insert runs.
-func (t *tableWork[T]) setFast(on bool) {
-	if on {
-		t.fastOff--
-	} else {
-		t.fastOff++
-	}
-	t.live = t.live.withFast(t.fastOff == 0)
-	// After an install in this batch, t.live holds the batch's changes so
-	// far: then applyLive publishes it, inside the liveSeq window, when
-	// the batch commits.
-	if !t.reset {
-		t.liveOut.Store(t.live)
-	}
-}
-
-// install switches the working state to a new schema and its trees.
-func (t *tableWork[T]) install(sch *tableSchema[T], trees []*tree[T]) {
-	t.sch, t.trees, t.dirty, t.reset = sch, trees, true, true
-	t.view = &tableState[T]{sch: sch, trees: trees}
-	t.hints = make([]btree.Hint, len(trees))
-	t.undo, t.sealed = nil, 0 // entries of the old schema cannot be undone into the new
-	// The live indexes are rebuilt from the trees, which hold the changes
-	// of the batch so far; the undo log no longer does.
-	t.live = newLiveIndexes(sch, trees[0], t.live.seed, t.live.parts).withFast(t.fastOff == 0)
+// install switches the table's working state to a new schema and its
+// trees, and its hash indexes to those of the new schema: the ones it
+// keeps are shared, a new one is built from its tree. It is an op of its
+// own (op.alone), so no change of the batch is staged for the old ones.
+func (c *commitTable[T]) install(sch *tableSchema[T], trees []*tree[T]) {
+	c.st.install(sch, trees)
+	c.mt.sch.Store(sch) // with the batch: writers prepare records for it from now on
+	c.sealed = 0 // the version published with the change holds what the log did
+	c.installLive(c.live.of(sch, trees).withFast(c.fastOff == 0))
+	c.reset = true
 }

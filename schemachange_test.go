@@ -29,9 +29,8 @@ func ddlIndexes[T any](t testing.TB, tbl *Table[T]) []string {
 		}
 		return out
 	}
-	s, err := tbl.state()
-	require.NoError(t, err)
-	require.Equal(t, names(s.sch), names(tbl.core.sch()), "published and latest schemas differ")
+	s := versionOf(tbl)
+	require.Equal(t, names(s.sch), names(tbl.eng.schema()), "published and latest schemas differ")
 	require.Len(t, s.trees, len(s.sch.indexes))
 	return names(s.sch)
 }
@@ -244,7 +243,7 @@ func TestTable_AddIndex_Errors(t *testing.T) {
 				assert.Contains(t, se.Reason, c.reason)
 			}
 			if c.is == ErrClosed {
-				assert.Len(t, users.core.sch().indexes, 4)
+				assert.Len(t, users.eng.schema().indexes, 4)
 				return
 			}
 			assert.Equal(t, []string{"primary", "user_email", "org_username", "user_age"}, ddlIndexes(t, users))
@@ -303,10 +302,9 @@ func ddlStr(s string) *string { return &s }
 
 func newDDLNicks(t testing.TB, opts ...TableOption[ddlNick]) *Table[ddlNick] {
 	t.Helper()
-	tbl, err := NewTable(New(testOptions()), "Nick",
+	tbl, err := NewTable(newTestDB(t), "Nick",
 		append([]TableOption[ddlNick]{AutoPrimaryKey(ddlNickID, func(r *ddlNick, id int64) { r.ID = id }), Fields(ddlNickOrg, ddlNickNick)}, opts...)...)
 	require.NoError(t, err)
-	checkOnCleanup(t, tbl)
 	return tbl
 }
 
@@ -384,9 +382,8 @@ func TestTable_AddIndex_InvalidStoredValue(t *testing.T) {
 		}
 		id := Field("id", func(r *scored) int64 { return r.ID })
 		score := Field("score", func(r *scored) float64 { return r.Score })
-		tbl, err := NewTable(New(testOptions()), "Scored", AutoPrimaryKey(id, func(r *scored, v int64) { r.ID = v }), Fields(score))
+		tbl, err := NewTable(newTestDB(t), "Scored", AutoPrimaryKey(id, func(r *scored, v int64) { r.ID = v }), Fields(score))
 		require.NoError(t, err)
-		checkOnCleanup(t, tbl)
 		_, err = tbl.Insert(scored{Score: math.NaN()})
 		require.NoError(t, err, "an unindexed float may hold NaN")
 		_, err = tbl.Insert(scored{Score: 1})
@@ -529,14 +526,13 @@ func ddlGatedUsers(t testing.TB) (*DB, *Table[User], *Column[User, string], *ddl
 	t.Helper()
 	gate := &ddlGate{entered: make(chan struct{}), release: make(chan struct{})}
 	name := Field("name", func(u *User) string { gate.pass(); return u.Name })
-	db := New(testOptions())
+	db := newTestDB(t)
 	users, err := NewTable(db, "User",
 		AutoPrimaryKey(uID, func(u *User, id int64) { u.ID = id }),
 		Unique("user_email", uEmail),
 		Index("user_age", uAge),
 		Fields(name))
 	require.NoError(t, err)
-	checkOnCleanup(t, users)
 	return db, users, name, gate
 }
 
@@ -827,7 +823,7 @@ func (w *ddlWriter) drop(id int64) {
 // build takes as long as on a big table: many writes race it.
 func newDDLRaceTable(t *testing.T, records, writers int) *ddlRaceTable {
 	t.Helper()
-	rt := &ddlRaceTable{size: records / writers, db: New(testOptions()), writers: make([]ddlWriter, writers)}
+	rt := &ddlRaceTable{size: records / writers, db: newTestDB(t), writers: make([]ddlWriter, writers)}
 	var calls atomic.Int64
 	rt.name = Field("name", func(u *User) string {
 		if rt.slow.Load() && calls.Add(1)%256 == 0 {
@@ -842,7 +838,6 @@ func newDDLRaceTable(t *testing.T, records, writers int) *ddlRaceTable {
 		Index("user_age", uAge),
 		Fields(rt.name))
 	require.NoError(t, err)
-	checkOnCleanup(t, users)
 	rt.users = users
 	for i := range rt.writers {
 		rt.writers[i] = ddlWriter{owned: map[int64]User{}, names: map[int64]map[string]bool{}}
@@ -987,14 +982,14 @@ func (rt *ddlRaceTable) round(t *testing.T, seed uint64, round int, cfg ddlRace)
 	wg.Go(func() {
 		var last *version
 		for !stop.Load() {
-			v := rt.db.cur.Load()
+			v := memOf(rt.db).cur.Load()
 			if v == last {
 				runtime.Gosched()
 				continue
 			}
 			last = v
 			versions.Add(1)
-			s := v.tables[users.core.id].(*tableState[User])
+			s := memTableOf(users).version(v)
 			for i, d := range s.sch.indexes {
 				if d.name == "user_name" && s.trees[i].Len() != s.trees[0].Len() && broken.Add(1) == 1 {
 					t.Errorf("round %d: a version has %d records and %d in index user_name", round, s.trees[0].Len(), s.trees[i].Len())
@@ -1259,12 +1254,11 @@ func TestIndexSpec_Where_PartialUnique(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			db := New(testOptions())
+			db := newTestDB(t)
 			tbl, err := NewTable(db, "Account",
 				AutoPrimaryKey(ddlAcctID, func(a *ddlAcct, id int64) { a.ID = id }),
 				Unique("active_email", ddlAcctEmail).Where(ddlAcctActive.Eq(true)))
 			require.NoError(t, err, "a condition on a field no index covers")
-			checkOnCleanup(t, tbl)
 			for _, a := range c.stored {
 				_, err := tbl.Insert(a)
 				require.NoError(t, err)
@@ -1416,7 +1410,7 @@ func TestOptionalField_UniqueNulls(t *testing.T) {
 // one open batch. waitQueued waits until n ops are queued; run then applies
 // that batch in a new goroutine.
 func heldCommitter(t *testing.T, db *DB) (waitQueued func(n int), run func()) {
-	c := &db.commit
+	c := &memOf(db).commit
 	c.mu.Lock()
 	c.busy = true
 	c.mu.Unlock()
@@ -1440,7 +1434,7 @@ func heldCommitter(t *testing.T, db *DB) (waitQueued func(n int), run func()) {
 		b := c.open
 		c.open = nil
 		c.mu.Unlock()
-		go db.combine(b)
+		go memOf(db).combine(b)
 	}
 	return waitQueued, run
 }
@@ -1455,15 +1449,20 @@ func TestTable_SetFast_AfterInstall_InOneBatch(t *testing.T) {
 	waitQueued, run := heldCommitter(t, db)
 	var wg sync.WaitGroup
 	errs := make(chan error, 5)
-	wg.Go(func() { _, _, err := users.Upsert(User{Email: "ghost@x", Username: "ghost"}); errs <- err })
-	waitQueued(1)
+	// A schema change commits alone: the ops after it form the next batch.
 	wg.Go(func() { errs <- users.DropIndex("user_age") })
+	waitQueued(1)
+	m := memTableOf(users)
+	setFast := func(on bool) error {
+		return m.commitOp(func(c *commitTable[User], _ *working) error { c.setFast(on); return nil })
+	}
+	wg.Go(func() { errs <- setFast(false) })
 	waitQueued(2)
-	wg.Go(func() { errs <- users.pauseFast() })
+	wg.Go(func() { _, _, err := users.Upsert(User{Email: "ghost@x", Username: "ghost"}); errs <- err })
 	waitQueued(3)
 	reached, resume := make(chan struct{}), make(chan struct{})
 	wg.Go(func() {
-		errs <- users.write(func(*tableWork[User]) error { close(reached); <-resume; return nil })
+		errs <- m.commitOp(func(*commitTable[User], *working) error { close(reached); <-resume; return nil })
 	})
 	waitQueued(4)
 	wg.Go(func() { _, err := users.Delete(uEmail.Eq("ghost@x")); errs <- err })
@@ -1478,7 +1477,7 @@ func TestTable_SetFast_AfterInstall_InOneBatch(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	users.resumeFast()
+	require.NoError(t, setFast(true))
 	require.ErrorIs(t, err, ErrNotFound, "a point read saw %+v, which no commit held (Len %d)", got, n)
 	require.Zero(t, n)
 }

@@ -1,9 +1,7 @@
 package recstore
 
 import (
-	"hash/maphash"
-	"sync"
-	"sync/atomic"
+	"errors"
 )
 
 // Table is a typed table of records of type T, declared with NewTable. A
@@ -15,38 +13,9 @@ import (
 // slices, maps) inside T are copied shallowly: treat what they point to as
 // immutable once stored.
 type Table[T any] struct {
-	core *tableCore[T]
-	tx   *Tx // non-nil for a handle bound to a transaction (see In)
-	// alone marks the handle of an optimistic write that holds the table
-	// alone (see retrying): its writes do not wait for core.excl.
-	alone bool
-}
-
-type tableCore[T any] struct {
-	_       noCopy
-	db      *DB
-	id      int
-	name    string
-	schema  atomic.Pointer[tableSchema[T]] // the latest; AddIndex and DropIndex change it
-	live    atomic.Pointer[liveIndexes[T]] // the committed state, for point reads (live.go)
-	stripes []stripe
-	seed    maphash.Seed
-	ddl     sync.Mutex // serialises AddIndex and DropIndex
-	// excl is held shared by every write to the table outside
-	// transactions and the fast path, and alone by an optimistic write
-	// that kept going stale (retrying).
-	excl sync.RWMutex
-}
-
-// sch returns the table's latest schema. Records prepared with it may meet
-// a newer one in the committer, which then recomputes their keys.
-func (c *tableCore[T]) sch() *tableSchema[T] { return c.schema.Load() }
-
-// stripe is one lock of a table's stripe set, padded to its own cache line
-// so that neighbouring stripes do not slow each other down.
-type stripe struct {
-	sync.Mutex
-	_ [56]byte
+	db  *DB
+	eng tableEngine[T]
+	tx  *Tx // non-nil for a handle bound to a transaction (see In)
 }
 
 // NewTable declares a table named name (the name messages use, e.g.
@@ -69,88 +38,35 @@ func NewTable[T any](db *DB, name string, opts ...TableOption[T]) (*Table[T], er
 	if db.names[name] {
 		return nil, &SchemaError{Table: name, Reason: "the database already has a table of this name"}
 	}
-	core := &tableCore[T]{db: db, name: name, stripes: make([]stripe, db.opts.Stripes), seed: maphash.MakeSeed()}
-	core.schema.Store(newTableSchema(s))
-	err := db.submit(&op{run: func(w *working) error {
-		core.id = len(w.tables)
-		tw := newTableWork(core.sch(), emptyTrees(core.sch(), db.opts.Degree), &w.log)
-		tw.id, tw.dirty, tw.reset = core.id, true, true
-		tw.live, tw.liveOut = newLiveIndexes(tw.sch, tw.trees[0], core.seed, db.opts.Stripes), &core.live
-		core.live.Store(tw.live)
-		w.tables = append(w.tables, tw)
-		return nil
-	}})
+	eng, err := newEngineTable(db, newTableSchema(s))
 	if err != nil {
 		return nil, err
 	}
 	db.names[name] = true
-	return &Table[T]{core: core}, nil
+	return &Table[T]{db: db, eng: eng}, nil
+}
+
+// newEngineTable asks db's engine for a table of sch.
+func newEngineTable[T any](db *DB, sch *tableSchema[T]) (tableEngine[T], error) {
+	switch e := db.eng.(type) {
+	case *memEngine:
+		return newMemTable(e, sch)
+	}
+	panic("recstore: a DB without an engine") // DB values come from New
 }
 
 // Name returns the table's name.
-func (t *Table[T]) Name() string { return t.core.name }
-
-// state returns the version of the table that reads see: the transaction's
-// if t is bound to one, else the latest.
-func (t *Table[T]) state() (*tableState[T], error) {
-	if t.tx != nil {
-		return txState(t.tx, t.core)
-	}
-	v, err := t.core.db.snapshot()
-	if err != nil {
-		return nil, err
-	}
-	return v.tables[t.core.id].(*tableState[T]), nil
-}
-
-// work returns the table's working state inside the committer.
-func (t *Table[T]) work(w *working) *tableWork[T] {
-	return w.tables[t.core.id].(*tableWork[T])
-}
-
-// write applies fn in the commit pipeline.
-func (t *Table[T]) write(fn func(tw *tableWork[T]) error) error {
-	if t.tx != nil {
-		return txWrite(t.tx, t.core, fn)
-	}
-	if !t.alone {
-		t.core.excl.RLock()
-		defer t.core.excl.RUnlock()
-	}
-	return t.core.db.submit(&op{run: func(w *working) error { return fn(t.work(w)) }})
-}
-
-// writable returns why t cannot write now: a read-only or ended
-// transaction. Writes that run callbacks check it before calling them.
-func (t *Table[T]) writable() error {
-	if t.tx == nil {
-		return nil
-	}
-	return t.tx.usable(true)
-}
+func (t *Table[T]) Name() string { return t.eng.schema().table }
 
 // Len returns the number of records in the table (0 on a closed DB or an
 // ended transaction).
 func (t *Table[T]) Len() int {
-	s, err := t.state()
+	ops, err := t.access(false)
 	if err != nil {
 		return 0
 	}
-	t.noteRead(nil)
-	return s.len()
-}
-
-// noteRead records, inside a write transaction, that the caller read what
-// cond matches (nil: every record), for validation at commit.
-func (t *Table[T]) noteRead(cond *Cond[T]) {
-	if t.tx == nil {
-		return
-	}
-	q := t.Filter()
-	if cond != nil {
-		q.cond = *cond
-	}
-	noteRead(t.tx, t.core, q)
+	n, _ := ops.count(t.Filter())
+	return n
 }
 
 // Get returns the one record matching every condition in lookup. With no
@@ -163,21 +79,23 @@ func (t *Table[T]) noteRead(cond *Cond[T]) {
 // The returned record is a copy: the caller owns it.
 func (t *Table[T]) Get(lookup ...Cond[T]) (T, error) {
 	var zero T
+	ops, err := t.access(false)
+	if err != nil {
+		return zero, err
+	}
 	if len(lookup) == 1 {
-		if r, ok := t.pointHit(lookup[0]); ok {
+		if r, ok := ops.peek(lookup[0]); ok {
 			if r == nil {
 				return zero, &NotFoundError{Table: t.Name()}
 			}
 			return *r, nil
 		}
 	}
-	s, err := t.state()
-	if err != nil {
+	cond := condOf(lookup) // a copy: lookup itself stays on the caller's stack
+	if err := cond.check(t.eng.schema()); err != nil {
 		return zero, err
 	}
-	cond := condOf(lookup) // a copy: lookup itself stays on the caller's stack
-	t.noteRead(&cond)
-	r, err := s.getOne(&cond)
+	r, err := ops.get(cond)
 	if err != nil {
 		return zero, err
 	}
@@ -197,23 +115,15 @@ func condOf[T any](lookup []Cond[T]) Cond[T] {
 // constraint it would break; on any error nothing is stored.
 func (t *Table[T]) Insert(rec T) (T, error) {
 	var zero T
-	e, err := t.core.sch().prepare(&rec) // rec is this call's own copy
+	ops, err := t.access(true)
 	if err != nil {
 		return zero, err
 	}
-	if t.tx == nil {
-		if _, seq, err, ok := t.insertFast(e, -1); ok {
-			if err != nil {
-				return zero, err
-			}
-			t.core.db.afterInsert(seq)
-			return *e.rec, nil
-		}
-	}
-	if err := t.write(func(tw *tableWork[T]) error { return tw.insert(e) }); err != nil {
+	r, err := ops.insert(&rec) // rec is this call's own copy
+	if err != nil {
 		return zero, err
 	}
-	return *e.rec, nil
+	return *r, nil
 }
 
 // Update replaces the stored record that has rec's primary key with a copy
@@ -222,19 +132,11 @@ func (t *Table[T]) Insert(rec T) (T, error) {
 // *UniqueViolationError if rec would share a unique key with another
 // record; on any error nothing changes.
 func (t *Table[T]) Update(rec T) error {
-	e, err := t.core.sch().entryOf(&rec)
+	ops, err := t.access(true)
 	if err != nil {
 		return err
 	}
-	e.rec = new(T)
-	*e.rec = rec
-	return t.write(func(tw *tableWork[T]) error {
-		old, ok := tw.byPK(e.rec)
-		if !ok {
-			return &NotFoundError{Table: tw.sch.table}
-		}
-		return tw.replace(old, e)
-	})
+	return ops.update(&rec)
 }
 
 // Upsert stores a copy of rec, replacing the record with its primary key if
@@ -242,24 +144,15 @@ func (t *Table[T]) Update(rec T) error {
 // (true) rather than replaced. Errors are those of Insert and Update.
 func (t *Table[T]) Upsert(rec T) (T, bool, error) {
 	var zero T
-	e, err := t.core.sch().prepare(&rec) // rec is this call's own copy
+	ops, err := t.access(true)
 	if err != nil {
 		return zero, false, err
 	}
-	inserted := false
-	err = t.write(func(tw *tableWork[T]) error {
-		old, ok := tw.byPK(e.rec)
-		if !ok {
-			inserted = true
-			return tw.insert(e)
-		}
-		inserted = false
-		return tw.replace(old, e)
-	})
+	r, inserted, err := ops.upsert(&rec)
 	if err != nil {
 		return zero, false, err
 	}
-	return *e.rec, inserted, nil
+	return *r, inserted, nil
 }
 
 // Delete removes the one record matching every condition in lookup and
@@ -267,25 +160,19 @@ func (t *Table[T]) Upsert(rec T) (T, bool, error) {
 // several match.
 func (t *Table[T]) Delete(lookup ...Cond[T]) (T, error) {
 	var zero T
-	cond := condOf(lookup)
-	if _, err := t.core.sch().planFor(&cond); err != nil {
-		return zero, err
-	}
-	var removed *T
-	err := t.write(func(tw *tableWork[T]) error {
-		r, err := tw.view.getOne(&cond)
-		if err != nil {
-			return err
-		}
-		old, _ := tw.byPK(r)
-		tw.change(old, entry[T]{})
-		removed = r
-		return nil
-	})
+	ops, err := t.access(true)
 	if err != nil {
 		return zero, err
 	}
-	return *removed, nil
+	cond := condOf(lookup)
+	if err := cond.check(t.eng.schema()); err != nil {
+		return zero, err
+	}
+	r, err := ops.delete(cond)
+	if err != nil {
+		return zero, err
+	}
+	return *r, nil
 }
 
 // mustKey unwraps the key of a stored record, which is always valid.
@@ -294,4 +181,168 @@ func mustKey(k key, err error) key {
 		panic("recstore: stored record has an invalid key: " + err.Error())
 	}
 	return k
+}
+
+// The verbs of this file as state programs: what they do to a table's
+// state, in the committer or in a transaction's overlay.
+
+// updateIn replaces the record with e's primary key by e.
+func updateIn[T any](st *tableState[T], e entry[T]) error {
+	old, ok := st.byPK(e.rec)
+	if !ok {
+		return &NotFoundError{Table: st.sch.table}
+	}
+	return st.replace(old, e)
+}
+
+// upsertIn is updateIn, or an insert if no record has e's primary key.
+func upsertIn[T any](st *tableState[T], e entry[T]) (inserted bool, err error) {
+	old, ok := st.byPK(e.rec)
+	if !ok {
+		return true, st.insert(e)
+	}
+	return false, st.replace(old, e)
+}
+
+// deleteIn removes the one record of st matching cond.
+func deleteIn[T any](st *tableState[T], cond *Cond[T]) (*T, error) {
+	r, err := st.view().getOne(cond)
+	if err != nil {
+		return nil, err
+	}
+	st.remove(r)
+	return r, nil
+}
+
+// The verbs outside transactions.
+
+func (m *memTable[T]) get(c Cond[T]) (*T, error) { return m.latest().getOne(&c) }
+
+func (m *memTable[T]) insert(rec *T) (*T, error) {
+	e, err := m.schema().prepare(rec)
+	if err != nil {
+		return nil, err
+	}
+	if _, seq, err, ok := m.insertFast(e, -1); ok {
+		if err != nil {
+			return nil, err
+		}
+		m.e.afterInsert(seq)
+		return e.rec, nil
+	}
+	if err := m.commitOp(func(c *commitTable[T], _ *working) error { return c.st.insert(e) }); err != nil {
+		return nil, err
+	}
+	return e.rec, nil
+}
+
+func (m *memTable[T]) update(rec *T) error {
+	e, err := m.schema().entryOf(rec)
+	if err != nil {
+		return err
+	}
+	return m.commitOp(func(c *commitTable[T], _ *working) error { return updateIn(c.st, e) })
+}
+
+func (m *memTable[T]) upsert(rec *T) (*T, bool, error) {
+	e, err := m.schema().prepare(rec)
+	if err != nil {
+		return nil, false, err
+	}
+	inserted := false
+	err = m.commitOp(func(c *commitTable[T], _ *working) (err error) {
+		inserted, err = upsertIn(c.st, e)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return e.rec, inserted, nil
+}
+
+func (m *memTable[T]) delete(c Cond[T]) (*T, error) {
+	var removed *T
+	err := m.commitOp(func(ct *commitTable[T], _ *working) (err error) {
+		removed, err = deleteIn(ct.st, &c)
+		return err
+	})
+	return removed, err
+}
+
+// The verbs inside a transaction.
+
+func (t *txTable[T]) peek(Cond[T]) (*T, bool) { return nil, false }
+
+func (t *txTable[T]) get(c Cond[T]) (*T, error) {
+	r, err := t.view().getOne(&c)
+	t.observeGet(&c, r, err)
+	return r, err
+}
+
+// observeGet records that getOne(c) returned r and err.
+func (t *txTable[T]) observeGet(c *Cond[T], r *T, err error) {
+	t.observe(func(v *tableVersion[T]) bool {
+		r2, err2 := v.getOne(c)
+		return r2 == r && sameGetError(err, err2)
+	})
+}
+
+// sameGetError reports whether two results of getOne failed alike.
+func sameGetError(a, b error) bool {
+	var ma, mb *MultipleReturnedError
+	switch {
+	case a == nil || b == nil:
+		return a == b
+	case errors.As(a, &ma) && errors.As(b, &mb):
+		return ma.Count == mb.Count
+	}
+	return errors.Is(a, ErrNotFound) && errors.Is(b, ErrNotFound)
+}
+
+func (t *txTable[T]) insert(rec *T) (*T, error) {
+	e, err := t.mt.schema().prepare(rec)
+	if err != nil {
+		return nil, err
+	}
+	err = t.write(func(st *tableState[T]) error { return t.refusal(st, e.rec, st.insert(e)) })
+	if err != nil {
+		return nil, err
+	}
+	return e.rec, nil
+}
+
+func (t *txTable[T]) update(rec *T) error {
+	e, err := t.mt.schema().entryOf(rec)
+	if err != nil {
+		return err
+	}
+	return t.write(func(st *tableState[T]) error { return t.refusal(st, e.rec, updateIn(st, e)) })
+}
+
+func (t *txTable[T]) upsert(rec *T) (*T, bool, error) {
+	e, err := t.mt.schema().prepare(rec)
+	if err != nil {
+		return nil, false, err
+	}
+	inserted := false
+	err = t.write(func(st *tableState[T]) (err error) {
+		inserted, err = upsertIn(st, e)
+		return t.refusal(st, e.rec, err)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return e.rec, inserted, nil
+}
+
+func (t *txTable[T]) delete(c Cond[T]) (*T, error) {
+	r, err := t.get(c) // the lookup is a read of its own
+	if err != nil {
+		return nil, err
+	}
+	err = t.write(func(st *tableState[T]) error {
+		st.remove(r)
+		return nil
+	})
+	return r, err
 }

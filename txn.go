@@ -2,14 +2,8 @@ package recstore
 
 import (
 	"errors"
-	"math/rand/v2"
 	"slices"
-	"time"
 )
-
-// maxTxAttempts bounds how often Update runs its function when concurrent
-// commits conflict with what it read or wrote.
-const maxTxAttempts = 10
 
 // Tx is a transaction: a consistent snapshot of every table of a DB, and,
 // if writable, a private copy-on-write overlay of its changes. Read and
@@ -17,28 +11,27 @@ const maxTxAttempts = 10
 // used from multiple goroutines at once.
 //
 // Isolation: a read-only transaction sees one version of every table. A
-// write transaction reads that version plus its own writes, and commits only
-// if every record it read through Get, Filter's verbs, Len, GetOrCreate and
-// UpdateOrCreate would read the same now, and every record it changed is
-// still the version it changed: it is serializable with respect to those
-// reads (reads made by the callbacks of writes, such as a Query.Update's
-// filter, are validated through the records they changed). Unique
+// write transaction reads that version plus its own writes, and commits
+// only if every read it made, through any verb (Get, Filter's verbs, Len,
+// Duplicates, the lookups of Delete, GetOrCreate and UpdateOrCreate, the
+// records that Query.Update, Query.Delete and Dedupe changed, the keys that
+// refused a write), would read the same at the moment it commits, with its
+// own earlier writes applied, and every record it changed is still the
+// version it changed: write transactions are serializable. Unique
 // constraints are checked at each write, against the snapshot and the
 // transaction's own writes, and again at commit.
 //
 // Cost: beginning costs one or two atomic loads, whatever the size of the
 // DB, unless commits are pending since the last published version (then
-// the first reader applies them, see the package doc); the
-// first write to a table copies nothing (its trees are copied node by node
-// as they change); every read is evaluated a second time against the
-// snapshot alone and once more at commit, inside the commit pipeline.
+// the first reader applies them, see the package doc); the first write to
+// a table copies nothing (its trees are copied node by node as they
+// change); each read is made once more at commit, inside the commit
+// pipeline, so keep big scans out of write transactions.
 type Tx struct {
 	db       *DB
-	v        *version
+	eng      txEngine
 	writable bool
 	done     bool
-	w        working                 // the private overlay: one tableWork per table written
-	reads    []func(w *working) bool // commit-time validations of the reads
 }
 
 // View runs fn in a read-only transaction. Every read through tx sees the
@@ -61,16 +54,8 @@ func (db *DB) View(fn func(tx *Tx) error) error {
 // may run more than once, so keep it free of side effects outside tx.
 // While fn runs, Update holds no lock: other writers go on.
 func (db *DB) Update(fn func(tx *Tx) error) error {
-	for attempt := range maxTxAttempts {
-		err := db.attempt(fn)
-		if !errors.Is(err, errTxConflict) {
-			return err
-		}
-		// Back off for a random time that doubles with each conflict, so
-		// that transactions colliding on one record spread out.
-		time.Sleep(time.Duration(rand.Int64N(int64(time.Microsecond) << attempt)))
-	}
-	return ErrConflict
+	_, err := retry(func() (struct{}, error) { return struct{}{}, db.attempt(fn) }, nil)
+	return err
 }
 
 func (db *DB) attempt(fn func(tx *Tx) error) error {
@@ -89,11 +74,14 @@ func (db *DB) attempt(fn func(tx *Tx) error) error {
 // Rollback (a deferred Rollback is always safe). Prefer View and Update,
 // which end it for you and retry conflicts.
 func (db *DB) Begin(writable bool) (*Tx, error) {
-	v, err := db.snapshot()
+	if db.eng.closed() {
+		return nil, ErrClosed
+	}
+	etx, err := db.eng.begin(writable)
 	if err != nil {
 		return nil, err
 	}
-	return &Tx{db: db, v: v, writable: writable}, nil
+	return &Tx{db: db, eng: etx, writable: writable}, nil
 }
 
 // Writable reports whether tx may write.
@@ -105,37 +93,18 @@ func (tx *Tx) Writable() bool { return tx.writable }
 // it.
 func (tx *Tx) Commit() error {
 	err := tx.commit()
-	if errors.Is(err, errTxConflict) {
+	if err == errStale {
 		return ErrConflict
 	}
 	return err
 }
-
-var errTxConflict = errors.New("recstore: transaction conflicts with a concurrent commit")
 
 func (tx *Tx) commit() error {
 	if tx.done {
 		return ErrTxDone
 	}
 	tx.done = true
-	if !tx.writable || len(tx.w.log) == 0 && len(tx.reads) == 0 {
-		return nil
-	}
-	return tx.db.submit(&op{run: func(w *working) error {
-		for _, valid := range tx.reads {
-			if !valid(w) {
-				return errTxConflict
-			}
-		}
-		for _, t := range tx.w.tables {
-			if t != nil {
-				if err := t.replayInto(w); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}})
+	return tx.eng.commit()
 }
 
 // Rollback ends tx, discarding its writes. After Commit or Rollback it
@@ -145,7 +114,7 @@ func (tx *Tx) Rollback() error {
 		return ErrTxDone
 	}
 	tx.done = true
-	tx.w = working{}
+	tx.eng.rollback()
 	return nil
 }
 
@@ -153,151 +122,267 @@ func (tx *Tx) Rollback() error {
 // inside atomic): if fn returns an error or panics, only fn's writes are
 // undone and the error is returned (the panic re-raised); tx goes on.
 func (tx *Tx) Savepoint(fn func(tx *Tx) error) (err error) {
-	if err := tx.usable(true); err != nil {
-		return err
-	}
-	sp := len(tx.w.log)
-	defer func() {
-		if r := recover(); r != nil {
-			tx.w.rollbackTo(sp)
-			panic(r)
-		}
-		if err != nil && !tx.done {
-			tx.w.rollbackTo(sp)
-		}
-	}()
-	return fn(tx)
-}
-
-func (tx *Tx) usable(write bool) error {
 	switch {
 	case tx.done:
 		return ErrTxDone
-	case write && !tx.writable:
+	case !tx.writable:
 		return ErrReadOnly
 	}
-	return nil
+	sp := tx.eng.savepoint()
+	ok := false
+	defer func() {
+		if !ok && !tx.done {
+			tx.eng.rollbackTo(sp)
+		}
+	}()
+	err = fn(tx)
+	ok = err == nil
+	return err
 }
 
 // In returns a handle on t that reads and writes through tx. The handle is
 // valid while tx is; through a read-only tx, writes return ErrReadOnly.
 func (t *Table[T]) In(tx *Tx) *Table[T] {
-	return &Table[T]{core: t.core, tx: tx}
+	return &Table[T]{db: t.db, eng: t.eng, tx: tx}
 }
 
-// txState returns what reads through tx see of the table: its private
-// overlay if tx wrote to it, else the snapshot.
-func txState[T any](tx *Tx, core *tableCore[T]) (*tableState[T], error) {
-	if err := tx.usable(false); err != nil {
-		return nil, err
-	}
-	if tx.db != core.db {
-		return nil, &SchemaError{Table: core.name, Reason: "the transaction belongs to another database"}
-	}
-	if tw := txTable(tx, core, false); tw != nil {
-		return tw.frozen(), nil
-	}
-	return snapshotState(tx, core), nil
+// The memory engine's transactions.
+
+// memTx is a transaction of the memory engine: the version it began on,
+// its tables' overlays, and the history of what it did, which its commit
+// replays in the commit pipeline.
+type memTx struct {
+	e        *memEngine
+	v        *version
+	writable bool
+	tables   []txTabler // by table id; nil until used
+	// log is every change the transaction made, in order, undone ones and
+	// their undoing included: a read made inside a savepoint that rolled
+	// back saw the changes it undid.
+	log []txChange
+	// reads are what it read, each to be read again at commit.
+	reads []txRead
 }
 
-// snapshotState is the table as of tx's snapshot.
-func snapshotState[T any](tx *Tx, core *tableCore[T]) *tableState[T] {
-	if core.id >= len(tx.v.tables) { // declared after the transaction began
-		sch := core.sch()
-		return &tableState[T]{sch: sch, trees: emptyTrees(sch, core.db.opts.Degree)}
-	}
-	return tx.v.tables[core.id].(*tableState[T])
+// txChange is change n of a table's overlay log.
+type txChange struct{ table, n int }
+
+// txRead is a read a transaction made after its first at changes. again
+// reads it again on the working state, as the commit has brought it to
+// (the latest commit with the transaction's first at changes applied),
+// and reports whether it read the same.
+type txRead struct {
+	at    int
+	again func(w *working) bool
 }
 
-// txTable returns tx's overlay of the table, making it if create.
-func txTable[T any](tx *Tx, core *tableCore[T], create bool) *tableWork[T] {
-	if core.id < len(tx.w.tables) && tx.w.tables[core.id] != nil {
-		return tx.w.tables[core.id].(*tableWork[T])
-	}
-	if !create {
-		return nil
-	}
-	tw := snapshotState(tx, core).private()
-	tw.id, tw.log = core.id, &tx.w.log
-	for len(tx.w.tables) <= core.id {
-		tx.w.tables = append(tx.w.tables, nil)
-	}
-	tx.w.tables[core.id] = tw
-	return tw
+// txTabler is a transaction's overlay of one table, whatever T: a
+// *txTable[T].
+type txTabler interface {
+	// replay applies change n of the overlay to the working state,
+	// checking that every record it changed is still the version it
+	// changed and that no unique key it took was taken meanwhile.
+	replay(w *working, n int) error
+	// undo writes the inverse of change n.
+	undo(n int)
 }
 
-// txWrite applies fn to tx's overlay of the table; a failed fn leaves no
-// trace in it.
-func txWrite[T any](tx *Tx, core *tableCore[T], fn func(tw *tableWork[T]) error) (err error) {
-	if err := tx.usable(true); err != nil {
-		return err
+func (e *memEngine) begin(writable bool) (txEngine, error) {
+	return &memTx{e: e, v: e.latest(), writable: writable}, nil
+}
+
+func (tx *memTx) rollback() { tx.tables, tx.log, tx.reads = nil, nil, nil }
+
+func (tx *memTx) savepoint() int { return len(tx.log) }
+
+// rollbackTo undoes the changes after sp by writing their inverses, newest
+// first, so that the history keeps what the reads in between saw.
+func (tx *memTx) rollbackTo(sp int) {
+	for i := len(tx.log) - 1; i >= sp; i-- {
+		c := tx.log[i]
+		tx.tables[c.table].undo(c.n)
 	}
-	tw := txTable(tx, core, true)
-	sp := len(tx.w.log)
-	defer func() {
-		if r := recover(); r != nil {
-			tx.w.rollbackTo(sp)
-			panic(r)
+}
+
+func (tx *memTx) commit() error {
+	if !tx.writable || len(tx.log) == 0 && len(tx.reads) == 0 {
+		return nil // it read nothing it promised to check
+	}
+	// A read that wrote while it read (All's loop body) is noted after the
+	// reads inside it, with an earlier place.
+	slices.SortStableFunc(tx.reads, func(a, b txRead) int { return a.at - b.at })
+	return tx.e.submit(&op{run: func(w *working) error {
+		r := 0
+		for k, c := range tx.log {
+			for ; r < len(tx.reads) && tx.reads[r].at <= k; r++ {
+				if !tx.reads[r].again(w) {
+					return errStale
+				}
+			}
+			if err := tx.tables[c.table].replay(w, c.n); err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			tx.w.rollbackTo(sp)
+		for ; r < len(tx.reads); r++ {
+			if !tx.reads[r].again(w) {
+				return errStale
+			}
+		}
+		return nil
+	}})
+}
+
+// txTable is a transaction's view of one table: the version it began on
+// and, once it writes, a fork of it holding its writes. Its methods are
+// tableOps inside the transaction.
+type txTable[T any] struct {
+	tx    *memTx
+	mt    *memTable[T]
+	base  *tableVersion[T]
+	st    *tableState[T] // nil until the first write
+	noted int            // the entries of st.log in tx.log
+}
+
+// in is tableEngine's: the table as tx sees it.
+func (m *memTable[T]) in(tx txEngine) tableOps[T] {
+	return m.txTable(tx.(*memTx))
+}
+
+func (m *memTable[T]) txTable(tx *memTx) *txTable[T] {
+	for len(tx.tables) <= m.id {
+		tx.tables = append(tx.tables, nil)
+	}
+	if t := tx.tables[m.id]; t != nil {
+		return t.(*txTable[T])
+	}
+	t := &txTable[T]{tx: tx, mt: m, base: m.version(tx.v)}
+	tx.tables[m.id] = t
+	return t
+}
+
+// view is what reads through the transaction see: an immutable version,
+// so that a read may go on while the transaction writes (O(1): later
+// writes copy the nodes they change).
+func (t *txTable[T]) view() *tableVersion[T] {
+	if t.st == nil {
+		return t.base
+	}
+	return t.st.freeze()
+}
+
+// write applies fn to the overlay and notes in the transaction's history
+// every change it made. If fn fails or panics, its changes are undone
+// (by inverse changes, also noted).
+func (t *txTable[T]) write(fn func(st *tableState[T]) error) (err error) {
+	if t.st == nil {
+		t.st = t.base.fork()
+	}
+	from := len(t.st.log)
+	ok := false
+	defer func() {
+		t.note()
+		if !ok {
+			for n := len(t.st.log) - 1; n >= from; n-- {
+				t.undo(n) // appends the inverse, past n
+			}
 		}
 	}()
-	return fn(tw)
+	err = fn(t.st)
+	ok = err == nil
+	return err
 }
 
-// frozen returns the overlay's current state as an immutable version, so
-// that a read may go on while the transaction writes (O(1): later writes
-// copy the nodes they change).
-func (t *tableWork[T]) frozen() *tableState[T] {
-	trees := make([]*tree[T], len(t.trees))
-	for i, tr := range t.trees {
-		trees[i] = tr.Copy()
+// note notes the overlay's changes not noted yet in the history.
+func (t *txTable[T]) note() {
+	for ; t.noted < len(t.st.log); t.noted++ {
+		t.tx.log = append(t.tx.log, txChange{t.mt.id, t.noted})
 	}
-	return &tableState[T]{sch: t.sch, trees: trees}
 }
 
-// noteRead records, for validation at commit, that tx read what q matches:
-// the commit fails unless q matches the same record versions then as in
-// tx's snapshot.
-func noteRead[T any](tx *Tx, core *tableCore[T], q *Query[T]) {
-	if !tx.writable || tx.done {
+func (t *txTable[T]) undo(n int) {
+	c := t.st.log[n]
+	t.st.write(c.new, c.old, false)
+	t.note()
+}
+
+// observe records a read made just now for the commit to make again:
+// again reads it on a version and reports whether it read the same. A
+// read-only transaction records nothing.
+func (t *txTable[T]) observe(again func(v *tableVersion[T]) bool) { t.observeAt(t.pos(), again) }
+
+// pos is the place of a read made now in the transaction's history: after
+// every change made so far, a write of this table under way included.
+func (t *txTable[T]) pos() int {
+	at := len(t.tx.log)
+	if t.st != nil {
+		at += len(t.st.log) - t.noted
+	}
+	return at
+}
+
+// observeAt is observe for a read made at pos at: one that may have
+// written while it read (All's loop body) is checked as it began.
+func (t *txTable[T]) observeAt(at int, again func(v *tableVersion[T]) bool) {
+	if !t.tx.writable {
 		return
 	}
-	want, err := q.collectOn(snapshotState(tx, core))
-	if err != nil {
-		return // an invalid read returned its error and nothing else
-	}
-	tx.reads = append(tx.reads, func(w *working) bool {
-		got, err := q.collectOn(w.tables[core.id].(*tableWork[T]).view)
-		return err == nil && slices.Equal(got, want)
+	id := t.mt.id
+	t.tx.reads = append(t.tx.reads, txRead{at: at, again: func(w *working) bool {
+		return again(workTable[T](w, id).st.view())
+	}})
+}
+
+// observeHeld records that unique index d held rec's key, for holder (nil:
+// free).
+func (t *txTable[T]) observeHeld(d *indexDef[T], rec, holder *T) {
+	t.observe(func(v *tableVersion[T]) bool {
+		i := slices.Index(v.sch.indexes, d)
+		if i < 0 {
+			return false
+		}
+		held, _ := v.trees[i].Get(rec)
+		return held == holder
 	})
 }
 
-// replayInto applies the overlay's changes, in order, to the committer's
-// working state, checking that each record it changed is still the version
-// it changed and that no unique key was taken meanwhile.
-func (t *tableWork[T]) replayInto(w *working) error {
-	real := w.tables[t.id].(*tableWork[T])
-	for _, u := range t.undo {
-		e := u.new
-		if e.rec == nil {
-			e = u.old
-		}
-		if u.new.sch != nil && u.new.sch != real.sch {
-			return errTxConflict // the schema changed: run again
-		}
-		cur, ok := real.byPK(e.rec)
-		if ok != (u.old.rec != nil) || ok && cur.rec != u.old.rec {
-			return errTxConflict
-		}
-		if u.new.rec != nil {
-			if d, _ := real.conflict(u.new, !ok); d != nil {
-				return errTxConflict
+// refusal records what a refused write read: the holder of the key
+// that a *UniqueViolationError names, or the absence of rec's primary key
+// that a *NotFoundError reports, and returns err. A write's function calls
+// it on its state st, before the write is undone.
+func (t *txTable[T]) refusal(st *tableState[T], rec *T, err error) error {
+	var uv *UniqueViolationError
+	var nf *NotFoundError
+	switch {
+	case err == nil:
+	case errors.As(err, &uv):
+		for i, d := range st.sch.indexes {
+			if d.name == uv.Constraint {
+				held, _ := st.trees[i].Get(rec)
+				t.observeHeld(d, rec, held)
 			}
-			real.notePK(u.new)
 		}
-		real.change(cur, u.new)
+	case errors.As(err, &nf):
+		t.observeHeld(st.sch.pk, rec, nil)
+	}
+	return err
+}
+
+func (t *txTable[T]) replay(w *working, n int) error {
+	c := t.st.log[n]
+	real := workTable[T](w, t.mt.id)
+	e := c.new
+	if e.rec == nil {
+		e = c.old
+	}
+	if c.new.sch != nil && c.new.sch != real.st.sch {
+		return errStale // the schema changed: run again
+	}
+	cur, ok := real.st.byPK(e.rec)
+	if ok != (c.old.rec != nil) || ok && cur.rec != c.old.rec {
+		return errStale
+	}
+	if d, _ := real.st.write(cur, c.new, true); d != nil {
+		return errStale
 	}
 	return nil
 }

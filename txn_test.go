@@ -195,7 +195,7 @@ func TestDB_Update_RollbackLeavesNoTrace(t *testing.T) {
 }
 
 // TestDB_Update_RetriesAreBounded: a transaction whose every run conflicts
-// runs maxTxAttempts times, then Update returns ErrConflict having written
+// runs maxAttempts times, then Update returns ErrConflict having written
 // nothing.
 func TestDB_Update_RetriesAreBounded(t *testing.T) {
 	db, users, stored := isoFixture(t)
@@ -216,11 +216,11 @@ func TestDB_Update_RetriesAreBounded(t *testing.T) {
 		return err
 	})
 	require.ErrorIs(t, err, ErrConflict)
-	assert.Equal(t, maxTxAttempts, runs)
+	assert.Equal(t, maxAttempts, runs)
 	assert.Equal(t, len(stored), users.Len(), "no run's insert was stored")
 	got, err := users.Get(uID.Eq(stored[0].ID))
 	require.NoError(t, err)
-	assert.Equal(t, stored[0].Age+maxTxAttempts, got.Age)
+	assert.Equal(t, stored[0].Age+maxAttempts, got.Age)
 }
 
 // TestDB_Update_FnErrorIsNotRetried: fn's own error ends Update at once,
@@ -512,7 +512,12 @@ func TestTx_Commit_Conflicts(t *testing.T) {
 		{"Count, other insert", query(func(q *Query[User]) error { _, err := q.Count(); return err }), insert("p", 31), false},
 		{"Collect, record leaves", query(func(q *Query[User]) error { _, err := q.Collect(); return err }),
 			func(users *Table[User]) error { u := bob(fixture); u.Age = 31; return users.Update(u) }, true},
-		{"First, matching insert", query(func(q *Query[User]) error { _, _, err := q.First(); return err }), insert("p", 30), true},
+		// First read one record: a match after it changes nothing read.
+		{"First, matching insert after the first", query(func(q *Query[User]) error { _, _, err := q.First(); return err }), insert("p", 30), false},
+		{"First, matching insert before the first", query(func(q *Query[User]) error {
+			_, _, err := q.OrderBy(uEmail.Asc()).First()
+			return err
+		}), insert("aa", 30), true},
 		{"Exists, record changed", query(func(q *Query[User]) error { _, err := q.Exists(); return err }), rename(ann(fixture)), true},
 		{"Query.Get, record changed", func(in *Table[User], s []User) error {
 			_, err := in.Filter(uOrg.Eq("acme")).Get(uUsername.Eq("ann"))
@@ -1203,13 +1208,7 @@ func TestDB_Update_BlockedFnBlocksNoWriter(t *testing.T) {
 func txnBenchDB(b *testing.B, n int) *DB {
 	b.Helper()
 	db := New(testOptions())
-	users, err := NewTable(db, "User",
-		AutoPrimaryKey(uID, func(u *User, id int64) { u.ID = id }),
-		Unique("user_email", uEmail),
-		Unique("org_username", uOrg, uUsername),
-		Index("user_age", uAge),
-		Fields(uName))
-	require.NoError(b, err)
+	users := newUsersIn(b, db)
 	const chunk = 10_000
 	batch := make([]User, 0, chunk)
 	for i := range n {

@@ -139,26 +139,24 @@ func TestDB_Snapshot_BringsVersionUpToDate(t *testing.T) {
 		_, err := users.Insert(User{Email: fmt.Sprint(i), Username: fmt.Sprint(i)})
 		require.NoError(t, err)
 	}
-	require.Greater(t, db.head.Load().seq, db.cur.Load().seq, "commits are pending, unpublished")
-	require.Equal(t, 0, db.cur.Load().tables[users.core.id].(*tableState[User]).len())
+	e, m := memOf(db), memTableOf(users)
+	require.Greater(t, e.head.Load().seq, e.cur.Load().seq, "commits are pending, unpublished")
+	require.Equal(t, 0, m.version(e.cur.Load()).len())
 
-	v, err := db.snapshot()
-	require.NoError(t, err)
-	require.Equal(t, 10, v.tables[users.core.id].(*tableState[User]).len())
-	require.NoError(t, v.tables[users.core.id].(*tableState[User]).check())
-	again, err := db.snapshot()
-	require.NoError(t, err)
-	require.Same(t, v, again, "a later reader reuses the version")
-	require.True(t, db.wantFresh.Load())
+	v := e.latest()
+	require.Equal(t, 10, m.version(v).len())
+	require.NoError(t, checkVersion(m.version(v)))
+	require.Same(t, v, e.latest(), "a later reader reuses the version")
+	require.True(t, e.wantFresh.Load())
 
-	_, err = users.Insert(User{Email: "next", Username: "next"})
+	_, err := users.Insert(User{Email: "next", Username: "next"})
 	require.NoError(t, err)
-	require.Greater(t, db.head.Load().seq, db.cur.Load().seq, "an insert of the fast path publishes nothing")
+	require.Greater(t, e.head.Load().seq, e.cur.Load().seq, "an insert of the fast path publishes nothing")
 	_, err = users.Delete(uEmail.Eq("0"))
 	require.NoError(t, err)
-	require.Equal(t, db.head.Load().seq, db.cur.Load().seq, "the committer published after its next batch")
-	require.Nil(t, db.head.Load().prev.Load(), "and the log before it is cut")
-	require.False(t, db.wantFresh.Load())
+	require.Equal(t, e.head.Load().seq, e.cur.Load().seq, "the committer published after its next batch")
+	require.Nil(t, e.head.Load().prev.Load(), "and the log before it is cut")
+	require.False(t, e.wantFresh.Load())
 	require.Equal(t, 10, users.Len())
 }
 
@@ -170,6 +168,7 @@ func TestDB_PendingLog_Bounded(t *testing.T) {
 	for _, writes := range []string{"inserts", "updates"} {
 		t.Run(writes, func(t *testing.T) {
 			db, users := newUsers(t)
+			e := memOf(db)
 			most, lag := 0, uint64(0)
 			for i := range 3 * maxPending {
 				var err error
@@ -180,15 +179,17 @@ func TestDB_PendingLog_Bounded(t *testing.T) {
 				}
 				require.NoError(t, err)
 				n := 0
-				for r := db.head.Load(); r != nil; r = r.prev.Load() {
-					if batch, ok := r.change.([]any); !ok {
+				for r := e.head.Load(); r != nil; r = r.prev.Load() {
+					if r.batch == nil {
 						n += min(int(r.seq), 1) // an insert; seq 0 is the empty start
-					} else if c := batch[users.core.id]; c != nil {
-						n += len(c.([]undoRec[User]))
+						continue
+					}
+					for _, l := range r.batch.tables {
+						n += len(*l.changes.(*tableLog[User]))
 					}
 				}
 				most = max(most, n)
-				lag = max(lag, db.head.Load().seq-db.applied.Load())
+				lag = max(lag, e.head.Load().seq-e.applied.Load())
 			}
 			require.Positive(t, most)
 			require.LessOrEqual(t, most, maxPending+applyEvery)
@@ -206,13 +207,14 @@ func TestDB_AfterInsert_AppliedAlready(t *testing.T) {
 	db, users := newUsers(t)
 	u, err := users.Insert(User{Email: "a@x", Username: "a"})
 	require.NoError(t, err)
-	seq := db.head.Load().seq
+	e := memOf(db)
+	seq := e.head.Load().seq
 	_, err = users.Delete(uID.Eq(u.ID)) // a batch: the trees catch up past seq
 	require.NoError(t, err)
-	require.Greater(t, db.applied.Load(), seq)
-	db.treeMu.Lock() // someone is busy with the trees
-	defer db.treeMu.Unlock()
-	within(t, 5*time.Second, "afterInsert of an insert already applied", func() { db.afterInsert(seq) })
+	require.Greater(t, e.applied.Load(), seq)
+	e.treeMu.Lock() // someone is busy with the trees
+	defer e.treeMu.Unlock()
+	within(t, 5*time.Second, "afterInsert of an insert already applied", func() { e.afterInsert(seq) })
 }
 
 // slotsPerRecord is the slots of live index x's tables per record held.
@@ -238,7 +240,7 @@ func TestHashIndex_SlotsPerRecord_Flat(t *testing.T) {
 		_, err := users.Insert(User{Email: fmt.Sprintf("u%d@x", i), Org: "o", Username: fmt.Sprint(i)})
 		require.NoError(t, err)
 		if i >= 10_000 && i%500 == 0 {
-			for _, x := range users.core.live.Load().idx {
+			for _, x := range memTableOf(users).live.Load().idx {
 				if x != nil {
 					s := slotsPerRecord(x)
 					lo, hi = min(lo, s), max(hi, s)

@@ -1,31 +1,35 @@
 package recstore
 
 import (
+	"fmt"
 	"hash/maphash"
 	"math"
 	"math/bits"
-	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
 )
 
-// The live indexes. Every unique index (the primary key included) has,
-// besides its B-tree, a hash index of the latest committed state. Writes
-// check uniqueness against it; Get and GetOrCreate with one equality on a
-// field that a unique index covers alone read it instead of a published
-// version, so that they see every commit at once, in O(1), without a lock.
+// The hash indexes. Every unique index (the primary key included) has,
+// besides its tree, a hash index of the latest committed state: the live
+// index. Inserts of the fast path check uniqueness against it (see
+// state.go), and Get and GetOrCreate with one equality on a field that a
+// unique index covers alone read it instead of a published version, so
+// that they see every commit at once, in O(1), without a lock.
 //
 // A hash index is split into partitions by hash, one lock each. Two kinds
-// of writer change them, never at the same time (DB.gate keeps them
-// apart): an insert of the fast path (fastpath.go) locks the partitions of
-// its keys and changes them between two increments of each partition's
-// sequence number; the committer changes any partition at the end of a
-// batch between two increments of the DB's liveSeq. Both numbers are odd
+// of writer change them, never at the same time (the engine's gate keeps
+// them apart): an insert of the fast path (fastpath.go) locks the
+// partitions of its keys and changes them between two increments of each
+// partition's sequence number; the committer publishes each batch's
+// changes to a table (staged while the batch ran, see liveStage) between
+// two increments of the table's sequence number. Both numbers are odd
 // while a write is under way. A reader reads both, probes, and reads them
-// again: an odd or changed value means its probe overlapped a write, and it
-// probes again. So a reader sees every write whole, through every live
-// index of every table, and never takes a lock.
+// again: an odd or changed value means that its probe overlapped a write,
+// and it probes again or, a few times later, reads a published version
+// instead (memTable.pointHit). So a reader sees every write whole, through
+// every index of the table, never takes a lock and never waits long.
 
 // liveIndexes is the set of live indexes of one table schema. A new set
 // replaces it when the schema changes; readers and fast-path writers load
@@ -61,28 +65,36 @@ func (l *liveIndexes[T]) point(c *col[T]) *hashIndex[T] {
 	return nil
 }
 
-// newLiveIndexes makes sch's live indexes, filled from the primary key
-// tree pk.
-func newLiveIndexes[T any](sch *tableSchema[T], pk *tree[T], seed maphash.Seed, parts int) *liveIndexes[T] {
-	l := &liveIndexes[T]{sch: sch, idx: make([]*hashIndex[T], len(sch.indexes)), seed: seed, parts: parts, fast: true}
+// newLiveIndexes makes the live indexes of sch, whose trees are trees.
+func newLiveIndexes[T any](sch *tableSchema[T], trees []*tree[T], seed maphash.Seed, parts int) *liveIndexes[T] {
+	return (&liveIndexes[T]{seed: seed, parts: parts, fast: true}).of(sch, trees)
+}
+
+// of returns the live indexes of sch, whose trees are trees: l's hash
+// index of each unique index that sch keeps, and a new one, filled from
+// its tree, for each unique index that l has none of.
+func (l *liveIndexes[T]) of(sch *tableSchema[T], trees []*tree[T]) *liveIndexes[T] {
+	n := &liveIndexes[T]{sch: sch, idx: make([]*hashIndex[T], len(sch.indexes)), seed: l.seed, parts: l.parts, fast: l.fast}
 	for i, d := range sch.indexes {
 		if !d.unique {
 			continue
 		}
-		x := newHashIndex(d, seed, parts)
-		pk.Scan(func(r *T) bool {
-			if d.member(r) {
-				h := x.hashOf(r)
-				x.part(h).set(x, r, h)
-			}
+		if j := slices.IndexFunc(l.idx, func(x *hashIndex[T]) bool { return x != nil && x.def == d }); j >= 0 {
+			n.idx[i] = l.idx[j]
+			continue
+		}
+		x := newHashIndex(d, l.seed, l.parts)
+		trees[i].Scan(func(r *T) bool {
+			h := x.hashOf(r)
+			x.part(h).insert(r, h)
 			return true
 		})
-		l.idx[i] = x
+		n.idx[i] = x
 	}
 	for c, i := range sch.single {
-		l.points = append(l.points, pointIndex[T]{c, l.idx[i]})
+		n.points = append(n.points, pointIndex[T]{c, n.idx[i]})
 	}
-	return l
+	return n
 }
 
 // withFast returns l taking inserts of the fast path or not.
@@ -275,36 +287,75 @@ func (p *hashPart[T]) add(r *T, h uint64, slot int) {
 	p.n++
 }
 
-// set stores r, whose hash is h, replacing the record with its key if
-// there is one. Its writer holds the partition (see the top of the file).
-func (p *hashPart[T]) set(x *hashIndex[T], r *T, h uint64) {
-	if held, slot := p.claim(x, r, h); held == nil {
-		p.add(r, h, slot)
-		return
-	}
+// The committer's writes: it has the partition to itself (no insert of
+// the fast path runs), and what it stores is checked already, so none of
+// them calls a field accessor.
+
+// insert stores r, whose hash is h and whose key no record holds, in the
+// first free slot of its probe sequence.
+func (p *hashPart[T]) insert(r *T, h uint64) {
 	t := p.tab.Load()
-	i, _ := t.find(h, func(s *T) bool { return x.def.sameKey(r, s) })
-	t.fill(i, r, slotHash(h))
+	if full(t, p.used) {
+		t = p.grow()
+	}
+	sh := slotHash(h)
+	i := t.start(sh)
+	for t.hashes[i]&1 != 0 { // a record's slot: odd hash
+		if i++; i == len(t.hashes) {
+			i = 0
+		}
+	}
+	if t.hashes[i] == 0 {
+		p.used++
+	}
+	t.fill(i, r, sh)
+	p.n++
 }
 
-// del removes r, whose hash is h, leaving a deleted entry.
-func (p *hashPart[T]) del(r *T, h uint64) {
-	t := p.tab.Load()
+// slotOf returns the slot holding r itself, whose hash is h, or -1.
+func (t *hashTable[T]) slotOf(r *T, h uint64) int {
 	if t == nil {
+		return -1
+	}
+	i, _ := t.find(h, func(s *T) bool { return s == r })
+	return i
+}
+
+// replace stores new in the slot of old, which has its key and hash h.
+func (p *hashPart[T]) replace(old, new *T, h uint64) {
+	t := p.tab.Load()
+	t.fill(t.slotOf(old, h), new, slotHash(h))
+}
+
+// remove deletes r, whose hash is h, leaving a deleted entry; a table left
+// mostly empty shrinks, so that memory follows the records held.
+func (p *hashPart[T]) remove(r *T, h uint64) {
+	t := p.tab.Load()
+	i := t.slotOf(r, h)
+	if i < 0 {
 		return
 	}
-	if i, _ := t.find(h, func(s *T) bool { return s == r }); i >= 0 {
-		atomic.StoreUint32(&t.hashes[i], deleted)
-		atomic.StorePointer((*unsafe.Pointer)(unsafe.Pointer(&t.recs[i])), nil)
-		p.n--
+	atomic.StoreUint32(&t.hashes[i], deleted)
+	atomic.StorePointer((*unsafe.Pointer)(unsafe.Pointer(&t.recs[i])), nil)
+	p.n--
+	switch {
+	case p.n == 0:
+		p.tab.Store(nil)
+		p.used = 0
+	case len(t.hashes) > minSlots && shrinkBelowDen*p.n < len(t.hashes):
+		p.grow() // to a size that fits the records left
 	}
 }
 
 // A partition's table is at most maxLoad full, deleted entries included,
-// so that every probe ends; when full, it grows by growth.
+// so that every probe ends; when full, it grows by growth. Once deletes
+// leave it less than 1/shrinkBelowDen full (and over minSlots), it shrinks
+// to fit.
 const (
 	maxLoadNum, maxLoadDen = 17, 20 // 0.85
 	growNum, growDen       = 7, 4   // 1.75
+	shrinkBelowDen         = 4
+	minSlots               = 64
 )
 
 // full reports whether t, holding used slots not empty, must grow before
@@ -360,37 +411,140 @@ func (p *hashPart[T]) grow() *hashTable[T] {
 	return nt
 }
 
-// pointHit is the hot path of Get and GetOrCreate: one equality on a field
-// that a unique index covers alone, outside transactions. ok reports
-// whether it could answer: then r is the record of the latest committed
-// state (nil if there is none). It takes no lock and allocates nothing; c
-// is passed by value so that it never escapes.
-func (t *Table[T]) pointHit(c Cond[T]) (r *T, ok bool) {
-	if t.tx != nil || c.h == nil || c.h.op != opEq || c.h.err != nil {
-		return nil, false
+// liveStage holds the changes that a batch of the committer makes to one
+// table's live indexes until the batch commits. Each change is staged as
+// it is made, with its hashes (by a hashWriter, one of the working state's
+// writers), so that the field accessors, which compute them, run inside
+// the operation that made it (a panic there undoes the operation alone),
+// and publishing the changes, inside the table's window, calls no user
+// code.
+type liveStage[T any] struct {
+	moves []liveMove[T]
+}
+
+// liveMove is one record replaced by another in one hash index: old is
+// removed (if set), then new stored (if set); if same, they share a key,
+// and new takes old's slot.
+type liveMove[T any] struct {
+	x          *hashIndex[T]
+	old, new   *T
+	hOld, hNew uint64
+	same       bool
+}
+
+// hashWriter writes one live index through its table's stage.
+type hashWriter[T any] struct {
+	x     *hashIndex[T]
+	stage *liveStage[T]
+}
+
+// move stages the change of old to new. It never reports a holder: in the
+// working state the trees decide (see state.go).
+func (w *hashWriter[T]) move(old, new *T, _ bool) *T {
+	if old == nil && new == nil {
+		return nil
 	}
-	db := t.core.db
-	if db.closed.Load() {
-		return nil, false
+	m := liveMove[T]{x: w.x, old: old, new: new}
+	if old != nil {
+		m.hOld = w.x.hashOf(old)
 	}
-	for spins := 0; ; spins++ {
-		seq := db.liveSeq.Load()
-		if seq&1 == 0 {
-			x := t.core.live.Load().point(c.h.col)
-			if x == nil {
-				return nil, false
-			}
-			h := x.hashKey(c.k)
-			p := x.part(h)
-			if ps := p.seq.Load(); ps&1 == 0 {
-				r = p.get(x, c.k, h)
-				if p.seq.Load() == ps && db.liveSeq.Load() == seq {
-					return r, true
+	if new != nil {
+		m.hNew = w.x.hashOf(new)
+	}
+	m.same = old != nil && new != nil && m.hOld == m.hNew && w.x.def.sameKey(old, new)
+	w.stage.moves = append(w.stage.moves, m)
+	return nil
+}
+
+// publish applies the staged changes to the live indexes and forgets
+// them. The committer calls it inside the table's window.
+func (s *liveStage[T]) publish() {
+	for _, m := range s.moves {
+		if m.same {
+			m.x.part(m.hOld).replace(m.old, m.new, m.hOld)
+			continue
+		}
+		if m.old != nil {
+			m.x.part(m.hOld).remove(m.old, m.hOld)
+		}
+		if m.new != nil {
+			m.x.part(m.hNew).insert(m.new, m.hNew)
+		}
+	}
+	clear(s.moves) // the records may go
+	s.moves = s.moves[:0]
+}
+
+// check compares every live index with its tree in v, the state the live
+// indexes hold: the same records, each under its key and in the partition
+// of its hash, and each partition's counts right. It calls the field
+// accessors; nobody may write meanwhile.
+func (l *liveIndexes[T]) check(v *tableVersion[T]) error {
+	if l.sch != v.sch {
+		return fmt.Errorf("the live indexes are of another schema than the trees")
+	}
+	for i, d := range v.sch.indexes {
+		x := l.idx[i]
+		if (x != nil) != d.unique {
+			return fmt.Errorf("index %q (unique %v) has a live index: %v", d.name, d.unique, x != nil)
+		}
+		if x == nil {
+			continue
+		}
+		if x.def != d {
+			return fmt.Errorf("live index %d is of index %q, not %q", i, x.def.name, d.name)
+		}
+		if err := x.check(v.trees[i]); err != nil {
+			return fmt.Errorf("live index %q: %w", d.name, err)
+		}
+	}
+	return nil
+}
+
+// check compares x with tr, the tree of its index.
+func (x *hashIndex[T]) check(tr *tree[T]) error {
+	n := 0
+	for pi := range x.parts {
+		p := &x.parts[pi]
+		t := p.tab.Load()
+		live, used := 0, 0
+		if t != nil {
+			for i, sh := range t.hashes {
+				r := t.recs[i]
+				switch {
+				case sh == 0 || sh == deleted:
+					if r != nil {
+						return fmt.Errorf("a free slot holds a record")
+					}
+				case sh&1 == 0:
+					return fmt.Errorf("slot hash %#x is neither free nor a record's", sh)
+				case r == nil:
+					return fmt.Errorf("a record's slot holds none")
+				default:
+					h := x.hashOf(r)
+					if slotHash(h) != sh || x.part(h) != p {
+						return fmt.Errorf("a record is filed under another hash")
+					}
+					if held, ok := tr.Get(r); !ok || held != r {
+						return fmt.Errorf("it holds a record that its tree does not")
+					}
+					live++
+				}
+				if sh != 0 {
+					used++
 				}
 			}
+			if full(t, used-1) {
+				return fmt.Errorf("a partition is over its load: %d of %d slots used", used, len(t.hashes))
+			}
 		}
-		if spins >= 4 {
-			runtime.Gosched() // let the writer finish
+		if live != p.n || used != p.used {
+			return fmt.Errorf("a partition counts %d records and %d used slots, holds %d and %d", p.n, p.used, live, used)
 		}
+		n += live
 	}
+	if n != tr.Len() {
+		return fmt.Errorf("it holds %d records, its tree %d", n, tr.Len())
+	}
+	return nil
 }

@@ -1,0 +1,102 @@
+package recstore
+
+// The engine seam. The public API (DB, Table, Query, Tx, conditions and
+// errors) holds no storage of its own: each call checks its arguments and
+// its access (see access), then asks an engine, through the interfaces
+// below. The in-memory engine (memory.go) is one implementation; another
+// engine (a database server, say) implements the same interfaces, and user
+// code does not change.
+//
+// Records cross the seam as *T: an engine returns records that nobody
+// writes (the memory engine's stored records, or fresh ones), and the API
+// copies them into the caller's values.
+
+// engine is the storage under a DB.
+type engine interface {
+	// begin starts a transaction.
+	begin(writable bool) (txEngine, error)
+	// close makes every later call fail with ErrClosed.
+	close()
+	// closed reports whether close was called.
+	closed() bool
+}
+
+// txEngine is one transaction of an engine.
+type txEngine interface {
+	// commit makes the transaction's writes visible at once, or returns
+	// errStale, having written nothing, if a concurrent commit changed
+	// what it read or wrote.
+	commit() error
+	// rollback discards the transaction's writes.
+	rollback()
+	// savepoint marks the transaction's writes so far; rollbackTo undoes
+	// the writes after a mark.
+	savepoint() int
+	rollbackTo(sp int)
+}
+
+// tableEngine is one table of an engine.
+type tableEngine[T any] interface {
+	// tableOps reads and writes the table outside transactions.
+	tableOps[T]
+	// in returns the table as a transaction of the same engine sees it.
+	in(tx txEngine) tableOps[T]
+	// schema returns the table's latest schema.
+	schema() *tableSchema[T]
+	addIndex(spec *IndexSpec[T]) error
+	dropIndex(name string) error
+}
+
+// tableOps is one table as one call sees it: outside transactions (every
+// commit, and writes that commit on their own) or inside one. The API
+// validates conditions and queries against the schema first (see
+// Query.validate). Writes take a record the caller handed over (the API's
+// own copy).
+type tableOps[T any] interface {
+	// peek answers a point read (one equality on a field that a unique
+	// index covers alone) without a lock or an allocation, if it can:
+	// ok false means ask get.
+	peek(lookup Cond[T]) (rec *T, ok bool)
+	get(lookup Cond[T]) (*T, error)
+	count(q *Query[T]) (int, error)
+	each(q *Query[T], fn func(*T) bool) error
+	explain(q *Query[T]) (string, error)
+	duplicates(cols []*col[T]) ([][]*T, error)
+
+	insert(rec *T) (*T, error)
+	update(rec *T) error
+	upsert(rec *T) (*T, bool, error)
+	delete(lookup Cond[T]) (*T, error)
+	deleteWhere(q *Query[T]) (int, error)
+	updateWhere(q *Query[T], fn func(T) (T, error)) (int, error)
+	insertMany(recs []T, onConflict OnConflict[T]) (BulkResult[T], error)
+	// getOrCreate searches for search (lookup, or lookup within a query's
+	// scope) and creates from lookup.
+	getOrCreate(search, lookup Cond[T], create func() (T, error)) (*T, bool, error)
+	updateOrCreate(lookup Cond[T], update func(T) (T, error), create func() (T, error)) (*T, bool, error)
+	dedupe(cols []*col[T], keep func(group []T) int) ([]T, error)
+}
+
+// access is the one place that decides whether a call on t may run, and
+// returns what it reads or writes through: the engine's table, or the
+// table as t's transaction sees it. It checks, in this order: a closed DB,
+// an ended transaction, a write in a read-only one, a transaction of
+// another DB. Each misuse is an *AccessError; nothing is read or written.
+func (t *Table[T]) access(write bool) (tableOps[T], error) {
+	db := t.db
+	switch {
+	case db.eng.closed():
+		return nil, t.misuse(ErrClosed)
+	case t.tx == nil:
+		return t.eng, nil
+	case t.tx.done:
+		return nil, t.misuse(ErrTxDone)
+	case write && !t.tx.writable:
+		return nil, t.misuse(ErrReadOnly)
+	case t.tx.db != db:
+		return nil, t.misuse(ErrOtherDB)
+	}
+	return t.eng.in(t.tx.eng), nil
+}
+
+func (t *Table[T]) misuse(err error) error { return &AccessError{Table: t.Name(), Err: err} }
