@@ -158,13 +158,13 @@ type KeyError struct {
 	Table  string // empty when the value was rejected before any table saw it
 	Field  string
 	Reason string
-	err    error
+	Err    error // ErrInvalidKey or ErrKeyTooLarge
 }
 
 // Error returns the message described on KeyError.
 func (e *KeyError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.err.Error())
+	b.WriteString(e.Err.Error())
 	if e.Table != "" {
 		b.WriteString(" in table " + e.Table)
 	}
@@ -175,8 +175,8 @@ func (e *KeyError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns ErrInvalidKey or ErrKeyTooLarge.
-func (e *KeyError) Unwrap() error { return e.err }
+// Unwrap returns Err.
+func (e *KeyError) Unwrap() error { return e.Err }
 
 // withContext fills in the table and field of a KeyError made where they
 // were not known.

@@ -206,7 +206,7 @@ func floatAt(p unsafe.Pointer, size uintptr) float64 {
 // cmp.Compare has them equal.
 func floatKey(f float64) (key, error) {
 	if math.IsNaN(f) {
-		return key{}, &KeyError{Reason: "NaN cannot be compared", err: ErrInvalidKey}
+		return key{}, &KeyError{Reason: "NaN cannot be compared", Err: ErrInvalidKey}
 	}
 	if f == 0 {
 		f = 0 // folds -0 into +0

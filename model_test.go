@@ -213,7 +213,7 @@ func mdlEncodedLen(s string) int { return len(s) + strings.Count(s, "\x00") + 2 
 // zero primary key.
 func mdlKeyError(u *User) error {
 	tooLarge := func(field string, n int) error {
-		return &KeyError{Table: "User", Field: field, Reason: fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", n, MaxKeySize), err: ErrKeyTooLarge}
+		return &KeyError{Table: "User", Field: field, Reason: fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", n, MaxKeySize), Err: ErrKeyTooLarge}
 	}
 	if len(u.Email) > MaxKeySize {
 		return tooLarge("email", len(u.Email))
@@ -222,7 +222,7 @@ func mdlKeyError(u *User) error {
 		return tooLarge("", n)
 	}
 	if u.ID == 0 {
-		return &KeyError{Table: "User", Field: "id", Reason: "the primary key is zero", err: ErrInvalidKey}
+		return &KeyError{Table: "User", Field: "id", Reason: "the primary key is zero", Err: ErrInvalidKey}
 	}
 	return nil
 }
@@ -422,7 +422,7 @@ func (m *mdlModel) updated(old *User, fn func(User) (User, error)) (*User, error
 		return nil, err
 	}
 	if rec.ID != old.ID {
-		return nil, &KeyError{Table: "User", Field: "id", Reason: "update changed the primary key", err: ErrInvalidKey}
+		return nil, &KeyError{Table: "User", Field: "id", Reason: "update changed the primary key", Err: ErrInvalidKey}
 	}
 	return &rec, nil
 }

@@ -498,7 +498,7 @@ func (sch *tableSchema[T]) updated(old *T, fn func(T) (T, error)) (entry[T], err
 		return entry[T]{}, err
 	}
 	if !sch.pk.sameKey(e.rec, old) {
-		return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "update changed the primary key", err: ErrInvalidKey}
+		return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "update changed the primary key", Err: ErrInvalidKey}
 	}
 	return e, nil
 }

@@ -635,7 +635,7 @@ func (sch *tableSchema[T]) prepare(r *T) (entry[T], error) {
 	if sch.auto != nil && sch.pk.cols[0].isZero(r) {
 		id, ok := sch.auto.next()
 		if !ok {
-			return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "the auto-assigned key sequence is exhausted", err: ErrInvalidKey}
+			return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "the auto-assigned key sequence is exhausted", Err: ErrInvalidKey}
 		}
 		sch.auto.set(r, id)
 	}
@@ -655,7 +655,7 @@ func (sch *tableSchema[T]) entryOf(r *T) (entry[T], error) {
 		}
 	}
 	if sch.pk.cols[0].isZero(r) {
-		return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "the primary key is zero", err: ErrInvalidKey}
+		return entry[T]{}, &KeyError{Table: sch.table, Field: sch.pk.cols[0].name, Reason: "the primary key is zero", Err: ErrInvalidKey}
 	}
 	return entry[T]{rec: r, out: out, sch: sch}, nil
 }
@@ -665,7 +665,7 @@ func (sch *tableSchema[T]) entryOf(r *T) (entry[T], error) {
 func (d *indexDef[T]) checkKey(r *T, table string) error {
 	n, err := d.keySize(r)
 	if err == nil && n > MaxKeySize {
-		err = &KeyError{Reason: fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", n, MaxKeySize), err: ErrKeyTooLarge}
+		err = &KeyError{Reason: fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", n, MaxKeySize), Err: ErrKeyTooLarge}
 	}
 	if err != nil {
 		field := ""

@@ -1159,7 +1159,7 @@ func (m *coreModel) insert(u User) (User, error) {
 
 func (m *coreModel) update(u User) error {
 	if u.ID == 0 {
-		return &KeyError{Table: "User", Field: "id", Reason: "the primary key is zero", err: ErrInvalidKey}
+		return &KeyError{Table: "User", Field: "id", Reason: "the primary key is zero", Err: ErrInvalidKey}
 	}
 	if _, ok := m.recs[u.ID]; !ok {
 		return &NotFoundError{Table: "User"}
