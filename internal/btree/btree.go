@@ -448,6 +448,59 @@ func (t *Tree[P]) ascend(n *node[P], probe func(P) int, iter func(P) bool) bool 
 	return true
 }
 
+// Descend calls iter with every item not above probe's target, in
+// descending order, until iter returns false; a nil probe starts at the
+// last item. probe(x) is the target compared with x. It reports whether it
+// reached the first item.
+func (t *Tree[P]) Descend(probe func(P) int, iter func(P) bool) bool {
+	if t.root == nil {
+		return true
+	}
+	return t.descend(t.root, probe, iter)
+}
+
+func (t *Tree[P]) descend(n *node[P], probe func(P) int, iter func(P) bool) bool {
+	i, found := len(n.items), false
+	if probe != nil {
+		var zero P
+		i, found = t.locate(n, zero, probe)
+	}
+	// items[i] is the first item not below the target: itself the target
+	// if found, else above it, and then child i holds the items below
+	// items[i] and above items[i-1], some of them perhaps above the target.
+	switch {
+	case found:
+		if !iter(n.items[i]) {
+			return false
+		}
+		if !n.leaf() && !t.descend(n.children[i], nil, iter) {
+			return false
+		}
+	case !n.leaf():
+		if !t.descend(n.children[i], probe, iter) {
+			return false
+		}
+	}
+	for j := i - 1; j >= 0; j-- {
+		if !iter(n.items[j]) {
+			return false
+		}
+		if !n.leaf() && !t.descend(n.children[j], nil, iter) {
+			return false
+		}
+	}
+	return true
+}
+
+// Max returns the largest item, or false if the tree is empty: O(log n).
+func (t *Tree[P]) Max() (P, bool) {
+	if t.count == 0 {
+		var zero P
+		return zero, false
+	}
+	return t.last(), true
+}
+
 // Check verifies the tree's shape: every leaf at one depth, no node over
 // its size or left empty (the root excepted), children one more than
 // items, no stale item or child past a node's end (which would keep it

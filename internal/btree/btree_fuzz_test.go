@@ -203,6 +203,10 @@ func runFuzzTree(t *testing.T, data []byte) {
 				require.Equal(t, nilIfEmpty(want), nilIfEmpty(got), "Ascend")
 			}
 			require.True(t, (len(model)-i < max(limit, 1)) == done, "Ascend returned %v", done)
+			if x == 6 {
+				k = 0
+			}
+			requireDescend(t, cur, model, k, limit)
 		case fzCopy:
 			mutated = false
 			c := cur.Copy()

@@ -101,6 +101,8 @@ func TestTree_Model(t *testing.T) {
 					}
 					require.Equal(t, nilIfEmpty(want), nilIfEmpty(got), "Ascend(%d, limit %d)", k, limit)
 					require.Equal(t, len(model)-i < max(limit, 1), done)
+					requireDescend(t, tr, model, k, limit)
+					requireDescend(t, tr, model, 0, limit)
 				}
 				require.Equal(t, len(model), tr.Len())
 				if step%500 == 0 {
@@ -322,5 +324,38 @@ func TestTree_Check_Detects(t *testing.T) {
 			require.Error(t, err)
 			require.Contains(t, err.Error(), c.want)
 		})
+	}
+}
+
+// requireDescend checks Descend from k (0: from the last item), stopped
+// after limit items (at least one), and Max, against model, the tree's
+// items in order.
+func requireDescend(t testing.TB, tr *Tree[int], model []int, k, limit int) {
+	t.Helper()
+	var pr func(int) int
+	end := len(model) // items below end are not above the target
+	if k != 0 {
+		pr = probe(k)
+		i, found := slices.BinarySearch(model, k)
+		end = i
+		if found {
+			end++
+		}
+	}
+	var want []int
+	for j := end - 1; j >= 0 && len(want) < max(limit, 1); j-- {
+		want = append(want, model[j])
+	}
+	var got []int
+	done := tr.Descend(pr, func(x int) bool {
+		got = append(got, x)
+		return len(got) < limit
+	})
+	require.Equal(t, nilIfEmpty(want), nilIfEmpty(got), "Descend(%d, limit %d)", k, limit)
+	require.Equal(t, end < max(limit, 1), done, "Descend(%d, limit %d) reached the first item", k, limit)
+	m, ok := tr.Max()
+	require.Equal(t, len(model) > 0, ok)
+	if ok {
+		require.Equal(t, model[len(model)-1], m)
 	}
 }
