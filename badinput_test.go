@@ -6,7 +6,6 @@ import (
 	"math"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,14 +33,10 @@ var (
 	biQty   = Field("qty", func(i *badItem) int { return i.Qty })
 	bbNo    = Field("no", func(b *badBox) int { return b.No })
 	bbLabel = Field("label", func(b *badBox) string { return b.Label })
-
-	// badNickname is a field of User that the User table does not declare.
-	badNickname = Field("nickname", func(u *User) string { return u.Name })
 )
 
-// badEnv is a fresh DB for one row: the User table of newUsers holding
-// badFixture (ids 1 to 4), an Item table holding one item, an empty Box
-// table.
+// badEnv is a fresh DB for one row: the User table of newFixtureUsers
+// (ids 1 to 4), an Item table holding one item, an empty Box table.
 type badEnv struct {
 	db    *DB
 	users *Table[User]
@@ -50,48 +45,18 @@ type badEnv struct {
 	tx    *Tx // a transaction a row leaves open for its next call
 }
 
-var badFixture = []User{
-	{Email: "leo@example.com", Org: "acme", Username: "leo", Name: "Leo", Age: 30},
-	{Email: "ann@example.com", Org: "acme", Username: "ann", Name: "Ann", Age: 30},
-	{Email: "bob@example.com", Org: "initech", Username: "bob", Name: "Bob", Age: 41},
-	{Email: "eve@example.com", Org: "initech", Username: "eve", Name: "Eve", Age: 25},
-}
-
 var badWidget = badItem{SKU: "widget", Price: 9.5, Qty: 3}
 
 func newBadEnv(t *testing.T) *badEnv {
 	t.Helper()
-	db, users := newUsers(t)
+	db, users, _ := newFixtureUsers(t)
 	items, err := NewTable(db, "Item", PrimaryKey(biSKU), Unique("item_price", biPrice), Fields(biQty))
 	require.NoError(t, err)
 	boxes, err := NewTable(db, "Box", PrimaryKey(bbNo), Fields(bbLabel))
 	require.NoError(t, err)
-	for _, u := range badFixture {
-		_, err := users.Insert(u)
-		require.NoError(t, err)
-	}
 	_, err = items.Insert(badWidget)
 	require.NoError(t, err)
 	return &badEnv{db: db, users: users, items: items, boxes: boxes}
-}
-
-// badUser returns fixture user i as stored.
-func badUser(i int) User {
-	u := badFixture[i]
-	u.ID = int64(i + 1)
-	return u
-}
-
-// badRawDump returns every record of tbl in the latest published version,
-// read directly, so that it works on a closed DB too.
-func badRawDump[T any](tbl *Table[T]) []T {
-	s := versionOf(tbl)
-	var out []T
-	s.trees[0].Scan(func(r *T) bool {
-		out = append(out, *r)
-		return true
-	})
-	return out
 }
 
 type badSnapshot struct {
@@ -100,8 +65,10 @@ type badSnapshot struct {
 	boxes []badBox
 }
 
-func (e *badEnv) snapshot() badSnapshot {
-	return badSnapshot{badRawDump(e.users), badRawDump(e.items), badRawDump(e.boxes)}
+// snapshot returns every table's records (read directly, so that it works
+// on a closed DB too).
+func (e *badEnv) snapshot(t *testing.T) badSnapshot {
+	return badSnapshot{dump(t, e.users), dump(t, e.items), dump(t, e.boxes)}
 }
 
 func (e *badEnv) check(t *testing.T) {
@@ -121,14 +88,11 @@ func (e *badPanicError) Unwrap() error { return errBadPanicked }
 
 type badPanicValue struct{ where string }
 
-// badRecover runs fn and returns its panic as a *badPanicError.
-func badRecover(fn func()) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = &badPanicError{r}
-		}
-	}()
-	fn()
+// badPanic runs fn and returns its panic as a *badPanicError.
+func badPanic(fn func()) error {
+	if v := recovered(fn); v != nil {
+		return &badPanicError{v}
+	}
 	return nil
 }
 
@@ -139,69 +103,11 @@ type badRow struct {
 	name  string
 	setup func(t *testing.T, e *badEnv) // before the snapshot
 	call  func(t *testing.T, e *badEnv) error
-	is    error                         // the sentinel; nil: the call must succeed and change nothing
-	as    func(t *testing.T, err error) // asserts the context through errors.As
-	next  func(e *badEnv) error         // the next valid call, which must succeed
-}
-
-// asKeyError expects a *KeyError with this context.
-func asKeyError(table, field, reason string) func(*testing.T, error) {
-	return func(t *testing.T, err error) {
-		var ke *KeyError
-		require.ErrorAs(t, err, &ke)
-		assert.Equal(t, table, ke.Table)
-		assert.Equal(t, field, ke.Field)
-		assert.Equal(t, reason, ke.Reason)
-	}
-}
-
-func asFieldError(table, field string) func(*testing.T, error) {
-	return func(t *testing.T, err error) {
-		var fe *FieldError
-		require.ErrorAs(t, err, &fe)
-		assert.Equal(t, FieldError{Table: table, Field: field}, *fe)
-	}
-}
-
-func asLookupError(table, reason string) func(*testing.T, error) {
-	return func(t *testing.T, err error) {
-		var le *LookupError
-		require.ErrorAs(t, err, &le)
-		assert.Equal(t, LookupError{Table: table, Reason: reason}, *le)
-	}
-}
-
-func asSchemaError(table, reason string) func(*testing.T, error) {
-	return func(t *testing.T, err error) {
-		var se *SchemaError
-		require.ErrorAs(t, err, &se)
-		assert.Equal(t, table, se.Table)
-		assert.Contains(t, se.Reason, reason)
-	}
-}
-
-func asUserViolation(constraint string, fields, values []string, holder User) func(*testing.T, error) {
-	return func(t *testing.T, err error) {
-		var uv *UniqueViolationError
-		require.ErrorAs(t, err, &uv)
-		assert.Equal(t, UniqueViolationError{Table: "User", Constraint: constraint, Fields: fields, Values: values,
-			HeldBy: fmt.Sprint(holder.ID), PKField: "id", Existing: holder}, *uv)
-	}
-}
-
-// asNothing is for plain sentinels, which carry no context.
-func asNothing(t *testing.T, err error) {
-	var uv *UniqueViolationError
-	var ke *KeyError
-	assert.False(t, errors.As(err, &uv) || errors.As(err, &ke), "a plain sentinel is expected, got %T", err)
-}
-
-func asPanic(v any) func(*testing.T, error) {
-	return func(t *testing.T, err error) {
-		var pe *badPanicError
-		require.ErrorAs(t, err, &pe)
-		assert.Equal(t, v, pe.v)
-	}
+	is    error // the sentinel; nil: the call must succeed and change nothing
+	// as is the typed error that carries the context, compared whole
+	// through errors.As; nil: the error is the sentinel itself, bare.
+	as   error
+	next func(e *badEnv) error // the next valid call, which must succeed
 }
 
 func badInsertUser(email string) func(e *badEnv) error {
@@ -217,74 +123,70 @@ func badInsertUser(email string) func(e *badEnv) error {
 
 // badRows is the catalogue.
 func badRows() []badRow {
-	leo, ann := badUser(0), badUser(1)
+	leo, ann := fixtureUser(0), fixtureUser(1)
 	negZero := math.Copysign(0, -1)
 	return []badRow{
 		// Zero and empty keys.
 		{
 			name: "zero int primary key on a table that does not assign keys",
 			call: func(t *testing.T, e *badEnv) error { _, err := e.boxes.Insert(badBox{Label: "no number"}); return err },
-			is:   ErrInvalidKey, as: asKeyError("Box", "no", "the primary key is zero"),
+			is:   ErrInvalidKey, as: &KeyError{Table: "Box", Field: "no", Reason: "the primary key is zero", Err: ErrInvalidKey},
 			next: func(e *badEnv) error { _, err := e.boxes.Insert(badBox{No: 1, Label: "one"}); return err },
 		},
 		{
 			name: "empty string primary key",
 			call: func(t *testing.T, e *badEnv) error { _, err := e.items.Insert(badItem{Price: 1}); return err },
-			is:   ErrInvalidKey, as: asKeyError("Item", "sku", "the primary key is zero"),
+			is:   ErrInvalidKey, as: &KeyError{Table: "Item", Field: "sku", Reason: "the primary key is zero", Err: ErrInvalidKey},
 			next: func(e *badEnv) error { _, err := e.items.Insert(badItem{SKU: "gadget", Price: 1}); return err },
 		},
 		{
 			name: "zero primary key in Update of an auto-keyed table",
 			call: func(t *testing.T, e *badEnv) error { u := leo; u.ID = 0; return e.users.Update(u) },
-			is:   ErrInvalidKey, as: asKeyError("User", "id", "the primary key is zero"),
+			is:   ErrInvalidKey, as: &KeyError{Table: "User", Field: "id", Reason: "the primary key is zero", Err: ErrInvalidKey},
 			next: func(e *badEnv) error { u := leo; u.Name = "Leonard"; return e.users.Update(u) },
 		},
 		{
 			name: "update of a missing record",
 			call: func(t *testing.T, e *badEnv) error { u := leo; u.ID = 99; return e.users.Update(u) },
-			is:   ErrNotFound, as: func(t *testing.T, err error) {
-				var nf *NotFoundError
-				require.ErrorAs(t, err, &nf)
-				assert.Equal(t, "User", nf.Table)
-			},
+			is:   ErrNotFound, as: &NotFoundError{Table: "User"},
 			next: func(e *badEnv) error { _, _, err := e.users.Upsert(User{ID: 99, Email: "new@example.com"}); return err },
 		},
 
 		// Unknown fields and indexes.
 		{
 			name: "unknown field in Get",
-			call: func(t *testing.T, e *badEnv) error { _, err := e.users.Get(badNickname.Eq("leo")); return err },
-			is:   ErrUnknownField, as: asFieldError("User", "nickname"),
+			call: func(t *testing.T, e *badEnv) error { _, err := e.users.Get(uNickname.Eq("leo")); return err },
+			is:   ErrUnknownField, as: &FieldError{Table: "User", Field: "nickname"},
 			next: func(e *badEnv) error { _, err := e.users.Get(uEmail.Eq(leo.Email)); return err },
 		},
 		{
 			name: "unknown field in a condition of Delete",
 			call: func(t *testing.T, e *badEnv) error {
-				_, err := e.users.Delete(uOrg.Eq("acme"), Or(uAge.Eq(30), badNickname.Eq("x")))
+				_, err := e.users.Delete(uOrg.Eq("acme"), Or(uAge.Eq(30), uNickname.Eq("x")))
 				return err
 			},
-			is: ErrUnknownField, as: asFieldError("User", "nickname"),
+			is: ErrUnknownField, as: &FieldError{Table: "User", Field: "nickname"},
 			next: func(e *badEnv) error { _, err := e.users.Delete(uOrg.Eq("acme"), uUsername.Eq("leo")); return err },
 		},
 		{
 			name: "unknown field in OrderBy",
 			call: func(t *testing.T, e *badEnv) error {
-				_, err := e.users.Filter().OrderBy(badNickname.Asc()).Collect()
+				_, err := e.users.Filter().OrderBy(uNickname.Asc()).Collect()
 				return err
 			},
-			is: ErrUnknownField, as: asFieldError("User", "nickname"),
+			is: ErrUnknownField, as: &FieldError{Table: "User", Field: "nickname"},
 			next: func(e *badEnv) error { _, err := e.users.Filter().OrderBy(uName.Asc()).Collect(); return err },
 		},
 		{
 			name: "unknown field in GetOrCreate's lookup",
 			call: func(t *testing.T, e *badEnv) error {
-				_, _, err := e.users.GetOrCreate(badNickname.Eq("x"), func() (User, error) {
+				_, _, err := e.users.GetOrCreate(uNickname.Eq("x"), func() (User, error) {
 					t.Error("create called for an invalid lookup")
 					return User{}, nil
 				})
 				return err
 			},
-			is: ErrUnknownField, as: asFieldError("User", "nickname"),
+			is: ErrUnknownField, as: &FieldError{Table: "User", Field: "nickname"},
 			next: func(e *badEnv) error {
 				_, _, err := e.users.GetOrCreate(uName.Eq("Zed"), func() (User, error) { return User{Email: "zed@example.com", Name: "Zed"}, nil })
 				return err
@@ -301,8 +203,8 @@ func badRows() []badRow {
 				e.tx, err = e.db.Begin(true)
 				require.NoError(t, err)
 			},
-			call: func(t *testing.T, e *badEnv) error { _, err := e.users.In(e.tx).Get(badNickname.Eq("leo")); return err },
-			is:   ErrUnknownField, as: asFieldError("User", "nickname"),
+			call: func(t *testing.T, e *badEnv) error { _, err := e.users.In(e.tx).Get(uNickname.Eq("leo")); return err },
+			is:   ErrUnknownField, as: &FieldError{Table: "User", Field: "nickname"},
 			next: func(e *badEnv) error {
 				if _, err := e.users.In(e.tx).Insert(User{Email: "tx@example.com"}); err != nil {
 					return err
@@ -318,10 +220,10 @@ func badRows() []badRow {
 				require.NoError(t, err)
 			},
 			call: func(t *testing.T, e *badEnv) error {
-				_, err := e.users.In(e.tx).Filter(uOrg.Eq("acme")).Get(badNickname.Eq("leo"))
+				_, err := e.users.In(e.tx).Filter(uOrg.Eq("acme")).Get(uNickname.Eq("leo"))
 				return err
 			},
-			is: ErrUnknownField, as: asFieldError("User", "nickname"),
+			is: ErrUnknownField, as: &FieldError{Table: "User", Field: "nickname"},
 			next: func(e *badEnv) error {
 				if _, err := e.users.In(e.tx).Filter(uOrg.Eq("acme")).Get(uUsername.Eq("leo")); err != nil {
 					return err
@@ -332,13 +234,13 @@ func badRows() []badRow {
 		{
 			name: "unknown index in DropIndex",
 			call: func(t *testing.T, e *badEnv) error { return e.users.DropIndex("user_nickname") },
-			is:   ErrSchema, as: asSchemaError("User", "no index named user_nickname"),
+			is:   ErrIndexNotFound, as: &IndexNotFoundError{Table: "User", Index: "user_nickname"},
 			next: func(e *badEnv) error { return e.users.DropIndex("user_age") },
 		},
 		{
 			name: "Prefix on a field that is not a string",
 			call: func(t *testing.T, e *badEnv) error { _, err := e.users.Filter(uAge.Prefix(3)).Collect(); return err },
-			is:   ErrInvalidLookup, as: asLookupError("User", "Prefix on field age, which is not a string"),
+			is:   ErrInvalidLookup, as: &LookupError{Table: "User", Reason: "Prefix on field age, which is not a string"},
 			next: func(e *badEnv) error { _, err := e.users.Filter(uName.Prefix("A")).Collect(); return err },
 		},
 
@@ -349,7 +251,7 @@ func badRows() []badRow {
 				_, err := e.items.Insert(badItem{SKU: "nan", Price: math.NaN()})
 				return err
 			},
-			is: ErrInvalidKey, as: asKeyError("Item", "price", "NaN cannot be compared"),
+			is: ErrInvalidKey, as: &KeyError{Table: "Item", Field: "price", Reason: "NaN cannot be compared", Err: ErrInvalidKey},
 			next: func(e *badEnv) error { _, err := e.items.Insert(badItem{SKU: "nan", Price: 1.25}); return err },
 		},
 		{
@@ -358,7 +260,7 @@ func badRows() []badRow {
 				_, err := e.items.Filter(biPrice.Lt(math.NaN())).Collect()
 				return err
 			},
-			is: ErrInvalidKey, as: asKeyError("Item", "price", "NaN cannot be compared"),
+			is: ErrInvalidKey, as: &KeyError{Table: "Item", Field: "price", Reason: "NaN cannot be compared", Err: ErrInvalidKey},
 			next: func(e *badEnv) error { _, err := e.items.Filter(biPrice.Lt(10)).Collect(); return err },
 		},
 		{
@@ -371,12 +273,8 @@ func badRows() []badRow {
 				_, err := e.items.Insert(badItem{SKU: "negfree", Price: negZero})
 				return err
 			},
-			is: ErrUniqueViolation, as: func(t *testing.T, err error) {
-				var uv *UniqueViolationError
-				require.ErrorAs(t, err, &uv)
-				assert.Equal(t, UniqueViolationError{Table: "Item", Constraint: "item_price", Fields: []string{"price"}, Values: []string{"-0"},
-					HeldBy: "free", PKField: "sku", Existing: badItem{SKU: "free", Price: 0}}, *uv)
-			},
+			is: ErrUniqueViolation, as: &UniqueViolationError{Table: "Item", Constraint: "item_price", Fields: []string{"price"}, Values: []string{"-0"},
+				HeldBy: "free", PKField: "sku", Existing: badItem{SKU: "free", Price: 0}},
 			next: func(e *badEnv) error {
 				// A lookup by -0 finds the +0 record.
 				it, err := e.items.Get(biPrice.Eq(negZero))
@@ -394,7 +292,7 @@ func badRows() []badRow {
 				_, err := e.users.Insert(User{Email: strings.Repeat("x", MaxKeySize+1)})
 				return err
 			},
-			is: ErrKeyTooLarge, as: asKeyError("User", "email", fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", MaxKeySize+1, MaxKeySize)),
+			is: ErrKeyTooLarge, as: &KeyError{Table: "User", Field: "email", Reason: fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", MaxKeySize+1, MaxKeySize), Err: ErrKeyTooLarge},
 			next: badInsertUser(strings.Repeat("x", MaxKeySize)),
 		},
 		{
@@ -404,7 +302,7 @@ func badRows() []badRow {
 				_, err := e.users.Insert(User{Email: "long@example.com", Org: strings.Repeat("o", 2000), Username: strings.Repeat("u", 2093)})
 				return err
 			},
-			is: ErrKeyTooLarge, as: asKeyError("User", "", fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", MaxKeySize+1, MaxKeySize)),
+			is: ErrKeyTooLarge, as: &KeyError{Table: "User", Field: "", Reason: fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", MaxKeySize+1, MaxKeySize), Err: ErrKeyTooLarge},
 			next: func(e *badEnv) error {
 				_, err := e.users.Insert(User{Email: "long@example.com", Org: strings.Repeat("o", 2000), Username: strings.Repeat("u", 2092)})
 				return err
@@ -415,7 +313,7 @@ func badRows() []badRow {
 		{
 			name: "duplicate across records",
 			call: func(t *testing.T, e *badEnv) error { return badInsertUser(leo.Email)(e) },
-			is:   ErrUniqueViolation, as: asUserViolation("user_email", []string{"email"}, []string{leo.Email}, leo),
+			is:   ErrUniqueViolation, as: userViolation("user_email", []string{"email"}, []string{leo.Email}, leo),
 			next: badInsertUser("new@example.com"),
 		},
 		{
@@ -428,7 +326,7 @@ func badRows() []badRow {
 				_, err := e.users.Insert(User{Email: "empty2@example.com"})
 				return err
 			},
-			is: ErrUniqueViolation, as: asUserViolation("org_username", []string{"org", "username"}, []string{"", ""}, User{ID: 5, Email: "empty1@example.com"}),
+			is: ErrUniqueViolation, as: userViolation("org_username", []string{"org", "username"}, []string{"", ""}, User{ID: 5, Email: "empty1@example.com"}),
 			next: func(e *badEnv) error {
 				_, err := e.users.Insert(User{Email: "empty2@example.com", Username: "x"})
 				return err
@@ -445,7 +343,7 @@ func badRows() []badRow {
 					return err
 				})
 			},
-			is: ErrUniqueViolation, as: asUserViolation("user_email", []string{"email"}, []string{"twice@example.com"}, User{ID: 10, Email: "twice@example.com", Username: "a"}),
+			is: ErrUniqueViolation, as: userViolation("user_email", []string{"email"}, []string{"twice@example.com"}, User{ID: 10, Email: "twice@example.com", Username: "a"}),
 			next: func(e *badEnv) error {
 				return e.db.Update(func(tx *Tx) error { _, err := e.users.In(tx).Insert(User{Email: "twice@example.com"}); return err })
 			},
@@ -456,7 +354,7 @@ func badRows() []badRow {
 				_, err := e.users.InsertMany([]User{{ID: 10, Email: "twice@example.com", Username: "a"}, {ID: 11, Email: "twice@example.com", Username: "b"}}, OnConflict[User]{})
 				return err
 			},
-			is: ErrUniqueViolation, as: asUserViolation("user_email", []string{"email"}, []string{"twice@example.com"}, User{ID: 10, Email: "twice@example.com", Username: "a"}),
+			is: ErrUniqueViolation, as: userViolation("user_email", []string{"email"}, []string{"twice@example.com"}, User{ID: 10, Email: "twice@example.com", Username: "a"}),
 			next: func(e *badEnv) error {
 				r, err := e.users.InsertMany([]User{{ID: 10, Email: "twice@example.com", Username: "a"}, {ID: 11, Email: "twice@example.com", Username: "b"}}, OnConflict[User]{Ignore: true})
 				if err == nil && (len(r.Inserted) != 1 || len(r.Skipped) != 1) {
@@ -470,7 +368,7 @@ func badRows() []badRow {
 			call: func(t *testing.T, e *badEnv) error {
 				return e.db.Update(func(tx *Tx) error { _, err := e.users.In(tx).Insert(User{Email: ann.Email}); return err })
 			},
-			is: ErrUniqueViolation, as: asUserViolation("user_email", []string{"email"}, []string{ann.Email}, ann),
+			is: ErrUniqueViolation, as: userViolation("user_email", []string{"email"}, []string{ann.Email}, ann),
 			next: func(e *badEnv) error {
 				return e.db.Update(func(tx *Tx) error { _, err := e.users.In(tx).Insert(User{Email: "fresh@example.com"}); return err })
 			},
@@ -487,7 +385,7 @@ func badRows() []badRow {
 				require.NoError(t, err)
 			},
 			call: func(t *testing.T, e *badEnv) error { return e.tx.Commit() },
-			is:   ErrConflict, as: asNothing,
+			is:   ErrConflict,
 			next: func(e *badEnv) error {
 				if err := e.tx.Rollback(); !errors.Is(err, ErrTxDone) {
 					return fmt.Errorf("Rollback after a failed Commit: %v, want ErrTxDone", err)
@@ -498,7 +396,7 @@ func badRows() []badRow {
 		{
 			name: "update that moves an indexed field into a collision",
 			call: func(t *testing.T, e *badEnv) error { u := ann; u.Email = leo.Email; return e.users.Update(u) },
-			is:   ErrUniqueViolation, as: asUserViolation("user_email", []string{"email"}, []string{leo.Email}, leo),
+			is:   ErrUniqueViolation, as: userViolation("user_email", []string{"email"}, []string{leo.Email}, leo),
 			next: func(e *badEnv) error { u := ann; u.Email = "ann2@example.com"; return e.users.Update(u) },
 		},
 		{
@@ -507,7 +405,7 @@ func badRows() []badRow {
 				_, err := e.users.Filter(uOrg.Eq("acme")).Update(func(u User) (User, error) { u.Username = "same"; return u, nil })
 				return err
 			},
-			is: ErrUniqueViolation, as: asUserViolation("org_username", []string{"org", "username"}, []string{"acme", "same"}, User{ID: 1, Email: leo.Email, Org: "acme", Username: "same", Name: "Leo", Age: 30}),
+			is: ErrUniqueViolation, as: userViolation("org_username", []string{"org", "username"}, []string{"acme", "same"}, User{ID: 1, Email: leo.Email, Org: "acme", Username: "same", Name: "Leo", Age: 30}),
 			next: func(e *badEnv) error {
 				_, err := e.users.Filter(uOrg.Eq("acme")).Update(func(u User) (User, error) { u.Name += "!"; return u, nil })
 				return err
@@ -521,7 +419,7 @@ func badRows() []badRow {
 					func() (User, error) { return User{}, errBadCallback })
 				return err
 			},
-			is: ErrUniqueViolation, as: asUserViolation("org_username", []string{"org", "username"}, []string{leo.Org, leo.Username}, leo),
+			is: ErrUniqueViolation, as: userViolation("org_username", []string{"org", "username"}, []string{leo.Org, leo.Username}, leo),
 			next: func(e *badEnv) error {
 				_, _, err := e.users.UpdateOrCreate(uEmail.Eq(ann.Email),
 					func(u User) (User, error) { u.Age++; return u, nil },
@@ -535,7 +433,7 @@ func badRows() []badRow {
 				_, err := e.users.Filter(uEmail.Eq(leo.Email)).Update(func(u User) (User, error) { u.ID = 77; return u, nil })
 				return err
 			},
-			is: ErrInvalidKey, as: asKeyError("User", "id", "update changed the primary key"),
+			is: ErrInvalidKey, as: &KeyError{Table: "User", Field: "id", Reason: "update changed the primary key", Err: ErrInvalidKey},
 			next: func(e *badEnv) error {
 				_, err := e.users.Filter(uEmail.Eq(leo.Email)).Update(func(u User) (User, error) { u.Age = 31; return u, nil })
 				return err
@@ -548,7 +446,7 @@ func badRows() []badRow {
 					Update: func(existing, _ User) (User, error) { return existing, nil }})
 				return err
 			},
-			is: ErrInvalidLookup, as: asLookupError("User", "OnConflict sets both Ignore and Update"),
+			is: ErrInvalidLookup, as: &LookupError{Table: "User", Reason: "OnConflict sets both Ignore and Update"},
 			next: func(e *badEnv) error {
 				_, err := e.users.InsertMany([]User{{Email: leo.Email, Name: "merged"}}, OnConflict[User]{
 					Update: func(existing, proposed User) (User, error) { existing.Name = proposed.Name; return existing, nil }})
@@ -563,11 +461,7 @@ func badRows() []badRow {
 				_, _, err := e.users.GetOrCreate(uEmail.Eq("new@example.com"), func() (User, error) { return User{}, errBadCallback })
 				return err
 			},
-			is: errBadCallback, as: func(t *testing.T, err error) {
-				var ce *CallbackError
-				require.ErrorAs(t, err, &ce)
-				assert.Equal(t, CallbackError{Table: "User", Callback: "create", Err: errBadCallback}, *ce)
-			},
+			is: errBadCallback, as: &CallbackError{Table: "User", Callback: "create", Err: errBadCallback},
 			next: func(e *badEnv) error {
 				_, created, err := e.users.GetOrCreate(uEmail.Eq("new@example.com"), func() (User, error) { return User{Email: "new@example.com"}, nil })
 				if err == nil && !created {
@@ -579,11 +473,11 @@ func badRows() []badRow {
 		{
 			name: "create callback panics",
 			call: func(t *testing.T, e *badEnv) error {
-				return badRecover(func() {
+				return badPanic(func() {
 					_, _, _ = e.users.GetOrCreate(uName.Eq("Zed"), func() (User, error) { panic(badPanicValue{"create"}) })
 				})
 			},
-			is: errBadPanicked, as: asPanic(badPanicValue{"create"}),
+			is: errBadPanicked, as: &badPanicError{badPanicValue{"create"}},
 			next: func(e *badEnv) error { // the same lookup, so the same stripe
 				_, _, err := e.users.GetOrCreate(uName.Eq("Zed"), func() (User, error) { return User{Email: "zed@example.com", Name: "Zed"}, nil })
 				return err
@@ -592,13 +486,13 @@ func badRows() []badRow {
 		{
 			name: "update callback panics",
 			call: func(t *testing.T, e *badEnv) error {
-				return badRecover(func() {
+				return badPanic(func() {
 					_, _, _ = e.users.UpdateOrCreate(uEmail.Eq(leo.Email),
 						func(User) (User, error) { panic(badPanicValue{"update"}) },
 						func() (User, error) { return User{}, errBadCallback })
 				})
 			},
-			is: errBadPanicked, as: asPanic(badPanicValue{"update"}),
+			is: errBadPanicked, as: &badPanicError{badPanicValue{"update"}},
 			next: func(e *badEnv) error {
 				_, _, err := e.users.UpdateOrCreate(uEmail.Eq(leo.Email),
 					func(u User) (User, error) { u.Age++; return u, nil },
@@ -609,7 +503,7 @@ func badRows() []badRow {
 		{
 			name: "transaction function panics",
 			call: func(t *testing.T, e *badEnv) error {
-				return badRecover(func() {
+				return badPanic(func() {
 					_ = e.db.Update(func(tx *Tx) error {
 						if _, err := e.users.In(tx).Insert(User{Email: "in-tx@example.com"}); err != nil {
 							return err
@@ -618,7 +512,7 @@ func badRows() []badRow {
 					})
 				})
 			},
-			is: errBadPanicked, as: asPanic(badPanicValue{"tx"}),
+			is: errBadPanicked, as: &badPanicError{badPanicValue{"tx"}},
 			next: func(e *badEnv) error {
 				return e.db.Update(func(tx *Tx) error { _, err := e.users.In(tx).Insert(User{Email: "in-tx@example.com"}); return err })
 			},
@@ -629,7 +523,7 @@ func badRows() []badRow {
 				_, _, err := e.users.GetOrCreate(uEmail.Eq("want@example.com"), func() (User, error) { return User{Email: "other@example.com"}, nil })
 				return err
 			},
-			is: ErrInvalidLookup, as: asLookupError("User", "the created record does not match the lookup"),
+			is: ErrInvalidLookup, as: &LookupError{Table: "User", Reason: "the created record does not match the lookup"},
 			next: func(e *badEnv) error {
 				_, _, err := e.users.GetOrCreate(uEmail.Eq("want@example.com"), func() (User, error) { return User{Email: "want@example.com"}, nil })
 				return err
@@ -644,12 +538,11 @@ func badRows() []badRow {
 				})
 				return err
 			},
-			is: ErrMultipleReturned, as: func(t *testing.T, err error) {
-				var mr *MultipleReturnedError
-				require.ErrorAs(t, err, &mr)
-				assert.Equal(t, MultipleReturnedError{Table: "User", Count: 2}, *mr)
+			is: ErrMultipleReturned, as: &MultipleReturnedError{Table: "User", Count: 2},
+			next: func(e *badEnv) error {
+				_, _, err := e.users.GetOrCreate(uAge.Eq(41), func() (User, error) { return User{}, errors.New("create called though Bob matches") })
+				return err
 			},
-			next: func(e *badEnv) error { _, _, err := e.users.GetOrCreate(uAge.Eq(41), nil); return err },
 		},
 
 		// Ranges.
@@ -676,19 +569,19 @@ func badRows() []badRow {
 		{
 			name: "negative Limit",
 			call: func(t *testing.T, e *badEnv) error { _, err := e.users.Filter().Limit(-1).Collect(); return err },
-			is:   ErrInvalidLookup, as: asLookupError("User", "negative limit -1"),
+			is:   ErrInvalidLookup, as: &LookupError{Table: "User", Reason: "negative limit -1"},
 			next: func(e *badEnv) error { _, err := e.users.Filter().Limit(1).Collect(); return err },
 		},
 		{
 			name: "negative Limit on Query.Delete",
 			call: func(t *testing.T, e *badEnv) error { _, err := e.users.Filter().Limit(-3).Delete(); return err },
-			is:   ErrInvalidLookup, as: asLookupError("User", "negative limit -3"),
+			is:   ErrInvalidLookup, as: &LookupError{Table: "User", Reason: "negative limit -3"},
 			next: func(e *badEnv) error { _, err := e.users.Filter(uAge.Eq(25)).Limit(1).Delete(); return err },
 		},
 		{
 			name: "negative Offset",
 			call: func(t *testing.T, e *badEnv) error { _, err := e.users.Filter().Offset(-1).Count(); return err },
-			is:   ErrInvalidLookup, as: asLookupError("User", "negative offset -1"),
+			is:   ErrInvalidLookup, as: &LookupError{Table: "User", Reason: "negative offset -1"},
 			next: func(e *badEnv) error { _, err := e.users.Filter().Offset(1).Count(); return err },
 		},
 
@@ -705,7 +598,7 @@ func badRows() []badRow {
 				_, err := e.users.In(e.tx).Insert(User{Email: "late@example.com"})
 				return err
 			},
-			is: ErrTxDone, as: asNothing,
+			is: ErrTxDone, as: &AccessError{Table: "User", Err: ErrTxDone},
 			next: func(e *badEnv) error {
 				return e.db.Update(func(tx *Tx) error { _, err := e.users.In(tx).Insert(User{Email: "late@example.com"}); return err })
 			},
@@ -727,7 +620,7 @@ func badRows() []badRow {
 				assert.ErrorIs(t, e.tx.Savepoint(func(*Tx) error { return nil }), ErrTxDone)
 				return err
 			},
-			is: ErrTxDone, as: asNothing,
+			is: ErrTxDone, as: &AccessError{Table: "User", Err: ErrTxDone},
 			next: func(e *badEnv) error { _, err := e.users.Get(uEmail.Eq(leo.Email)); return err },
 		},
 		{
@@ -745,7 +638,7 @@ func badRows() []badRow {
 					return err
 				})
 			},
-			is: ErrReadOnly, as: asNothing,
+			is: ErrReadOnly, as: &AccessError{Table: "User", Err: ErrReadOnly},
 			next: func(e *badEnv) error { _, err := e.users.Insert(User{Email: "ro@example.com"}); return err },
 		},
 
@@ -756,7 +649,7 @@ func badRows() []badRow {
 				_, err := NewTable(e.db, "Twice", PrimaryKey(uID), PrimaryKey(uEmail))
 				return err
 			},
-			is: ErrSchema, as: asSchemaError("Twice", "two primary keys"),
+			is: ErrSchema, as: &SchemaError{Table: "Twice", Reason: "two primary keys"},
 			next: func(e *badEnv) error { _, err := NewTable(e.db, "Twice", PrimaryKey(uID)); return err },
 		},
 		{
@@ -765,7 +658,7 @@ func badRows() []badRow {
 				_, err := NewTable(e.db, "Dup", PrimaryKey(uID), Unique("dup", uEmail), Index("dup", uAge))
 				return err
 			},
-			is: ErrSchema, as: asSchemaError("Dup", `two indexes are named "dup"`),
+			is: ErrSchema, as: &SchemaError{Table: "Dup", Reason: `two indexes are named "dup"`},
 			next: func(e *badEnv) error {
 				_, err := NewTable(e.db, "Dup", PrimaryKey(uID), Unique("dup", uEmail))
 				return err
@@ -777,7 +670,7 @@ func badRows() []badRow {
 				_, err := NewTable(e.db, "NoFields", PrimaryKey(uID), Unique[User, string]("nothing", nil))
 				return err
 			},
-			is: ErrSchema, as: asSchemaError("NoFields", `index "nothing" has no fields`),
+			is: ErrSchema, as: &SchemaError{Table: "NoFields", Reason: `a field is nil; index "nothing" has no fields`},
 			next: func(e *badEnv) error {
 				_, err := NewTable(e.db, "NoFields", PrimaryKey(uID), Unique("nothing", uEmail))
 				return err
@@ -791,7 +684,7 @@ func badRows() []badRow {
 				_, err := NewTable(e.db, "Ints", PrimaryKey(Field("v", func(i *int) int { return *i })))
 				return err
 			},
-			is: ErrSchema, as: asSchemaError("Ints", "records must be structs, not int"),
+			is: ErrSchema, as: &SchemaError{Table: "Ints", Reason: "records must be structs, not int"},
 			next: func(e *badEnv) error {
 				type wrapped struct{ V int }
 				_, err := NewTable(e.db, "Ints", PrimaryKey(Field("v", func(w *wrapped) int { return w.V })))
@@ -814,7 +707,7 @@ func badRows() []badRow {
 				_, err = e.users.Insert(User{Email: "closed@example.com"})
 				return err
 			},
-			is: ErrClosed, as: asNothing,
+			is: ErrClosed, as: &AccessError{Table: "User", Err: ErrClosed},
 			next: func(e *badEnv) error { return e.db.Close() }, // idempotent
 		},
 	}
@@ -832,26 +725,23 @@ func TestBadInput(t *testing.T) {
 			if row.setup != nil {
 				row.setup(t, e)
 			}
-			before := e.snapshot()
+			before := e.snapshot(t)
 			err := row.call(t, e)
-			if row.is == nil {
+			switch {
+			case row.is == nil:
 				require.NoError(t, err)
-			} else {
+			case row.as == nil:
+				require.Equal(t, row.is, err, "a bare sentinel, without context")
+			default:
 				require.ErrorIs(t, err, row.is)
-				require.NotNil(t, row.as, "a row with an error asserts its context")
-				row.as(t, err)
+				requireErrorAs(t, err, row.as)
 			}
-			require.Equal(t, before, e.snapshot(), "the records changed")
+			require.Equal(t, before, e.snapshot(t), "the records changed")
 			e.check(t)
 
-			done := make(chan error, 1)
-			go func() { done <- row.next(e) }()
-			select {
-			case err := <-done:
-				require.NoError(t, err, "the next valid call")
-			case <-time.After(5 * time.Second):
-				t.Fatal("the next valid call has not returned after 5s: a lock was left held")
-			}
+			var next error
+			within(t, testTimeout, "the next valid call", func() { next = row.next(e) })
+			require.NoError(t, next, "the next valid call")
 			e.check(t)
 		})
 	}

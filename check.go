@@ -140,10 +140,14 @@ func (c *commitTable[T]) check(idle bool) error {
 			continue
 		}
 		for i := range x.parts {
-			if !x.parts[i].mu.TryLock() {
+			p := x.parts[i].Load()
+			if p == nil {
+				continue
+			}
+			if !p.mu.TryLock() {
 				return fmt.Errorf("table %s: a partition of %q is locked", m.name, x.def.name)
 			}
-			x.parts[i].mu.Unlock()
+			p.mu.Unlock()
 		}
 	}
 	return nil

@@ -128,7 +128,7 @@ func (e *memEngine) applyBatch(b *batch) {
 	defer e.gate.Unlock()
 	defer e.treeMu.Unlock()
 	w := &e.commit.work
-	if r := e.catchUpSafely(w); r != nil {
+	if _, r := e.catchUpSafely(w); r != nil {
 		for _, o := range b.ops {
 			o.panicked = r
 		}
@@ -150,10 +150,9 @@ func (e *memEngine) applyBatch(b *batch) {
 // rather than raising it: the inserts it did not apply stay in the log,
 // and the next catch-up applies them (again: a tree's Set of a record it
 // holds changes nothing).
-func (e *memEngine) catchUpSafely(w *working) (panicked any) {
+func (e *memEngine) catchUpSafely(w *working) (h *logRec, panicked any) {
 	defer func() { panicked = recover() }()
-	e.catchUp(w)
-	return nil
+	return e.catchUp(w), nil
 }
 
 // runOp runs o; if it fails or panics, it undoes what o did.
@@ -358,8 +357,10 @@ func (c *commitTable[T]) endBatch() {
 
 func (c *commitTable[T]) publish() versioned {
 	// The version holds every change: the pending log goes, and with it
-	// the records it kept alive. The next period likely logs as much.
-	c.st.log, c.sealed = make([]change[T], 0, len(c.st.log)), 0
+	// the records it kept alive. Readers may still hold the sealed part
+	// of the old array (the log of changes), so a new one takes its
+	// place, sized for a usual period.
+	c.st.log, c.sealed = make([]change[T], 0, min(len(c.st.log), maxPending)), 0
 	c.dirty = false
 	return c.st.freeze()
 }

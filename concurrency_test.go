@@ -24,7 +24,7 @@ func TestTable_Insert_ConcurrentDuplicates(t *testing.T) {
 		perG       = 200
 		emails     = 500
 	)
-	seed := coreSeed(t)
+	seed := testSeed(t)
 	_, users := newUsers(t)
 
 	type attempt struct {
@@ -102,7 +102,7 @@ func TestTable_ConcurrentWritersAndReaders(t *testing.T) {
 		opsPerW  = 600
 		keySpace = 24
 	)
-	seed := coreSeed(t)
+	seed := testSeed(t)
 	db, users := newUsers(t)
 	emailOf := func(i int) string { return fmt.Sprintf("k%02d@example.com", i) }
 
@@ -212,22 +212,6 @@ func TestTable_ConcurrentWritersAndReaders(t *testing.T) {
 	require.NoError(t, db.View(func(tx *Tx) error { return check(users.In(tx), tx) }))
 }
 
-// within runs f and fails the test if it does not return within d: a call
-// that should not wait for a writer.
-func within(t *testing.T, d time.Duration, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("%s blocked for %v", what, d)
-	}
-}
-
 // TestTable_Readers_DoNotWaitForWriters holds the commit pipeline, as a
 // slow batch would, and checks that every read completes meanwhile and sees
 // none of the pending write (an Upsert, which the committer applies), and
@@ -265,7 +249,7 @@ func TestTable_Readers_DoNotWaitForWriters(t *testing.T) {
 		inserted <- err
 	}()
 	// Let the writer reach the pipeline.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testTimeout)
 	for {
 		memOf(db).commit.mu.Lock()
 		waiting := memOf(db).commit.open != nil && len(memOf(db).commit.open.ops) > 0
@@ -276,7 +260,7 @@ func TestTable_Readers_DoNotWaitForWriters(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 
-	within(t, 5*time.Second, "reads", func() {
+	within(t, testTimeout, "reads", func() {
 		got, err := users.Get(uEmail.Eq(stored[0].Email))
 		assert.NoError(t, err)
 		assert.Equal(t, stored[0], got)
@@ -302,7 +286,7 @@ func TestTable_Readers_DoNotWaitForWriters(t *testing.T) {
 		t.Fatalf("the upsert finished while the committer was held: %v", err)
 	default:
 	}
-	within(t, 5*time.Second, "an insert", func() {
+	within(t, testTimeout, "an insert", func() {
 		fast, err := users.Insert(User{Email: "fast@example.com", Org: "o", Username: "fast"})
 		require.NoError(t, err)
 		got, err := users.Get(uEmail.Eq("fast@example.com"))
@@ -315,12 +299,9 @@ func TestTable_Readers_DoNotWaitForWriters(t *testing.T) {
 
 	release()
 	unlocked = true
-	select {
-	case err := <-inserted:
-		require.NoError(t, err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("the insert did not finish once the committer was free")
-	}
+	var err error
+	within(t, testTimeout, "the upsert once the committer is free", func() { err = <-inserted })
+	require.NoError(t, err)
 	got, err := users.Get(uEmail.Eq("pending@example.com"))
 	require.NoError(t, err)
 	assert.Equal(t, int64(5), got.ID)
@@ -348,7 +329,7 @@ func TestTable_GetOrCreate_SlowCreateBlocksNoReader(t *testing.T) {
 		res <- result{rec, created, err}
 	}()
 	<-entered
-	within(t, 5*time.Second, "reads and other writes", func() {
+	within(t, testTimeout, "reads and other writes", func() {
 		_, err := users.Get(uEmail.Eq("slow@example.com"))
 		assert.ErrorIs(t, err, ErrNotFound)
 		got, err := users.Get(uID.Eq(1))
@@ -489,7 +470,7 @@ func TestDB_MixedWorkload(t *testing.T) {
 	}
 	oID := Field("id", func(o *other) int64 { return o.ID })
 	oKey := Field("key", func(o *other) string { return o.Key })
-	seed := coreSeed(t)
+	seed := testSeed(t)
 	db, users := newUsers(t)
 	deadline := time.Now().Add(1500 * time.Millisecond)
 	running := func() bool { return time.Now().Before(deadline) }

@@ -196,15 +196,21 @@ type DuplicatesError struct {
 	Total int
 }
 
-// DuplicateValues is one group of a DuplicatesError: shared values and
-// the primary keys of the records sharing them.
+// DuplicateValues is one group of a DuplicatesError: shared values, how
+// many records share them, and the primary keys of the first few.
 type DuplicateValues struct {
 	Values []string
-	PKs    []string
+	Count  int
+	PKs    []string // at most maxReportedPKs, in primary key order
 }
 
-// maxReportedGroups is how many groups a DuplicatesError lists.
-const maxReportedGroups = 5
+// maxReportedGroups is how many groups a DuplicatesError lists, and
+// maxReportedPKs how many primary keys of each, so that its message stays
+// short whatever the data.
+const (
+	maxReportedGroups = 5
+	maxReportedPKs    = 5
+)
 
 // Error returns the message described on DuplicatesError.
 func (e *DuplicatesError) Error() string {
@@ -212,7 +218,11 @@ func (e *DuplicatesError) Error() string {
 	fmt.Fprintf(&b, "recstore: cannot add unique index %q on %s: %d group(s) of records share (%s):",
 		e.Index, e.Table, e.Total, strings.Join(e.Fields, ", "))
 	for _, g := range e.Groups {
-		fmt.Fprintf(&b, " (%s) held by %s;", strings.Join(g.Values, ", "), strings.Join(g.PKs, ", "))
+		fmt.Fprintf(&b, " (%s) held by %s", strings.Join(g.Values, ", "), strings.Join(g.PKs, ", "))
+		if g.Count > len(g.PKs) {
+			fmt.Fprintf(&b, " and %d more", g.Count-len(g.PKs))
+		}
+		b.WriteString(";")
 	}
 	if e.Total > len(e.Groups) {
 		fmt.Fprintf(&b, " and %d more", e.Total-len(e.Groups))
@@ -226,11 +236,11 @@ func (e *DuplicatesError) Unwrap() error { return ErrDuplicateValues }
 func duplicatesError[T any](sch *tableSchema[T], d *indexDef[T], groups [][]*T) error {
 	e := &DuplicatesError{Table: sch.table, Index: d.name, Fields: d.fieldNames(), Total: len(groups)}
 	for _, g := range groups[:min(len(groups), maxReportedGroups)] {
-		pks := make([]string, len(g))
-		for i, r := range g {
-			pks[i] = sch.pk.cols[0].format(r)
+		pks := make([]string, min(len(g), maxReportedPKs))
+		for i := range pks {
+			pks[i] = sch.pk.cols[0].format(g[i])
 		}
-		e.Groups = append(e.Groups, DuplicateValues{Values: formatValues(d.cols, g[0]), PKs: pks})
+		e.Groups = append(e.Groups, DuplicateValues{Values: formatValues(d.cols, g[0]), Count: len(g), PKs: pks})
 	}
 	return e
 }

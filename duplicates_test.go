@@ -27,6 +27,8 @@ type dupRec struct {
 	Age  int
 }
 
+func (r dupRec) id() int64 { return r.ID }
+
 var (
 	dupID   = Field("id", func(r *dupRec) int64 { return r.ID })
 	dupOrg  = Field("org", func(r *dupRec) string { return r.Org })
@@ -151,7 +153,7 @@ func dupRandom(rng *rand.Rand, i int) dupRec {
 // reference group-by on random records, for one and two fields, indexed
 // or not, optional or not; then again after random updates and deletes.
 func TestTable_Duplicates_MatchesGroupBy(t *testing.T) {
-	rng := rand.New(rand.NewPCG(coreSeed(t), 1))
+	rng := rand.New(rand.NewPCG(testSeed(t), 1))
 	_, tbl := newDupRecs(t)
 	recs := make([]dupRec, 300)
 	for i := range recs {
@@ -228,29 +230,13 @@ func TestTable_Duplicates_Values(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, 1)
 	assert.Equal(t, []string{"a", "nick", "-2"}, got[0].Values)
-	assert.Equal(t, []int64{1, 2}, dupIDs(got[0].Records))
+	assert.Equal(t, []int64{1, 2}, idsOf(got[0].Records))
 
 	got, err = tbl.Duplicates(dupOrg, dupAge)
 	require.NoError(t, err)
 	require.Len(t, got, 1)
 	assert.Equal(t, []string{"a", "-2"}, got[0].Values)
-	assert.Equal(t, []int64{1, 2, 3, 4}, dupIDs(got[0].Records))
-}
-
-func dupIDs(recs []dupRec) []int64 {
-	ids := make([]int64, len(recs))
-	for i, r := range recs {
-		ids[i] = r.ID
-	}
-	return ids
-}
-
-func userIDs(recs []User) []int64 {
-	ids := make([]int64, len(recs))
-	for i, r := range recs {
-		ids[i] = r.ID
-	}
-	return ids
+	assert.Equal(t, []int64{1, 2, 3, 4}, idsOf(got[0].Records))
 }
 
 // TestTable_Duplicates_InTransaction: through a transaction, Duplicates
@@ -279,16 +265,13 @@ func TestTable_Duplicates_InTransaction(t *testing.T) {
 // len(names), with distinct emails and usernames and age i+1.
 func dupUsers(t testing.TB, names ...string) (*DB, *Table[User]) {
 	t.Helper()
-	db, users := newUsers(t)
+	recs := make([]User, len(names))
 	for i, n := range names {
-		_, err := users.Insert(User{Email: fmt.Sprintf("u%d@example.com", i+1), Org: "o", Username: fmt.Sprintf("u%d", i+1), Name: n, Age: i + 1})
-		require.NoError(t, err)
+		recs[i] = User{Email: fmt.Sprintf("u%d@example.com", i+1), Org: "o", Username: fmt.Sprintf("u%d", i+1), Name: n, Age: i + 1}
 	}
+	db, users, _ := newUsersHolding(t, recs...)
 	return db, users
 }
-
-// dupNotDeclared is a field of User that no table of the tests declares.
-var dupNotDeclared = Field("nickname", func(u *User) string { return u.Name })
 
 // TestTable_Duplicates_Errors: a field the table does not declare, a nil
 // field or no field at all is a typed error; Dedupe then removes nothing.
@@ -299,8 +282,8 @@ func TestTable_Duplicates_Errors(t *testing.T) {
 		is     error
 		field  string // for a *FieldError
 	}{
-		{"unknown field", []ColumnOf[User]{dupNotDeclared}, ErrUnknownField, "nickname"},
-		{"unknown second field", []ColumnOf[User]{uName, dupNotDeclared}, ErrUnknownField, "nickname"},
+		{"unknown field", []ColumnOf[User]{uNickname}, ErrUnknownField, "nickname"},
+		{"unknown second field", []ColumnOf[User]{uName, uNickname}, ErrUnknownField, "nickname"},
 		{"nil field", []ColumnOf[User]{nil}, ErrUnknownField, "<nil>"},
 		{"nil column", []ColumnOf[User]{(*Column[User, string])(nil)}, ErrUnknownField, "<nil>"},
 		{"no field", nil, ErrInvalidLookup, ""},
@@ -334,7 +317,7 @@ func TestTable_Duplicates_Errors(t *testing.T) {
 			// The next valid call succeeds.
 			removed, err = users.Dedupe(nil, uName)
 			require.NoError(t, err)
-			assert.Equal(t, []int64{2}, userIDs(removed))
+			assert.Equal(t, []int64{2}, idsOf(removed))
 		})
 	}
 }
@@ -348,10 +331,10 @@ func TestTable_Dedupe_KeepsLowestPK(t *testing.T) {
 
 	removed, err := users.Dedupe(nil, uName)
 	require.NoError(t, err)
-	assert.Equal(t, []int64{5, 3, 6}, userIDs(removed)) // group "a", then "b"
+	assert.Equal(t, []int64{5, 3, 6}, idsOf(removed)) // group "a", then "b"
 	assert.Equal(t, []User{before[4], before[2], before[5]}, removed)
 
-	assert.Equal(t, []int64{1, 2, 4, 7}, userIDs(dump(t, users)))
+	assert.Equal(t, []int64{1, 2, 4, 7}, idsOf(dump(t, users)))
 	groups, err := users.Duplicates(uName)
 	require.NoError(t, err)
 	assert.Empty(t, groups)
@@ -364,7 +347,7 @@ func TestTable_Dedupe_KeepsLowestPK(t *testing.T) {
 	removed, err = users.Dedupe(nil, uName)
 	require.NoError(t, err)
 	assert.Empty(t, removed)
-	assert.Equal(t, []int64{1, 2, 4, 7}, userIDs(dump(t, users)))
+	assert.Equal(t, []int64{1, 2, 4, 7}, idsOf(dump(t, users)))
 }
 
 // TestTable_Dedupe_KeepChoosesSurvivor: keep sees each group in primary key
@@ -373,7 +356,7 @@ func TestTable_Dedupe_KeepChoosesSurvivor(t *testing.T) {
 	_, users := dupUsers(t, "b", "a", "b", "a", "b", "a")
 	var seen [][]int64
 	oldest := func(g []User) int { // the highest age (ages are i+1)
-		seen = append(seen, userIDs(g))
+		seen = append(seen, idsOf(g))
 		i := 0
 		for j, u := range g {
 			if u.Age > g[i].Age {
@@ -385,8 +368,8 @@ func TestTable_Dedupe_KeepChoosesSurvivor(t *testing.T) {
 	removed, err := users.Dedupe(oldest, uName)
 	require.NoError(t, err)
 	assert.Equal(t, [][]int64{{2, 4, 6}, {1, 3, 5}}, seen)
-	assert.Equal(t, []int64{2, 4, 1, 3}, userIDs(removed))
-	assert.Equal(t, []int64{5, 6}, userIDs(dump(t, users)))
+	assert.Equal(t, []int64{2, 4, 1, 3}, idsOf(removed))
+	assert.Equal(t, []int64{5, 6}, idsOf(dump(t, users)))
 }
 
 // TestTable_Dedupe_TwoFields dedupes on (org, name) together: equal names
@@ -409,8 +392,8 @@ func TestTable_Dedupe_TwoFields(t *testing.T) {
 
 	removed, err := users.Dedupe(func(g []User) int { return len(g) - 1 }, uOrg, uName)
 	require.NoError(t, err)
-	assert.Equal(t, []int64{1, 2}, userIDs(removed))
-	assert.Equal(t, []int64{3, 4, 5, 6}, userIDs(dump(t, users)))
+	assert.Equal(t, []int64{1, 2}, idsOf(removed))
+	assert.Equal(t, []int64{3, 4, 5, 6}, idsOf(dump(t, users)))
 }
 
 // TestTable_Dedupe_SkipsNulls: a record with a null in any of the fields
@@ -426,8 +409,8 @@ func TestTable_Dedupe_SkipsNulls(t *testing.T) {
 	}
 	removed, err := tbl.Dedupe(nil, dupOrg, dupNick)
 	require.NoError(t, err)
-	assert.Equal(t, []int64{4}, dupIDs(removed))
-	assert.Equal(t, []int64{1, 2, 3, 5}, dupIDs(dump(t, tbl)))
+	assert.Equal(t, []int64{4}, idsOf(removed))
+	assert.Equal(t, []int64{1, 2, 3, 5}, idsOf(dump(t, tbl)))
 	count, err := tbl.Filter(dupNick.IsNull()).Count()
 	require.NoError(t, err)
 	assert.Equal(t, 3, count)
@@ -540,8 +523,8 @@ func TestTable_Dedupe_ConcurrentWriteRetries(t *testing.T) {
 			}, uName)
 			require.NoError(t, err)
 			assert.Equal(t, c.wantCalls, calls, "group sizes seen: %v", sizes)
-			assert.Equal(t, c.wantIDs, nilIfEmpty(userIDs(removed)))
-			assert.Equal(t, c.wantLeft, userIDs(dump(t, users)))
+			assert.Equal(t, c.wantIDs, nilIfEmpty(idsOf(removed)))
+			assert.Equal(t, c.wantLeft, idsOf(dump(t, users)))
 			if c.name == "update of a grouped record's other field" {
 				require.Len(t, removed, 1)
 				assert.Equal(t, 99, removed[0].Age, "Dedupe returns the version it removed")
@@ -574,7 +557,7 @@ func TestTable_Dedupe_InTransaction(t *testing.T) {
 		})
 		require.ErrorIs(t, err, ErrReadOnly)
 		assert.Zero(t, calls, "keep ran for a write that cannot happen")
-		assert.Equal(t, []int64{1, 2}, userIDs(dump(t, users)))
+		assert.Equal(t, []int64{1, 2}, idsOf(dump(t, users)))
 	})
 	t.Run("commit", func(t *testing.T) {
 		db, users := dupUsers(t, "a", "b", "a")
@@ -583,11 +566,11 @@ func TestTable_Dedupe_InTransaction(t *testing.T) {
 		defer tx.Rollback()
 		removed, err := users.In(tx).Dedupe(nil, uName)
 		require.NoError(t, err)
-		assert.Equal(t, []int64{3}, userIDs(removed))
+		assert.Equal(t, []int64{3}, idsOf(removed))
 		assert.Equal(t, 2, users.In(tx).Len())
 		assert.Equal(t, 3, users.Len(), "visible before commit")
 		require.NoError(t, tx.Commit())
-		assert.Equal(t, []int64{1, 2}, userIDs(dump(t, users)))
+		assert.Equal(t, []int64{1, 2}, idsOf(dump(t, users)))
 	})
 	t.Run("rollback", func(t *testing.T) {
 		db, users := dupUsers(t, "a", "a")
@@ -596,7 +579,7 @@ func TestTable_Dedupe_InTransaction(t *testing.T) {
 		_, err = users.In(tx).Dedupe(nil, uName)
 		require.NoError(t, err)
 		require.NoError(t, tx.Rollback())
-		assert.Equal(t, []int64{1, 2}, userIDs(dump(t, users)))
+		assert.Equal(t, []int64{1, 2}, idsOf(dump(t, users)))
 	})
 	t.Run("concurrent insert into a group", func(t *testing.T) {
 		db, users := dupUsers(t, "a", "a")
@@ -608,7 +591,7 @@ func TestTable_Dedupe_InTransaction(t *testing.T) {
 		_, err = users.Insert(User{Email: "new@x", Username: "new", Name: "a"})
 		require.NoError(t, err)
 		require.ErrorIs(t, tx.Commit(), ErrConflict, "the commit would leave a duplicate Dedupe never saw")
-		assert.Equal(t, []int64{1, 2, 3}, userIDs(dump(t, users)))
+		assert.Equal(t, []int64{1, 2, 3}, idsOf(dump(t, users)))
 	})
 }
 
@@ -623,7 +606,7 @@ func TestTable_Dedupe_ConcurrentInserts(t *testing.T) {
 		writers = 8
 		groups  = 10
 	)
-	seed := coreSeed(t)
+	seed := testSeed(t)
 	totalCalls := 0
 	for round := range rounds {
 		_, users := newUsers(t)

@@ -32,8 +32,16 @@ var (
 	// ErrInvalidKey reports a key value that cannot be stored or compared:
 	// NaN, or a zero primary key that is not auto-assigned. See KeyError.
 	ErrInvalidKey = errors.New("recstore: invalid key")
+	// ErrIndexNotFound reports an index name the table does not have. See
+	// IndexNotFoundError.
+	ErrIndexNotFound = errors.New("recstore: no such index")
 	// ErrKeyTooLarge reports an encoded key over MaxKeySize. See KeyError.
 	ErrKeyTooLarge = errors.New("recstore: key too large")
+	// ErrNilCallback reports a nil function passed where recstore must be
+	// able to call one: GetOrCreate's create, UpdateOrCreate's update and
+	// create, Query.Update's function, and the function of DB.Update,
+	// DB.View and Tx.Savepoint. See NilCallbackError.
+	ErrNilCallback = errors.New("recstore: nil callback")
 	// ErrInvalidLookup reports a condition or query that cannot run: a
 	// record created by GetOrCreate that does not match its lookup, Prefix
 	// on a non-string field, a negative Limit or Offset.
@@ -248,3 +256,34 @@ func (e *AccessError) Error() string { return fmt.Sprintf("%v (table %s)", e.Err
 
 // Unwrap returns the sentinel.
 func (e *AccessError) Unwrap() error { return e.Err }
+
+// NilCallbackError reports a nil function passed where recstore must be
+// able to call one. Nothing was read or written. It matches ErrNilCallback
+// with errors.Is.
+type NilCallbackError struct {
+	Call     string // the call, e.g. "User.GetOrCreate" or "DB.Update"
+	Callback string // the argument, e.g. "create" or "fn"
+}
+
+// Error returns the message described on NilCallbackError.
+func (e *NilCallbackError) Error() string {
+	return fmt.Sprintf("recstore: %s called with a nil %s", e.Call, e.Callback)
+}
+
+// Unwrap returns ErrNilCallback.
+func (e *NilCallbackError) Unwrap() error { return ErrNilCallback }
+
+// IndexNotFoundError reports an index name the table does not have
+// (DropIndex). It matches ErrIndexNotFound with errors.Is.
+type IndexNotFoundError struct {
+	Table string
+	Index string
+}
+
+// Error returns the message described on IndexNotFoundError.
+func (e *IndexNotFoundError) Error() string {
+	return fmt.Sprintf("recstore: table %s has no index named %q", e.Table, e.Index)
+}
+
+// Unwrap returns ErrIndexNotFound.
+func (e *IndexNotFoundError) Unwrap() error { return ErrIndexNotFound }

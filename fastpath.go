@@ -82,7 +82,7 @@ func (m *memTable[T]) insertFast(e entry[T], lookup int) (found *T, seq uint64, 
 			continue
 		}
 		h := hashes[i]
-		p := x.part(h)
+		p := x.partFor(h)
 		p.mu.Lock()
 		parts[i] = p
 		held, slot := p.claim(x, e.rec, h)
@@ -161,7 +161,13 @@ func (e *memEngine) afterInsert(seq uint64) {
 	}
 	defer e.treeMu.Unlock()
 	w := &e.commit.work
-	h := e.catchUp(w)
+	h, panicked := e.catchUpSafely(w)
+	if panicked != nil {
+		// The caller's insert committed: the panic is not its own. The
+		// inserts stay in the log for the next catch-up, which raises the
+		// panic in a call that asked for the trees, if it recurs.
+		return
+	}
 	if w.pending >= maxPending || e.wantFresh.Load() {
 		e.publish(w)
 		h.prev.Store(nil) // the version holds h and every change before it

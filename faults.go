@@ -24,5 +24,9 @@ const (
 	// faultOpenLive writes the live point indexes without the liveSeq
 	// window, so that point reads may see part of a batch.
 	faultOpenLive
+	// faultReadersWait makes point reads, and every read that needs a
+	// version, wait until no batch of the committer is being applied, as
+	// they did when one DB-wide window covered each batch.
+	faultReadersWait
 	numFaults
 )

@@ -5,7 +5,6 @@ package recstore
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,15 +31,8 @@ func faultsOn(t *testing.T, f fault) {
 // corrupt the table on purpose, and the test checks it itself.
 func faultsUsers(t *testing.T) (*DB, *Table[User]) {
 	t.Helper()
-	db := New(testOptions())
-	users, err := NewTable(db, "User",
-		AutoPrimaryKey(uID, func(u *User, id int64) { u.ID = id }),
-		Unique("user_email", uEmail),
-		Unique("org_username", uOrg, uUsername),
-		Index("user_age", uAge),
-		Fields(uName))
-	require.NoError(t, err)
-	return db, users
+	db := newUncheckedDB()
+	return db, newUsersIn(t, db)
 }
 
 // faultsOneCreator is the GetOrCreate guarantee: 32 goroutines call
@@ -126,11 +118,11 @@ func TestFault_SkipRecheck(t *testing.T) { faultsGetOrCreateBites(t, faultSkipRe
 func faultsStripeReleased(t *testing.T, users *Table[User], name string) string {
 	lookup := And(uName.Eq(name), uAge.Eq(3))
 	type boom struct{}
-	err := badRecover(func() {
+	v := recovered(func() {
 		_, _, _ = users.GetOrCreate(lookup, func() (User, error) { panic(boom{}) })
 	})
 	var broke string
-	if err == nil {
+	if v == nil {
 		broke = "the create callback's panic was swallowed; "
 	}
 	done := make(chan error, 1)
@@ -312,7 +304,7 @@ func TestFault_SkipUniqueCheck(t *testing.T) {
 	require.NotEmpty(t, broke, "concurrent duplicate inserts went unnoticed")
 
 	// The model-based test notices too.
-	seed := rand.Uint64()
+	seed := testSeed(t)
 	r := mdlRecord(t, seed, 2000)
 	_, users := faultsUsers(t)
 	api := &mdlStore{db: users.db, t: users}

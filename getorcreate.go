@@ -49,6 +49,9 @@ func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T,
 		}
 		return zero, false, err
 	}
+	if create == nil {
+		return zero, false, &NilCallbackError{Call: t.Name() + ".GetOrCreate", Callback: "create"}
+	}
 	if r, ok := ops.peek(lookup); ok && r != nil {
 		return *r, false, nil
 	}
@@ -80,6 +83,12 @@ func (t *Table[T]) UpdateOrCreate(lookup Cond[T], update func(T) (T, error), cre
 	ops, err := t.access(true)
 	if err != nil {
 		return zero, false, err
+	}
+	switch {
+	case update == nil:
+		return zero, false, &NilCallbackError{Call: t.Name() + ".UpdateOrCreate", Callback: "update"}
+	case create == nil:
+		return zero, false, &NilCallbackError{Call: t.Name() + ".UpdateOrCreate", Callback: "create"}
 	}
 	if err := lookup.check(t.eng.schema()); err != nil {
 		return zero, false, err

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
@@ -34,27 +33,6 @@ var (
 	gocCarol = User{Email: "carol@example.com", Org: "acme", Username: "carol", Name: "Carol", Age: 50}
 )
 
-// gocTimeout bounds every wait for a call that must not block.
-const gocTimeout = 5 * time.Second
-
-// gocUsers returns the User table holding recs, and recs as stored.
-func gocUsers(t *testing.T, recs ...User) (*Table[User], []User) {
-	t.Helper()
-	_, users := newUsers(t)
-	return users, gocInsert(t, users, recs...)
-}
-
-func gocInsert(t *testing.T, users *Table[User], recs ...User) []User {
-	t.Helper()
-	out := make([]User, len(recs))
-	for i, r := range recs {
-		u, err := users.Insert(r)
-		require.NoError(t, err)
-		out[i] = u
-	}
-	return out
-}
-
 // gocCreate returns a create callback that counts its calls in calls and
 // returns rec, err.
 func gocCreate(calls *int, rec User, err error) func() (User, error) {
@@ -64,18 +42,11 @@ func gocCreate(calls *int, rec User, err error) func() (User, error) {
 	}
 }
 
-// gocRecover calls fn and returns what it panicked with, nil if nothing.
-func gocRecover(fn func()) (v any) {
-	defer func() { v = recover() }()
-	fn()
-	return nil
-}
-
 // gocPanicInCreate calls GetOrCreate on lookup with a create that panics,
 // and returns what reached the caller and whether the lookup's stripe lock
 // is free afterwards (probed with TryLock, so a leaked lock blocks nothing).
 func gocPanicInCreate(users *Table[User], lookup Cond[User]) (panicked any, released bool) {
-	panicked = gocRecover(func() {
+	panicked = recovered(func() {
 		_, _, _ = users.GetOrCreate(lookup, func() (User, error) { panic(gocPanic{"create"}) })
 	})
 	mu := memTableOf(users).stripeFor(&lookup)
@@ -85,26 +56,34 @@ func gocPanicInCreate(users *Table[User], lookup Cond[User]) (panicked any, rele
 	return panicked, released
 }
 
-// gocWithin runs fn in its own goroutine and returns its result, failing
-// the test if fn has not returned within gocTimeout: a lock left held.
-func gocWithin[R any](t *testing.T, what string, fn func() R) R {
-	t.Helper()
-	done := make(chan R, 1)
-	go func() { done <- fn() }()
-	select {
-	case r := <-done:
-		return r
-	case <-time.After(gocTimeout):
-		t.Fatalf("%s has not returned after %v: a lock was left held", what, gocTimeout)
-		panic("unreachable")
-	}
-}
-
 // gocResult is what one GetOrCreate or UpdateOrCreate call returned.
 type gocResult struct {
 	rec     User
 	created bool
 	err     error
+}
+
+// gocDeleteLoop deletes random keys below keys with del, from when start
+// is closed until stop is, yielding the processor yields times after each
+// deletion. A deletion that finds nothing is no error; any other error is
+// sent on errs and ends the loop.
+func gocDeleteLoop(r *rand.Rand, keys int, start, stop <-chan struct{}, errs chan<- error, yields int, del func(k int) error) {
+	<-start
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		k := r.IntN(keys)
+		if err := del(k); err != nil && !errors.Is(err, ErrNotFound) {
+			errs <- fmt.Errorf("Delete key %d: %w", k, err)
+			return
+		}
+		for range yields {
+			runtime.Gosched()
+		}
+	}
 }
 
 // gocMatching counts the stored records that lookup matches, by a scan of
@@ -144,7 +123,7 @@ func TestTable_GetOrCreate_Lookups(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			users, s := gocUsers(t, seeded...)
+			_, users, s := newUsersHolding(t, seeded...)
 			lookup := tt.lookup(s)
 			calls := 0
 			rec, created, err := users.GetOrCreate(lookup, gocCreate(&calls, tt.create, nil))
@@ -190,20 +169,16 @@ func TestTable_GetOrCreate_Errors(t *testing.T) {
 		lookup Cond[User]
 		create func() (User, error)
 		is     error
-		as     func(t *testing.T, err error, s []User) // s: alice, bob, extra as stored
-		calls  int                                     // create calls expected
+		as     func(s []User) error // the typed error, compared whole; s: alice, bob, extra as stored
+		calls  int                  // create calls expected
 	}{
 		{
 			name:   "create returns an error",
 			lookup: uEmail.Eq(newRec.Email),
 			create: func() (User, error) { return newRec, errGocCallback },
 			is:     errGocCallback,
-			as: func(t *testing.T, err error, _ []User) {
-				var ce *CallbackError
-				require.ErrorAs(t, err, &ce)
-				assert.Equal(t, "User", ce.Table)
-				assert.Equal(t, "create", ce.Callback)
-				assert.Same(t, errGocCallback, ce.Err)
+			as: func([]User) error {
+				return &CallbackError{Table: "User", Callback: "create", Err: errGocCallback}
 			},
 			calls: 1,
 		},
@@ -212,10 +187,8 @@ func TestTable_GetOrCreate_Errors(t *testing.T) {
 			lookup: uEmail.Eq(newRec.Email),
 			create: func() (User, error) { return with(func(u *User) { u.Email = "other@example.com" }), nil },
 			is:     ErrInvalidLookup,
-			as: func(t *testing.T, err error, _ []User) {
-				var le *LookupError
-				require.ErrorAs(t, err, &le)
-				assert.Equal(t, "User", le.Table)
+			as: func([]User) error {
+				return &LookupError{Table: "User", Reason: "the created record does not match the lookup"}
 			},
 			calls: 1,
 		},
@@ -224,9 +197,8 @@ func TestTable_GetOrCreate_Errors(t *testing.T) {
 			lookup: And(uOrg.Eq("acme"), uUsername.Eq("new"), uAge.Eq(70)),
 			create: func() (User, error) { return with(func(u *User) { u.Age = 71 }), nil },
 			is:     ErrInvalidLookup,
-			as: func(t *testing.T, err error, _ []User) {
-				var le *LookupError
-				require.ErrorAs(t, err, &le)
+			as: func([]User) error {
+				return &LookupError{Table: "User", Reason: "the created record does not match the lookup"}
 			},
 			calls: 1,
 		},
@@ -238,12 +210,7 @@ func TestTable_GetOrCreate_Errors(t *testing.T) {
 				return with(func(u *User) { u.Email, u.Username, u.Age = "x@example.com", "x", 30 }), nil
 			},
 			is: ErrMultipleReturned,
-			as: func(t *testing.T, err error, _ []User) {
-				var me *MultipleReturnedError
-				require.ErrorAs(t, err, &me)
-				assert.Equal(t, 2, me.Count)
-				assert.Equal(t, "User", me.Table)
-			},
+			as: func([]User) error { return &MultipleReturnedError{Table: "User", Count: 2} },
 		},
 		{
 			name:   "several records match an unindexed field",
@@ -253,25 +220,15 @@ func TestTable_GetOrCreate_Errors(t *testing.T) {
 				return with(func(u *User) { u.Email, u.Username, u.Name = "x@example.com", "x", "Alice" }), nil
 			},
 			is: ErrMultipleReturned,
-			as: func(t *testing.T, err error, _ []User) {
-				var me *MultipleReturnedError
-				require.ErrorAs(t, err, &me)
-				assert.Equal(t, 2, me.Count)
-			},
+			as: func([]User) error { return &MultipleReturnedError{Table: "User", Count: 2} },
 		},
 		{
 			name:   "new record takes another record's (org, username)",
 			lookup: uEmail.Eq(newRec.Email),
 			create: func() (User, error) { return with(func(u *User) { u.Username = "bob" }), nil },
 			is:     ErrUniqueViolation,
-			as: func(t *testing.T, err error, s []User) {
-				var ue *UniqueViolationError
-				require.ErrorAs(t, err, &ue)
-				assert.Equal(t, "org_username", ue.Constraint)
-				assert.Equal(t, []string{"org", "username"}, ue.Fields)
-				assert.Equal(t, []string{"acme", "bob"}, ue.Values)
-				assert.Equal(t, fmt.Sprint(s[1].ID), ue.HeldBy)
-				assert.Equal(t, s[1], ue.Existing)
+			as: func(s []User) error {
+				return userViolation("org_username", []string{"org", "username"}, []string{"acme", "bob"}, s[1])
 			},
 			calls: 1,
 		},
@@ -280,11 +237,8 @@ func TestTable_GetOrCreate_Errors(t *testing.T) {
 			lookup: uName.Eq("New"),
 			create: func() (User, error) { return with(func(u *User) { u.Email = gocAlice.Email }), nil },
 			is:     ErrUniqueViolation,
-			as: func(t *testing.T, err error, s []User) {
-				var ue *UniqueViolationError
-				require.ErrorAs(t, err, &ue)
-				assert.Equal(t, "user_email", ue.Constraint)
-				assert.Equal(t, s[0], ue.Existing)
+			as: func(s []User) error {
+				return userViolation("user_email", []string{"email"}, []string{gocAlice.Email}, s[0])
 			},
 			calls: 1,
 		},
@@ -293,24 +247,17 @@ func TestTable_GetOrCreate_Errors(t *testing.T) {
 			lookup: And(uEmail.Eq(gocAlice.Email), uName.Eq("Other")),
 			create: func() (User, error) { return with(func(u *User) { u.Email, u.Name = gocAlice.Email, "Other" }), nil },
 			is:     ErrUniqueViolation,
-			as: func(t *testing.T, err error, s []User) {
-				var ue *UniqueViolationError
-				require.ErrorAs(t, err, &ue)
-				assert.Equal(t, "user_email", ue.Constraint)
-				assert.Equal(t, fmt.Sprint(s[0].ID), ue.HeldBy)
+			as: func(s []User) error {
+				return userViolation("user_email", []string{"email"}, []string{gocAlice.Email}, s[0])
 			},
 			calls: 1,
 		},
 		{
 			name:   "lookup on an undeclared field",
-			lookup: Field("nickname", func(u *User) string { return u.Name }).Eq("New"),
+			lookup: uNickname.Eq("New"),
 			create: func() (User, error) { return newRec, nil },
 			is:     ErrUnknownField,
-			as: func(t *testing.T, err error, _ []User) {
-				var fe *FieldError
-				require.ErrorAs(t, err, &fe)
-				assert.Equal(t, "nickname", fe.Field)
-			},
+			as:     func([]User) error { return &FieldError{Table: "User", Field: "nickname"} },
 		},
 		{
 			// A lookup value no record can hold matches nothing; the
@@ -319,10 +266,8 @@ func TestTable_GetOrCreate_Errors(t *testing.T) {
 			lookup: uEmail.Eq(strings.Repeat("x", MaxKeySize+1)),
 			create: func() (User, error) { return with(func(u *User) { u.Email = strings.Repeat("x", MaxKeySize+1) }), nil },
 			is:     ErrKeyTooLarge,
-			as: func(t *testing.T, err error, _ []User) {
-				var ke *KeyError
-				require.ErrorAs(t, err, &ke)
-				assert.Equal(t, "email", ke.Field)
+			as: func([]User) error {
+				return &KeyError{Table: "User", Field: "email", Reason: fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", MaxKeySize+1, MaxKeySize), Err: ErrKeyTooLarge}
 			},
 			calls: 1,
 		},
@@ -331,16 +276,15 @@ func TestTable_GetOrCreate_Errors(t *testing.T) {
 			lookup: uName.Eq("New"),
 			create: func() (User, error) { return with(func(u *User) { u.Email = strings.Repeat("x", MaxKeySize+1) }), nil },
 			is:     ErrKeyTooLarge,
-			as: func(t *testing.T, err error, _ []User) {
-				var ke *KeyError
-				require.ErrorAs(t, err, &ke)
+			as: func([]User) error {
+				return &KeyError{Table: "User", Field: "email", Reason: fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", MaxKeySize+1, MaxKeySize), Err: ErrKeyTooLarge}
 			},
 			calls: 1,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			users, s := gocUsers(t, append([]User{gocAlice, gocBob}, tt.extra...)...)
+			_, users, s := newUsersHolding(t, append([]User{gocAlice, gocBob}, tt.extra...)...)
 			before := dump(t, users)
 			calls := 0
 			rec, created, err := users.GetOrCreate(tt.lookup, func() (User, error) {
@@ -349,7 +293,7 @@ func TestTable_GetOrCreate_Errors(t *testing.T) {
 			})
 			require.Error(t, err)
 			assert.ErrorIs(t, err, tt.is)
-			tt.as(t, err, s)
+			requireErrorAs(t, err, tt.as(s))
 			assert.False(t, created)
 			assert.Zero(t, rec)
 			assert.Equal(t, tt.calls, calls, "create calls")
@@ -387,24 +331,25 @@ func TestTable_GetOrCreate_CreatePanics(t *testing.T) {
 					o.Stripes = stripes
 				}
 				_, users := newUsers(t, o)
-				s := gocInsert(t, users, gocAlice, gocBob)
+				s := storeUsers(t, users, gocAlice, gocBob)
 
 				got, released := gocPanicInCreate(users, l.lookup)
 				require.Equal(t, gocPanic{"create"}, got, "the panic is re-raised to the caller")
 				require.True(t, released, "the stripe lock is released")
 				require.Equal(t, s, dump(t, users), "nothing stored")
 
-				r := gocWithin(t, "GetOrCreate after a panicking create", func() gocResult {
+				var r gocResult
+				within(t, testTimeout, "GetOrCreate after a panicking create", func() {
 					rec, created, err := users.GetOrCreate(l.lookup, func() (User, error) { return carol, nil })
-					return gocResult{rec, created, err}
+					r = gocResult{rec, created, err}
 				})
 				require.NoError(t, r.err)
 				assert.True(t, r.created)
-				r = gocWithin(t, "UpdateOrCreate after a panicking create", func() gocResult {
+				within(t, testTimeout, "UpdateOrCreate after a panicking create", func() {
 					rec, created, err := users.UpdateOrCreate(l.lookup,
 						func(u User) (User, error) { u.Username = "carol2"; return u, nil },
 						func() (User, error) { return carol, nil })
-					return gocResult{rec, created, err}
+					r = gocResult{rec, created, err}
 				})
 				require.NoError(t, r.err)
 				assert.False(t, r.created)
@@ -469,7 +414,7 @@ func TestTable_GetOrCreate_CommitRechecksLookup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			users, _ := gocUsers(t, gocAlice, gocBob)
+			_, users, _ := newUsersHolding(t, gocAlice, gocBob)
 			var stored []User
 			var insertErr error
 			calls := 0
@@ -521,7 +466,7 @@ func TestTable_GetOrCreate_CommitRechecksLookup(t *testing.T) {
 // hit through an index covering the lookup alone allocates nothing, and
 // the same for Get.
 func TestTable_GetOrCreate_HitAllocatesNothing(t *testing.T) {
-	users, s := gocUsers(t, gocAlice, gocBob)
+	_, users, s := newUsersHolding(t, gocAlice, gocBob)
 	email, id := gocBob.Email, s[1].ID
 	create := func() (User, error) { return User{}, errGocCallback }
 	tests := []struct {
@@ -565,7 +510,7 @@ func TestCond_OneValue_FitsRegisters(t *testing.T) {
 
 func TestTable_GetOrCreate_ReadOnlyTx(t *testing.T) {
 	db, users := newUsers(t)
-	s := gocInsert(t, users, gocAlice)
+	s := storeUsers(t, users, gocAlice)
 	err := db.View(func(tx *Tx) error {
 		in := users.In(tx)
 		calls := 0
@@ -601,12 +546,8 @@ func gocRaceCases() []gocRaceCase {
 	uniq := func(i, g int) string { return fmt.Sprintf("r%d-g%d", i, g) }
 	return []gocRaceCase{
 		{
-			name: "primary key",
-			open: func(t *testing.T) *Table[User] {
-				items, err := NewTable(newTestDB(t), "Item", PrimaryKey(uID), Fields(uName, uAge))
-				require.NoError(t, err)
-				return items
-			},
+			name:   "primary key",
+			open:   func(t *testing.T) *Table[User] { return newUserItems(t, newTestDB(t)) },
 			lookup: func(i, _ int) Cond[User] { return uID.Eq(int64(i + 1)) },
 			rec:    func(i, g int) User { return User{ID: int64(i + 1), Age: g} },
 		},
@@ -752,7 +693,7 @@ func TestTable_UpdateOrCreate_Succeeds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			users, s := gocUsers(t, gocAlice, gocBob)
+			_, users, s := newUsersHolding(t, gocAlice, gocBob)
 			var updateArgs []User
 			createCalls := 0
 			rec, created, err := users.UpdateOrCreate(tt.lookup,
@@ -794,7 +735,7 @@ func TestTable_UpdateOrCreate_Errors(t *testing.T) {
 		update      func(s []User) func(User) (User, error)
 		create      func() (User, error)
 		is          error
-		as          func(t *testing.T, err error, s []User)
+		as          func(s []User) error // the typed error, compared whole
 		updateCalls int
 		createCalls int
 	}{
@@ -804,25 +745,16 @@ func TestTable_UpdateOrCreate_Errors(t *testing.T) {
 			update: func([]User) func(User) (User, error) {
 				return func(u User) (User, error) { u.Name = "changed"; return u, errGocCallback }
 			},
-			is: errGocCallback,
-			as: func(t *testing.T, err error, _ []User) {
-				var ce *CallbackError
-				require.ErrorAs(t, err, &ce)
-				assert.Equal(t, "update", ce.Callback)
-				assert.Equal(t, "User", ce.Table)
-			},
+			is:          errGocCallback,
+			as:          func([]User) error { return &CallbackError{Table: "User", Callback: "update", Err: errGocCallback} },
 			updateCalls: 1,
 		},
 		{
-			name:   "create returns an error",
-			lookup: uEmail.Eq(gocCarol.Email),
-			create: func() (User, error) { return gocCarol, errGocCallback },
-			is:     errGocCallback,
-			as: func(t *testing.T, err error, _ []User) {
-				var ce *CallbackError
-				require.ErrorAs(t, err, &ce)
-				assert.Equal(t, "create", ce.Callback)
-			},
+			name:        "create returns an error",
+			lookup:      uEmail.Eq(gocCarol.Email),
+			create:      func() (User, error) { return gocCarol, errGocCallback },
+			is:          errGocCallback,
+			as:          func([]User) error { return &CallbackError{Table: "User", Callback: "create", Err: errGocCallback} },
 			createCalls: 1,
 		},
 		{
@@ -832,11 +764,8 @@ func TestTable_UpdateOrCreate_Errors(t *testing.T) {
 				return func(u User) (User, error) { u.Email = gocBob.Email; return u, nil }
 			},
 			is: ErrUniqueViolation,
-			as: func(t *testing.T, err error, s []User) {
-				var ue *UniqueViolationError
-				require.ErrorAs(t, err, &ue)
-				assert.Equal(t, "user_email", ue.Constraint)
-				assert.Equal(t, s[1], ue.Existing)
+			as: func(s []User) error {
+				return userViolation("user_email", []string{"email"}, []string{gocBob.Email}, s[1])
 			},
 			updateCalls: 1,
 		},
@@ -847,11 +776,8 @@ func TestTable_UpdateOrCreate_Errors(t *testing.T) {
 				return func(u User) (User, error) { u.Username = "bob"; return u, nil }
 			},
 			is: ErrUniqueViolation,
-			as: func(t *testing.T, err error, s []User) {
-				var ue *UniqueViolationError
-				require.ErrorAs(t, err, &ue)
-				assert.Equal(t, "org_username", ue.Constraint)
-				assert.Equal(t, fmt.Sprint(s[1].ID), ue.HeldBy)
+			as: func(s []User) error {
+				return userViolation("org_username", []string{"org", "username"}, []string{"acme", "bob"}, s[1])
 			},
 			updateCalls: 1,
 		},
@@ -862,10 +788,8 @@ func TestTable_UpdateOrCreate_Errors(t *testing.T) {
 				return func(u User) (User, error) { u.ID += 100; return u, nil }
 			},
 			is: ErrInvalidKey,
-			as: func(t *testing.T, err error, _ []User) {
-				var ke *KeyError
-				require.ErrorAs(t, err, &ke)
-				assert.Equal(t, "id", ke.Field)
+			as: func([]User) error {
+				return &KeyError{Table: "User", Field: "id", Reason: "update changed the primary key", Err: ErrInvalidKey}
 			},
 			updateCalls: 1,
 		},
@@ -876,9 +800,8 @@ func TestTable_UpdateOrCreate_Errors(t *testing.T) {
 				return func(u User) (User, error) { u.ID = s[1].ID; return u, nil }
 			},
 			is: ErrInvalidKey,
-			as: func(t *testing.T, err error, _ []User) {
-				var ke *KeyError
-				require.ErrorAs(t, err, &ke)
+			as: func([]User) error {
+				return &KeyError{Table: "User", Field: "id", Reason: "update changed the primary key", Err: ErrInvalidKey}
 			},
 			updateCalls: 1,
 		},
@@ -889,9 +812,8 @@ func TestTable_UpdateOrCreate_Errors(t *testing.T) {
 				return func(u User) (User, error) { u.ID = 0; return u, nil }
 			},
 			is: ErrInvalidKey,
-			as: func(t *testing.T, err error, _ []User) {
-				var ke *KeyError
-				require.ErrorAs(t, err, &ke)
+			as: func([]User) error {
+				return &KeyError{Table: "User", Field: "id", Reason: "the primary key is zero", Err: ErrInvalidKey}
 			},
 			updateCalls: 1,
 		},
@@ -900,36 +822,28 @@ func TestTable_UpdateOrCreate_Errors(t *testing.T) {
 			extra:  []User{gocCarol},
 			lookup: uOrg.Eq("acme"),
 			is:     ErrMultipleReturned,
-			as: func(t *testing.T, err error, _ []User) {
-				var me *MultipleReturnedError
-				require.ErrorAs(t, err, &me)
-				assert.Equal(t, 3, me.Count)
-			},
+			as:     func([]User) error { return &MultipleReturnedError{Table: "User", Count: 3} },
 		},
 		{
 			name:   "created record does not match the lookup",
 			lookup: uEmail.Eq(gocCarol.Email),
 			create: func() (User, error) { u := gocCarol; u.Email = "other@example.com"; return u, nil },
 			is:     ErrInvalidLookup,
-			as: func(t *testing.T, err error, _ []User) {
-				var le *LookupError
-				require.ErrorAs(t, err, &le)
+			as: func([]User) error {
+				return &LookupError{Table: "User", Reason: "the created record does not match the lookup"}
 			},
 			createCalls: 1,
 		},
 		{
 			name:   "lookup on an undeclared field",
-			lookup: Field("nickname", func(u *User) string { return u.Name }).Eq("Alice"),
+			lookup: uNickname.Eq("Alice"),
 			is:     ErrUnknownField,
-			as: func(t *testing.T, err error, _ []User) {
-				var fe *FieldError
-				require.ErrorAs(t, err, &fe)
-			},
+			as:     func([]User) error { return &FieldError{Table: "User", Field: "nickname"} },
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			users, s := gocUsers(t, append([]User{gocAlice, gocBob}, tt.extra...)...)
+			_, users, s := newUsersHolding(t, append([]User{gocAlice, gocBob}, tt.extra...)...)
 			before := dump(t, users)
 			update := keep
 			if tt.update != nil {
@@ -945,7 +859,7 @@ func TestTable_UpdateOrCreate_Errors(t *testing.T) {
 				func() (User, error) { createCalls++; return create() })
 			require.Error(t, err)
 			assert.ErrorIs(t, err, tt.is)
-			tt.as(t, err, s)
+			requireErrorAs(t, err, tt.as(s))
 			assert.False(t, created)
 			assert.Zero(t, rec, "on an error UpdateOrCreate returns the zero record, as GetOrCreate does: it documents returning the stored record, and this one was not stored")
 			assert.Equal(t, tt.updateCalls, updateCalls, "update calls")
@@ -980,8 +894,8 @@ func TestTable_UpdateOrCreate_Panics(t *testing.T) {
 					o.Stripes = stripes
 				}
 				_, users := newUsers(t, o)
-				s := gocInsert(t, users, gocAlice, gocBob)
-				got := gocRecover(func() {
+				s := storeUsers(t, users, gocAlice, gocBob)
+				got := recovered(func() {
 					_, _, _ = users.UpdateOrCreate(tc.lookup,
 						func(User) (User, error) { panic(gocPanic{"update"}) },
 						func() (User, error) { panic(gocPanic{"create"}) })
@@ -993,16 +907,17 @@ func TestTable_UpdateOrCreate_Panics(t *testing.T) {
 				require.Equal(t, want, got, "the panic is re-raised to the caller")
 				require.Equal(t, s, dump(t, users), "nothing changed")
 
-				r := gocWithin(t, "UpdateOrCreate after a panicking callback", func() gocResult {
+				var r gocResult
+				within(t, testTimeout, "UpdateOrCreate after a panicking callback", func() {
 					rec, created, err := users.UpdateOrCreate(tc.lookup,
 						func(u User) (User, error) { u.Age++; return u, nil },
 						func() (User, error) { return gocCarol, nil })
-					return gocResult{rec, created, err}
+					r = gocResult{rec, created, err}
 				})
 				require.NoError(t, r.err)
-				r = gocWithin(t, "GetOrCreate after a panicking callback", func() gocResult {
+				within(t, testTimeout, "GetOrCreate after a panicking callback", func() {
 					rec, created, err := users.GetOrCreate(tc.lookup, func() (User, error) { return gocCarol, nil })
-					return gocResult{rec, created, err}
+					r = gocResult{rec, created, err}
 				})
 				require.NoError(t, r.err)
 				assert.False(t, r.created)
@@ -1045,7 +960,7 @@ func gocCounterLookups() []gocCounterLookup {
 // explained by a delete or the record left; no lookup ever matches two.
 func TestTable_UpdateOrCreate_ConcurrentCounters(t *testing.T) {
 	const keys, goroutines, calls = 4, 8, 200
-	seed := linSeed(t)
+	seed := testSeed(t)
 	for _, lk := range gocCounterLookups() {
 		for _, deletes := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s, deletes %v", lk.name, deletes), func(t *testing.T) {
@@ -1083,26 +998,14 @@ func TestTable_UpdateOrCreate_ConcurrentCounters(t *testing.T) {
 				var dwg sync.WaitGroup
 				if deletes {
 					dwg.Go(func() {
-						r := rand.New(rand.NewPCG(seed, goroutines))
-						<-start
-						for {
-							select {
-							case <-stop:
-								return
-							default:
-							}
-							k := r.IntN(keys)
+						gocDeleteLoop(rand.New(rand.NewPCG(seed, goroutines)), keys, start, stop, errs, 1, func(k int) error {
 							u, err := users.Delete(lk.lookup(k))
-							switch {
-							case err == nil:
+							if err == nil {
 								deletedAges[k] += int64(u.Age)
 								deletedCount[k]++
-							case !errors.Is(err, ErrNotFound):
-								errs <- fmt.Errorf("Delete key %d: %w", k, err)
-								return
 							}
-							runtime.Gosched()
-						}
+							return err
+						})
 					})
 				}
 				close(start)
@@ -1148,7 +1051,7 @@ func TestTable_UpdateOrCreate_ConcurrentCounters(t *testing.T) {
 // rename: without deletes, the final Name is the last rename's.
 func TestTable_UpdateOrCreate_ConcurrentWithUpdateAndDelete(t *testing.T) {
 	const keys, goroutines, calls = 2, 6, 400
-	seed := linSeed(t)
+	seed := testSeed(t)
 	lookup := func(k int) Cond[User] { return uEmail.Eq(fmt.Sprintf("counter%d@example.com", k)) }
 	for _, deletes := range []bool{false, true} {
 		t.Run(fmt.Sprint("deletes ", deletes), func(t *testing.T) {
@@ -1232,27 +1135,13 @@ func TestTable_UpdateOrCreate_ConcurrentWithUpdateAndDelete(t *testing.T) {
 			}
 			if deletes {
 				bg.Go(func() {
-					r := rand.New(rand.NewPCG(seed, goroutines))
-					<-start
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						k := r.IntN(keys)
+					gocDeleteLoop(rand.New(rand.NewPCG(seed, goroutines)), keys, start, stop, errs, 4, func(k int) error {
 						_, err := users.Delete(lookup(k))
-						switch {
-						case err == nil:
+						if err == nil {
 							deletedCount[k]++
-						case !errors.Is(err, ErrNotFound):
-							errs <- fmt.Errorf("Delete key %d: %w", k, err)
-							return
 						}
-						for range 4 {
-							runtime.Gosched()
-						}
-					}
+						return err
+					})
 				})
 			}
 			close(start)

@@ -86,7 +86,7 @@ func (l *liveIndexes[T]) of(sch *tableSchema[T], trees []*tree[T]) *liveIndexes[
 		x := newHashIndex(d, l.seed, l.parts)
 		trees[i].Scan(func(r *T) bool {
 			h := x.hashOf(r)
-			x.part(h).insert(r, h)
+			x.partFor(h).insert(r, h)
 			return true
 		})
 		n.idx[i] = x
@@ -107,25 +107,39 @@ func (l *liveIndexes[T]) withFast(fast bool) *liveIndexes[T] {
 // hashIndex is the live index of one unique index: the stored records that
 // the index holds, by hash of their key.
 type hashIndex[T any] struct {
-	def   *indexDef[T]
-	seed  maphash.Seed
-	parts []hashPart[T]
+	def  *indexDef[T]
+	seed maphash.Seed
+	// parts are made on the first write to them, so that an empty or
+	// small table holds little: nil is a partition without records.
+	parts []atomic.Pointer[hashPart[T]]
 	shift uint // a hash's partition is its top bits: h >> shift
 }
 
 func newHashIndex[T any](d *indexDef[T], seed maphash.Seed, parts int) *hashIndex[T] {
-	x := &hashIndex[T]{def: d, seed: seed, parts: make([]hashPart[T], parts), shift: uint(64 - bits.TrailingZeros(uint(parts)))}
-	for i := range x.parts {
-		// Bases from 64 up to just under 64 times growth, spaced
-		// evenly in logarithm, so that the partitions' cycles of growth
-		// are too (see hashPart.grow).
-		x.parts[i].base = int(64 * math.Pow(float64(growNum)/growDen, float64(i)/float64(parts)))
-	}
-	return x
+	return &hashIndex[T]{def: d, seed: seed, parts: make([]atomic.Pointer[hashPart[T]], parts), shift: uint(64 - bits.TrailingZeros(uint(parts)))}
 }
 
-// part returns the partition of hash h (the only one if shift is 64).
-func (x *hashIndex[T]) part(h uint64) *hashPart[T] { return &x.parts[h>>x.shift] }
+// part returns the partition of hash h (the only one if shift is 64), or
+// nil if nothing was ever written to it: for readers.
+func (x *hashIndex[T]) part(h uint64) *hashPart[T] { return x.parts[h>>x.shift].Load() }
+
+// partFor returns the partition of hash h, making it if need be: for
+// writers.
+func (x *hashIndex[T]) partFor(h uint64) *hashPart[T] {
+	slot := &x.parts[h>>x.shift]
+	if p := slot.Load(); p != nil {
+		return p
+	}
+	// Bases from 64 up to just under 64 times growth, spaced evenly in
+	// logarithm, so that the partitions' cycles of growth are too (see
+	// hashPart.grow).
+	i := h >> x.shift
+	p := &hashPart[T]{base: int(64 * math.Pow(float64(growNum)/growDen, float64(i)/float64(len(x.parts))))}
+	if slot.CompareAndSwap(nil, p) {
+		return p
+	}
+	return slot.Load()
+}
 
 // hashKey is the hash of key k of a one-field index, as hashOf hashes a
 // record holding it. A key held in s alone (a string, an optional field,
@@ -468,11 +482,21 @@ func (s *liveStage[T]) publish() {
 			m.x.part(m.hOld).remove(m.old, m.hOld)
 		}
 		if m.new != nil {
-			m.x.part(m.hNew).insert(m.new, m.hNew)
+			m.x.partFor(m.hNew).insert(m.new, m.hNew)
 		}
 	}
-	clear(s.moves) // the records may go
-	s.moves = s.moves[:0]
+	s.moves = reuse(s.moves)
+}
+
+// reuse empties a scratch slice for the next batch: it keeps the array
+// if it is no bigger than a usual batch needs, so that one huge batch (a
+// Query.Delete of every record) does not hold its memory for good.
+func reuse[E any](s []E) []E {
+	if cap(s) > maxPending {
+		return nil
+	}
+	clear(s) // the records may go
+	return s[:0]
 }
 
 // check compares every live index with its tree in v, the state the live
@@ -505,7 +529,10 @@ func (l *liveIndexes[T]) check(v *tableVersion[T]) error {
 func (x *hashIndex[T]) check(tr *tree[T]) error {
 	n := 0
 	for pi := range x.parts {
-		p := &x.parts[pi]
+		p := x.parts[pi].Load()
+		if p == nil {
+			continue
+		}
 		t := p.tab.Load()
 		live, used := 0, 0
 		if t != nil {

@@ -221,9 +221,10 @@ func TestDB_AfterInsert_AppliedAlready(t *testing.T) {
 func slotsPerRecord[T any](x *hashIndex[T]) float64 {
 	slots, n := 0, 0
 	for i := range x.parts {
-		p := &x.parts[i]
-		slots += len(p.tab.Load().hashes)
-		n += p.n
+		if p := x.parts[i].Load(); p != nil {
+			slots += len(p.tab.Load().hashes)
+			n += p.n
+		}
 	}
 	return float64(slots) / float64(n)
 }

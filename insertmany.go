@@ -30,6 +30,11 @@ type BulkResult[T any] struct {
 // onConflict says. On any error (an invalid record, a collision when
 // aborting, a failed Update callback, a merged record that still collides)
 // nothing is stored.
+//
+// Auto-assigned primary keys are given in input order, each past every key
+// the table has held and every key chosen by a record before it in recs,
+// as if the records were inserted one by one; like every key taken from
+// the sequence, they are not given back if the batch fails.
 func (t *Table[T]) InsertMany(recs []T, onConflict OnConflict[T]) (BulkResult[T], error) {
 	ops, err := t.access(true)
 	if err != nil {
@@ -41,7 +46,10 @@ func (t *Table[T]) InsertMany(recs []T, onConflict OnConflict[T]) (BulkResult[T]
 	return ops.insertMany(recs, onConflict)
 }
 
-// prepareAll prepares copies of recs for storing.
+// prepareAll prepares copies of recs for storing, in input order: a
+// primary key a record chooses moves the table's auto-assigned keys past
+// it at once, so that a later record of the batch that asks for one never
+// gets it (as if the records were inserted one by one).
 func prepareAll[T any](sch *tableSchema[T], recs []T) ([]entry[T], error) {
 	entries := make([]entry[T], len(recs))
 	for i, r := range recs {
@@ -49,6 +57,7 @@ func prepareAll[T any](sch *tableSchema[T], recs []T) ([]entry[T], error) {
 		if err != nil {
 			return nil, err
 		}
+		sch.notePK(e.rec)
 		entries[i] = e
 	}
 	return entries, nil

@@ -2,7 +2,6 @@ package recstore
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -22,90 +21,6 @@ import (
 // write transaction sees that version plus its own writes and commits only
 // if what it read through Get, Filter's verbs, Len, GetOrCreate and
 // UpdateOrCreate reads the same at commit and what it changed is unchanged.
-
-var flagIsoSeed = flag.Uint64("recstore.isoseed", 0, "seed of the randomized isolation tests (0: random)")
-
-// isoSeed returns the seed of a randomized isolation test, printed so that
-// a failure can be replayed with -recstore.isoseed. Goroutine scheduling is
-// not replayed: the seed fixes the choices, not their interleaving.
-func isoSeed(t testing.TB) uint64 {
-	t.Helper()
-	seed := *flagIsoSeed
-	if seed == 0 {
-		seed = rand.Uint64()
-	}
-	t.Logf("seed: -recstore.isoseed=%d", seed)
-	return seed
-}
-
-// isoTimeout bounds what must not wait: a call racing a blocked
-// transaction, the Update after a rollback. Generous, for -race on a busy
-// machine; nothing here waits on purpose.
-const isoTimeout = 5 * time.Second
-
-// isoWithin runs fn in another goroutine and returns its result, failing
-// the test if fn has not returned within isoTimeout.
-func isoWithin[R any](t *testing.T, what string, fn func() R) R {
-	t.Helper()
-	done := make(chan R, 1)
-	go func() { done <- fn() }()
-	select {
-	case r := <-done:
-		return r
-	case <-time.After(isoTimeout):
-		t.Fatalf("%s did not finish within %v", what, isoTimeout)
-		panic("unreachable")
-	}
-}
-
-// isoConcurrently runs fn in another goroutine, as a concurrent client
-// would, waits for it and requires it to succeed: a commit that happens
-// "in between" two reads of the caller.
-func isoConcurrently(t *testing.T, what string, fn func() error) {
-	t.Helper()
-	require.NoError(t, isoWithin(t, what, fn), what)
-}
-
-// isoRecover runs fn and returns what it panicked with (nil if nothing).
-func isoRecover(fn func()) (v any) {
-	defer func() { v = recover() }()
-	fn()
-	return nil
-}
-
-// isoPanic is a panic value that only a re-raise of the very same panic can
-// produce: tests compare the recovered pointer with require.Same.
-type isoPanic struct{ where string }
-
-// isoFixtureUsers are the users isoFixture stores, in id order 1 to 4: Ann
-// and Bob in acme aged 30, Cid in initech aged 41, Dee in initech aged 25.
-func isoFixtureUsers() []User {
-	return []User{
-		{Email: "ann@example.com", Org: "acme", Username: "ann", Name: "Ann", Age: 30},
-		{Email: "bob@example.com", Org: "acme", Username: "bob", Name: "Bob", Age: 30},
-		{Email: "cid@example.com", Org: "initech", Username: "cid", Name: "Cid", Age: 41},
-		{Email: "dee@example.com", Org: "initech", Username: "dee", Name: "Dee", Age: 25},
-	}
-}
-
-// isoFixture returns newUsers holding isoFixtureUsers, as stored.
-func isoFixture(t testing.TB) (*DB, *Table[User], []User) {
-	t.Helper()
-	db, users := newUsers(t)
-	var stored []User
-	for _, u := range isoFixtureUsers() {
-		got, err := users.Insert(u)
-		require.NoError(t, err)
-		stored = append(stored, got)
-	}
-	return db, users, stored
-}
-
-// isoUser returns a new user, not yet stored, with every key derived from
-// tag, so that two tags never collide.
-func isoUser(tag string, age int) User {
-	return User{Email: tag + "@example.com", Org: "iso", Username: tag, Name: tag, Age: age}
-}
 
 // isoProbe is the set of lookups isoObserve makes.
 type isoProbe struct {
@@ -194,13 +109,14 @@ func isoViewObserve(t *testing.T, db *DB, users *Table[User], p isoProbe) isoObs
 		o   isoObservation
 		err error
 	}
-	r := isoWithin(t, "concurrent View", func() res {
+	var r res
+	within(t, testTimeout, "concurrent View", func() {
 		var o isoObservation
 		err := db.View(func(tx *Tx) error {
 			o = isoObserve(users.In(tx), p)
 			return nil
 		})
-		return res{o, err}
+		r = res{o, err}
 	})
 	require.NoError(t, r.err)
 	return r.o
@@ -210,10 +126,10 @@ func isoViewObserve(t *testing.T, db *DB, users *Table[User], p isoProbe) isoObs
 // rule out.
 func TestDB_Update_Isolation(t *testing.T) {
 	t.Run("dirty read", func(t *testing.T) {
-		db, users, stored := isoFixture(t)
-		added := isoUser("eve", 30)
+		db, users, stored := newFixtureUsers(t)
+		added := userTagged("zed", 30)
 		changed := stored[0]
-		changed.Email, changed.Username, changed.Name, changed.Age = "ann@acme.test", "annie", "Annie", 77
+		changed.Email, changed.Username, changed.Name, changed.Age = "leo@acme.test", "leonard", "Leonard", 77
 		dumped := dump(t, users)
 
 		tx, err := db.Begin(true)
@@ -249,27 +165,27 @@ func TestDB_Update_Isolation(t *testing.T) {
 	})
 
 	t.Run("non-repeatable read", func(t *testing.T) {
-		db, users, stored := isoFixture(t)
-		ann := stored[0]
+		db, users, stored := newFixtureUsers(t)
+		leo := stored[0]
 		edit := func(u User, name string, age int) User {
 			u.Name, u.Age, u.Email = name, age, name+"@example.com"
 			return u
 		}
-		v1, v2, v3 := edit(ann, "ann1", 31), edit(ann, "ann2", 32), edit(ann, "ann3", 33)
+		v1, v2, v3 := edit(leo, "leo1", 31), edit(leo, "leo2", 32), edit(leo, "leo3", 33)
 		p := isoProbeOf(stored, []User{v1, v2, v3})
 
 		// In a View: a commit between two reads changes neither.
 		require.NoError(t, db.View(func(tx *Tx) error {
 			in := users.In(tx)
 			first := isoObserve(in, p)
-			isoConcurrently(t, "update between two reads", func() error { return users.Update(v1) })
+			concurrently(t, "update between two reads", func() error { return users.Update(v1) })
 			assert.Equal(t, first, isoObserve(in, p), "second read of the View")
-			got, err := in.Get(uID.Eq(ann.ID))
+			got, err := in.Get(uID.Eq(leo.ID))
 			assert.NoError(t, err)
-			assert.Equal(t, ann, got)
+			assert.Equal(t, leo, got)
 			return nil
 		}))
-		got, err := users.Get(uID.Eq(ann.ID))
+		got, err := users.Get(uID.Eq(leo.ID))
 		require.NoError(t, err)
 		require.Equal(t, v1, got, "the update committed")
 
@@ -279,9 +195,9 @@ func TestDB_Update_Isolation(t *testing.T) {
 		require.NoError(t, err)
 		in := users.In(tx)
 		first := isoObserve(in, p)
-		isoConcurrently(t, "update between two reads", func() error { return users.Update(v2) })
+		concurrently(t, "update between two reads", func() error { return users.Update(v2) })
 		assert.Equal(t, first, isoObserve(in, p), "second read of the write transaction")
-		_, err = in.Insert(isoUser("witness", 1))
+		_, err = in.Insert(userTagged("witness", 1))
 		require.NoError(t, err)
 		require.ErrorIs(t, tx.Commit(), ErrConflict)
 		_, err = users.Get(uEmail.Eq("witness@example.com"))
@@ -292,12 +208,12 @@ func TestDB_Update_Isolation(t *testing.T) {
 		var seen []User
 		err = db.Update(func(tx *Tx) error {
 			in := users.In(tx)
-			a, err := in.Get(uID.Eq(ann.ID))
+			a, err := in.Get(uID.Eq(leo.ID))
 			if err != nil {
 				return err
 			}
 			if len(seen) == 0 {
-				isoConcurrently(t, "update between two reads", func() error { return users.Update(v3) })
+				concurrently(t, "update between two reads", func() error { return users.Update(v3) })
 			}
 			b, err := in.Get(uEmail.Eq(a.Email))
 			if err != nil {
@@ -310,13 +226,13 @@ func TestDB_Update_Isolation(t *testing.T) {
 		})
 		require.NoError(t, err)
 		require.Equal(t, []User{v2, v3}, seen, "the first run read v2 and conflicted; the second read v3")
-		got, err = users.Get(uID.Eq(ann.ID))
+		got, err = users.Get(uID.Eq(leo.ID))
 		require.NoError(t, err)
-		assert.Equal(t, "ann3!", got.Name, "the increment applies to the version it read")
+		assert.Equal(t, "leo3!", got.Name, "the increment applies to the version it read")
 	})
 
 	t.Run("phantom", func(t *testing.T) {
-		db, users, _ := isoFixture(t)
+		db, users, _ := newFixtureUsers(t)
 		thirty := users.Filter(uAge.Eq(30))
 
 		// In a View, inserts that match commit between two counts.
@@ -327,9 +243,9 @@ func TestDB_Update_Isolation(t *testing.T) {
 			assert.Equal(t, 2, n)
 			before, err := in.Filter(uAge.Eq(30)).Collect()
 			assert.NoError(t, err)
-			isoConcurrently(t, "matching inserts", func() error {
+			concurrently(t, "matching inserts", func() error {
 				for i := range 3 {
-					if _, err := users.Insert(isoUser(fmt.Sprint("p", i), 30)); err != nil {
+					if _, err := users.Insert(userTagged(fmt.Sprint("p", i), 30)); err != nil {
 						return err
 					}
 				}
@@ -359,12 +275,12 @@ func TestDB_Update_Isolation(t *testing.T) {
 			}
 			counts = append(counts, n)
 			if len(counts) == 1 {
-				isoConcurrently(t, "matching insert", func() error {
-					_, err := users.Insert(isoUser("phantom", 30))
+				concurrently(t, "matching insert", func() error {
+					_, err := users.Insert(userTagged("phantom", 30))
 					return err
 				})
 			}
-			_, err = in.Insert(isoUser(fmt.Sprint("count", n), 0))
+			_, err = in.Insert(userTagged(fmt.Sprint("count", n), 0))
 			return err
 		})
 		require.NoError(t, err)
@@ -383,12 +299,12 @@ func TestDB_Update_Isolation(t *testing.T) {
 				return err
 			}
 			if runs == 1 {
-				isoConcurrently(t, "non-matching insert", func() error {
-					_, err := users.Insert(isoUser("other", 31))
+				concurrently(t, "non-matching insert", func() error {
+					_, err := users.Insert(userTagged("other", 31))
 					return err
 				})
 			}
-			_, err := in.Insert(isoUser("reader", 0))
+			_, err := in.Insert(userTagged("reader", 0))
 			return err
 		})
 		require.NoError(t, err)
@@ -397,7 +313,7 @@ func TestDB_Update_Isolation(t *testing.T) {
 
 	t.Run("lost update", func(t *testing.T) {
 		db, users := newUsers(t)
-		counter, err := users.Insert(isoUser("counter", 0))
+		counter, err := users.Insert(userTagged("counter", 0))
 		require.NoError(t, err)
 		increment := func(tx *Tx) error {
 			in := users.In(tx)
@@ -536,23 +452,23 @@ func TestDB_Update_Isolation(t *testing.T) {
 	})
 
 	t.Run("own writes", func(t *testing.T) {
-		db, users, stored := isoFixture(t)
+		db, users, stored := newFixtureUsers(t)
 		dumped := dump(t, users)
 		tx, err := db.Begin(true)
 		require.NoError(t, err)
 		defer tx.Rollback()
 		in := users.In(tx)
 
-		added, err := in.Insert(isoUser("eve", 30))
+		added, err := in.Insert(userTagged("zed", 30))
 		require.NoError(t, err)
 		moved := stored[0]
-		moved.Email, moved.Org, moved.Username, moved.Name, moved.Age = "ann@initech.test", "initech", "ann", "Annie", 41
+		moved.Email, moved.Org, moved.Username, moved.Name, moved.Age = "leo@initech.test", "initech", "leonard", "Leonard", 41
 		require.NoError(t, in.Update(moved))
 		deleted, err := in.Delete(uEmail.Eq(stored[1].Email))
 		require.NoError(t, err)
 		require.Equal(t, stored[1], deleted)
 		// A unique key the transaction freed is free inside it.
-		reuse := isoUser("reuse", 25)
+		reuse := userTagged("reuse", 25)
 		reuse.Email = stored[1].Email
 		reused, err := in.Insert(reuse)
 		require.NoError(t, err)
@@ -564,15 +480,15 @@ func TestDB_Update_Isolation(t *testing.T) {
 		}{
 			{"inserted by pk", []Cond[User]{uID.Eq(added.ID)}, &added},
 			{"inserted by email", []Cond[User]{uEmail.Eq(added.Email)}, &added},
-			{"inserted by org/username", []Cond[User]{uOrg.Eq("iso"), uUsername.Eq("eve")}, &added},
+			{"inserted by org/username", []Cond[User]{uOrg.Eq("tag"), uUsername.Eq("zed")}, &added},
 			{"updated by pk", []Cond[User]{uID.Eq(moved.ID)}, &moved},
 			{"updated by new email", []Cond[User]{uEmail.Eq(moved.Email)}, &moved},
 			{"updated by old email", []Cond[User]{uEmail.Eq(stored[0].Email)}, nil},
-			{"updated by new org/username", []Cond[User]{uOrg.Eq("initech"), uUsername.Eq("ann")}, &moved},
-			{"updated by old org/username", []Cond[User]{uOrg.Eq("acme"), uUsername.Eq("ann")}, nil},
-			{"updated by unindexed name", []Cond[User]{uName.Eq("Annie")}, &moved},
+			{"updated by new org/username", []Cond[User]{uOrg.Eq("initech"), uUsername.Eq("leonard")}, &moved},
+			{"updated by old org/username", []Cond[User]{uOrg.Eq("acme"), uUsername.Eq("leo")}, nil},
+			{"updated by unindexed name", []Cond[User]{uName.Eq("Leonard")}, &moved},
 			{"deleted by pk", []Cond[User]{uID.Eq(stored[1].ID)}, nil},
-			{"deleted by org/username", []Cond[User]{uOrg.Eq("acme"), uUsername.Eq("bob")}, nil},
+			{"deleted by org/username", []Cond[User]{uOrg.Eq("acme"), uUsername.Eq("ann")}, nil},
 			{"reused email", []Cond[User]{uEmail.Eq(stored[1].Email)}, &reused},
 		} {
 			got, err := in.Get(tc.lookup...)
@@ -589,7 +505,7 @@ func TestDB_Update_Isolation(t *testing.T) {
 			require.NoError(t, err)
 			return recs
 		}
-		assert.Equal(t, []User{added}, byAge(30), "the plain index: Ann moved out, Bob deleted, Eve in")
+		assert.Equal(t, []User{added}, byAge(30), "the plain index: Leo moved out, Ann deleted, Zed in")
 		assert.Equal(t, []User{moved, stored[2]}, byAge(41), "in primary key order")
 		assert.Equal(t, []User{stored[3], reused}, byAge(25))
 		n, err := in.Filter(uAge.Ge(25)).Count()
@@ -606,7 +522,7 @@ func TestDB_Update_Isolation(t *testing.T) {
 		seen := 0
 		for u := range in.Filter(uAge.Eq(41)).All() {
 			seen++
-			_, err := in.Insert(isoUser(fmt.Sprint("during-", u.ID), 41))
+			_, err := in.Insert(userTagged(fmt.Sprint("during-", u.ID), 41))
 			require.NoError(t, err)
 		}
 		assert.Equal(t, 2, seen)
@@ -622,17 +538,17 @@ func TestDB_Update_Isolation(t *testing.T) {
 	})
 
 	t.Run("commit visibility", func(t *testing.T) {
-		db, users, stored := isoFixture(t)
-		accounts := newIsoAccounts(t, db)
+		db, users, stored := newFixtureUsers(t)
+		accounts := newAccounts(t, db)
 		var final []User
-		var finalAccounts []isoAccount
+		var finalAccounts []Account
 		err := db.Update(func(tx *Tx) error {
 			in, acc := users.In(tx), accounts.In(tx)
 			for i := range 10 {
-				if _, err := in.Insert(isoUser(fmt.Sprint("v", i), 50+i)); err != nil {
+				if _, err := in.Insert(userTagged(fmt.Sprint("v", i), 50+i)); err != nil {
 					return err
 				}
-				if _, err := acc.Insert(isoAccount{ID: int64(i + 1), Owner: fmt.Sprint("v", i), Balance: 10}); err != nil {
+				if _, err := acc.Insert(Account{ID: int64(i + 1), Owner: fmt.Sprint("v", i), Balance: 10}); err != nil {
 					return err
 				}
 			}
@@ -663,9 +579,9 @@ func TestDB_Update_Isolation(t *testing.T) {
 	})
 
 	t.Run("partial commit", func(t *testing.T) {
-		db, users, _ := isoFixture(t)
-		accounts := newIsoAccounts(t, db)
-		_, err := accounts.Insert(isoAccount{ID: 1, Owner: "ann", Balance: 100})
+		db, users, _ := newFixtureUsers(t)
+		accounts := newAccounts(t, db)
+		_, err := accounts.Insert(Account{ID: 1, Owner: "ann", Balance: 100})
 		require.NoError(t, err)
 		beforeUsers, beforeAccounts := dump(t, users), dump(t, accounts)
 		unchanged := func(msg string) {
@@ -676,7 +592,7 @@ func TestDB_Update_Isolation(t *testing.T) {
 		// writeBoth writes both tables, users (declared first, so replayed
 		// first at commit) and then accounts.
 		writeBoth := func(tx *Tx, owner string) error {
-			if _, err := users.In(tx).Insert(isoUser("partial-"+owner, 1)); err != nil {
+			if _, err := users.In(tx).Insert(userTagged("partial-"+owner, 1)); err != nil {
 				return err
 			}
 			a, err := accounts.In(tx).Get(accID.Eq(1))
@@ -687,7 +603,7 @@ func TestDB_Update_Isolation(t *testing.T) {
 			if err := accounts.In(tx).Update(a); err != nil {
 				return err
 			}
-			_, err = accounts.In(tx).Insert(isoAccount{ID: 2, Owner: owner, Balance: 10})
+			_, err = accounts.In(tx).Insert(Account{ID: 2, Owner: owner, Balance: 10})
 			return err
 		}
 
@@ -707,8 +623,8 @@ func TestDB_Update_Isolation(t *testing.T) {
 		tx, err := db.Begin(true)
 		require.NoError(t, err)
 		require.NoError(t, writeBoth(tx, "cal"))
-		beforeAccounts = append(beforeAccounts, isoAccount{ID: 3, Owner: "cal", Balance: 0})
-		isoConcurrently(t, "taking the owner key", func() error {
+		beforeAccounts = append(beforeAccounts, Account{ID: 3, Owner: "cal", Balance: 0})
+		concurrently(t, "taking the owner key", func() error {
 			_, err := accounts.Insert(beforeAccounts[1])
 			return err
 		})
@@ -720,7 +636,7 @@ func TestDB_Update_Isolation(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, writeBoth(tx, "dan"))
 		beforeAccounts[0].Balance = 90
-		isoConcurrently(t, "changing the account read", func() error { return accounts.Update(beforeAccounts[0]) })
+		concurrently(t, "changing the account read", func() error { return accounts.Update(beforeAccounts[0]) })
 		require.ErrorIs(t, tx.Commit(), ErrConflict)
 		unchanged("a record read and changed before the commit")
 
@@ -730,8 +646,8 @@ func TestDB_Update_Isolation(t *testing.T) {
 		err = db.Update(func(tx *Tx) error {
 			runs++
 			if runs == 1 {
-				defer isoConcurrently(t, "taking the owner key", func() error {
-					_, err := accounts.Insert(isoAccount{ID: 4, Owner: "eli", Balance: 0})
+				defer concurrently(t, "taking the owner key", func() error {
+					_, err := accounts.Insert(Account{ID: 4, Owner: "eli", Balance: 0})
 					return err
 				})
 			}
@@ -739,7 +655,7 @@ func TestDB_Update_Isolation(t *testing.T) {
 		})
 		require.ErrorIs(t, err, ErrUniqueViolation)
 		assert.Equal(t, 2, runs)
-		beforeAccounts = append(beforeAccounts, isoAccount{ID: 4, Owner: "eli", Balance: 0})
+		beforeAccounts = append(beforeAccounts, Account{ID: 4, Owner: "eli", Balance: 0})
 		unchanged("a second run that fails")
 	})
 }
@@ -763,29 +679,6 @@ func newIsoDoctors(t testing.TB, db *DB) *Table[isoDoctor] {
 	return doctors
 }
 
-// isoAccount is a record of the bank test.
-type isoAccount struct {
-	ID      int64
-	Owner   string
-	Balance int64
-}
-
-var (
-	accID      = Field("id", func(a *isoAccount) int64 { return a.ID })
-	accOwner   = Field("owner", func(a *isoAccount) string { return a.Owner })
-	accBalance = Field("balance", func(a *isoAccount) int64 { return a.Balance })
-)
-
-// newIsoAccounts declares the Account table in db: primary key id, unique
-// owner, plain index on balance.
-func newIsoAccounts(t testing.TB, db *DB) *Table[isoAccount] {
-	t.Helper()
-	accounts, err := NewTable(db, "Account", PrimaryKey(accID),
-		Unique("account_owner", accOwner), Index("account_balance", accBalance))
-	require.NoError(t, err)
-	return accounts
-}
-
 var errIsoInsufficient = errors.New("insufficient funds")
 
 // TestDB_Update_BankTransfersKeepTotal: writers move money between random
@@ -801,11 +694,11 @@ func TestDB_Update_BankTransfersKeepTotal(t *testing.T) {
 		readers   = 4
 		duration  = 2 * time.Second
 	)
-	seed := isoSeed(t)
+	seed := testSeed(t)
 	db := newTestDB(t)
-	accounts := newIsoAccounts(t, db)
+	accounts := newAccounts(t, db)
 	for i := range nAccounts {
-		_, err := accounts.Insert(isoAccount{ID: int64(i + 1), Owner: fmt.Sprint("owner", i), Balance: initial})
+		_, err := accounts.Insert(Account{ID: int64(i + 1), Owner: fmt.Sprint("owner", i), Balance: initial})
 		require.NoError(t, err)
 	}
 
@@ -855,7 +748,7 @@ func TestDB_Update_BankTransfersKeepTotal(t *testing.T) {
 			}
 			return nil
 		default: // one Query.Update over both
-			_, err := in.Filter(accID.In(from, to)).Update(func(a isoAccount) (isoAccount, error) {
+			_, err := in.Filter(accID.In(from, to)).Update(func(a Account) (Account, error) {
 				if a.ID == from {
 					a.Balance -= amt
 					if a.Balance < 0 {
@@ -890,8 +783,8 @@ func TestDB_Update_BankTransfersKeepTotal(t *testing.T) {
 				style := rng.IntN(3)
 				doPanic := rng.IntN(50) == 0
 				var err error
-				p := &isoPanic{"transfer"}
-				got := isoRecover(func() {
+				p := &testPanic{"transfer"}
+				got := recovered(func() {
 					err = db.Update(func(tx *Tx) error {
 						if err := transfer(tx, style, from, to, amt); err != nil {
 							return err
@@ -920,7 +813,7 @@ func TestDB_Update_BankTransfersKeepTotal(t *testing.T) {
 			}
 		})
 	}
-	sum := func(recs []isoAccount) (s int64) {
+	sum := func(recs []Account) (s int64) {
 		for _, r := range recs {
 			s += r.Balance
 		}
@@ -1022,7 +915,7 @@ func TestDB_Update_BatchAllOrNothing(t *testing.T) {
 		maxBatches = 1 << 14
 		duration   = time.Second
 	)
-	seed := isoSeed(t)
+	seed := testSeed(t)
 	db := newTestDB(t)
 	marks, err := NewTable(db, "Mark", AutoPrimaryKey(markID, func(m *isoMark, id int64) { m.ID = id }),
 		Index("mark_batch", markBatch), Unique("mark_batch_seq", markBatch, markSeq))
@@ -1048,9 +941,9 @@ func TestDB_Update_BatchAllOrNothing(t *testing.T) {
 				if b >= maxBatches {
 					return
 				}
-				p := &isoPanic{"batch"}
+				p := &testPanic{"batch"}
 				var err error
-				got := isoRecover(func() {
+				got := recovered(func() {
 					err = db.Update(func(tx *Tx) error {
 						in := marks.In(tx)
 						for s := range isoBatchSize {
@@ -1186,10 +1079,10 @@ func TestDB_View_LongLivedReaderSeesOpeningState(t *testing.T) {
 		minReads = 300
 		duration = 500 * time.Millisecond
 	)
-	seed := isoSeed(t)
+	seed := testSeed(t)
 	db, users := newUsers(t)
 	for i := range initial {
-		_, err := users.Insert(isoUser(fmt.Sprint("u", i), i%8))
+		_, err := users.Insert(userTagged(fmt.Sprint("u", i), i%8))
 		require.NoError(t, err)
 	}
 	model := dump(t, users)
@@ -1218,13 +1111,13 @@ func TestDB_View_LongLivedReaderSeesOpeningState(t *testing.T) {
 					var err error
 					switch rng.IntN(5) {
 					case 0:
-						_, err = users.Insert(isoUser(tag, rng.IntN(8)))
+						_, err = users.Insert(userTagged(tag, rng.IntN(8)))
 					case 1:
 						err = users.Update(User{ID: id, Email: tag + "@example.com", Org: "upd", Username: tag, Name: tag, Age: rng.IntN(8)})
 					case 2:
 						_, err = users.Delete(uID.Eq(id))
 					case 3:
-						_, _, err = users.GetOrCreate(uEmail.Eq(tag+"@example.com"), func() (User, error) { return isoUser(tag, 3), nil })
+						_, _, err = users.GetOrCreate(uEmail.Eq(tag+"@example.com"), func() (User, error) { return userTagged(tag, 3), nil })
 					default:
 						err = db.Update(func(tx *Tx) error {
 							in := users.In(tx)
@@ -1234,7 +1127,7 @@ func TestDB_View_LongLivedReaderSeesOpeningState(t *testing.T) {
 							}); err != nil {
 								return err
 							}
-							_, err := in.Insert(isoUser(tag, 7))
+							_, err := in.Insert(userTagged(tag, 7))
 							return err
 						})
 					}
@@ -1306,8 +1199,8 @@ func TestDB_View_LongLivedReaderSeesOpeningState(t *testing.T) {
 				slices.SortStableFunc(want, func(a, b User) int { return b.Age - a.Age })
 				require.Equal(t, want, got, "prefix u%d by age", lo)
 			default:
-				got, err := in.Get(uOrg.Eq("iso"), uUsername.Eq(fmt.Sprint("u", id)))
-				want, werr := one(func(u User) bool { return u.Org == "iso" && u.Username == fmt.Sprint("u", id) })
+				got, err := in.Get(uOrg.Eq("tag"), uUsername.Eq(fmt.Sprint("u", id)))
+				want, werr := one(func(u User) bool { return u.Org == "tag" && u.Username == fmt.Sprint("u", id) })
 				require.Equal(t, isoResult(want, werr), isoResult(got, err), "Get org/username u%d", id)
 			}
 		}
@@ -1327,7 +1220,7 @@ func TestDB_View_LongLivedReaderSeesOpeningState(t *testing.T) {
 func TestTx_GetOrCreate_ConcurrentTransactions(t *testing.T) {
 	getOrCreate := func(users *Table[User], tx *Tx, tag string, g int) (User, bool, error) {
 		return users.In(tx).GetOrCreate(uEmail.Eq(tag+"@example.com"), func() (User, error) {
-			u := isoUser(tag, g)
+			u := userTagged(tag, g)
 			u.Username = fmt.Sprint(tag, "-", g) // the creator's own username
 			return u, nil
 		})
@@ -1423,7 +1316,7 @@ func TestTx_Dedupe_WriteSkew(t *testing.T) {
 	}
 
 	t.Run("manual", func(t *testing.T) {
-		db, users, stored := isoFixture(t)
+		db, users, stored := newFixtureUsers(t)
 		t1, err := db.Begin(true)
 		require.NoError(t, err)
 		defer t1.Rollback()
@@ -1432,10 +1325,10 @@ func TestTx_Dedupe_WriteSkew(t *testing.T) {
 		defer t2.Rollback()
 		removed, err := users.In(t1).Dedupe(keepFirst, uAge)
 		require.NoError(t, err)
-		require.Equal(t, []User{stored[1]}, removed, "t1 keeps Ann")
+		require.Equal(t, []User{stored[1]}, removed, "t1 keeps Leo")
 		removed, err = users.In(t2).Dedupe(keepLast, uAge)
 		require.NoError(t, err)
-		require.Equal(t, []User{stored[0]}, removed, "t2 keeps Bob")
+		require.Equal(t, []User{stored[0]}, removed, "t2 keeps Ann")
 		require.NoError(t, t1.Commit())
 		err = t2.Commit()
 		assert.Len(t, thirty(t, users), 1, "one of the group survives (t2's commit returned %v)", err)
@@ -1443,7 +1336,7 @@ func TestTx_Dedupe_WriteSkew(t *testing.T) {
 	})
 
 	t.Run("Update", func(t *testing.T) {
-		db, users, _ := isoFixture(t)
+		db, users, _ := newFixtureUsers(t)
 		var ready sync.WaitGroup
 		ready.Add(2)
 		var wg sync.WaitGroup

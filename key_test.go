@@ -2,7 +2,6 @@ package recstore
 
 import (
 	"cmp"
-	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -15,20 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-var flagCoreSeed = flag.Uint64("recstore.coreseed", 0, "seed of the randomized core tests (0: random)")
-
-// coreSeed returns the seed of a randomized test, printed so that a failure
-// can be replayed with -recstore.coreseed.
-func coreSeed(t testing.TB) uint64 {
-	t.Helper()
-	seed := *flagCoreSeed
-	if seed == 0 {
-		seed = rand.Uint64()
-	}
-	t.Logf("seed: -recstore.coreseed=%d", seed)
-	return seed
-}
 
 // keyLabel is a named string type: it orders as its underlying type.
 type keyLabel string
@@ -54,6 +39,8 @@ type keyRec struct {
 	S   string
 	L   keyLabel
 }
+
+func (r keyRec) id() int64 { return r.ID }
 
 var (
 	kID  = Field("id", func(r *keyRec) int64 { return r.ID })
@@ -126,6 +113,7 @@ func indexOrder[T any](t testing.TB, tbl *Table[T], name string) []T {
 
 func sign(n int) int { return cmp.Compare(n, 0) }
 
+// cmpBool orders bools as keys do: false first.
 func cmpBool(a, b bool) int {
 	switch {
 	case a == b:
@@ -305,16 +293,8 @@ func requireIndexOrders(t *testing.T, tbl *Table[keyRec]) {
 		sorted := slices.Clone(want)
 		slices.SortStableFunc(sorted, order)
 		// Compare ids: times in other zones are Equal but not ==.
-		require.Equal(t, recIDs(sorted), recIDs(got), "index %q", name)
+		require.Equal(t, idsOf(sorted), idsOf(got), "index %q", name)
 	}
-}
-
-func recIDs(recs []keyRec) []int64 {
-	ids := make([]int64, len(recs))
-	for i, r := range recs {
-		ids[i] = r.ID
-	}
-	return ids
 }
 
 // TestKey_IndexOrder stores records with edge values of every kind and
@@ -395,9 +375,9 @@ func TestKey_Composite_Order(t *testing.T) {
 
 // TestKey_Order_Random compares the order of random keys with Go's, for
 // every kind and for composite keys, and stores them to check the index
-// orders. Replay a failure with -recstore.coreseed.
+// orders. Replay a failure with -recstore.seed.
 func TestKey_Order_Random(t *testing.T) {
-	seed := coreSeed(t)
+	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	const n = 150
 	pick := func(edges int) bool { return rng.IntN(3) == 0 && edges > 0 }

@@ -38,7 +38,7 @@ func linFaultRejected(t *testing.T, f fault) {
 	setFault(f, true)
 	t.Cleanup(func() { setFault(f, false) })
 
-	seed := linSeed(t)
+	seed := testSeed(t)
 	cfg := linDefault
 	const maxRounds = 100
 	for _, sc := range linScenarios() {

@@ -2,7 +2,6 @@ package recstore
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -22,8 +21,6 @@ import (
 // won. Porcupine then looks for one order of the operations, consistent
 // with their real-time intervals, in which a sequential store produces
 // every result seen. Its model, per key: absent (0) or the winning value.
-
-var flagLinSeed = flag.Uint64("recstore.linseed", 0, "seed of the linearizability tests (0: from the clock)")
 
 // linOp is what one operation of the history asked.
 type linOp uint8
@@ -158,9 +155,7 @@ func linScenarios() []linScenario {
 // openLinPrimaryKey: a table keyed by a primary key the caller chooses;
 // lookup id = k+1 (a primary key is never zero), the value is the record's Age.
 func openLinPrimaryKey(t *testing.T) linTable {
-	db := newTestDB(t)
-	items, err := NewTable(db, "Item", PrimaryKey(uID), Fields(uName, uAge))
-	require.NoError(t, err)
+	items := newUserItems(t, newTestDB(t))
 	return linTable{
 		getOrCreate: func(k int, offer int64) (User, bool, error) {
 			return items.GetOrCreate(uID.Eq(int64(k+1)), func() (User, error) {
@@ -364,18 +359,6 @@ func linCheck(t *testing.T, h []porcupine.Operation, timeout time.Duration, dir 
 	return res, path
 }
 
-// linSeed returns the seed to use, logging it so a failure can be replayed
-// with -recstore.linseed.
-func linSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := *flagLinSeed
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (replay the operation mix with -recstore.linseed=%d)", seed, seed)
-	return seed
-}
-
 // linKeepDir makes the directory where a failing check leaves its
 // visualisation: unlike t.TempDir, it outlives the test, so the path the
 // failure logs can be opened afterwards.
@@ -387,7 +370,7 @@ func linKeepDir(t *testing.T) string {
 }
 
 func TestTable_GetOrCreate_Linearizable(t *testing.T) {
-	seed := linSeed(t)
+	seed := testSeed(t)
 	cfg := linDefault
 	if testing.Short() {
 		cfg.rounds = 8

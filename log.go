@@ -125,6 +125,10 @@ func (v *tableVersion[T]) replay(changes []logged) versioned {
 // maxLag), offers the result to later readers and asks for a version to be
 // published at the next chance.
 func (e *memEngine) latest() *version {
+	if faultOn(faultReadersWait) {
+		e.gate.RLock()
+		defer e.gate.RUnlock()
+	}
 	for {
 		h := e.head.Load()
 		v := e.cur.Load()

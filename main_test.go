@@ -2,10 +2,8 @@ package recstore
 
 import (
 	"flag"
-
 	"testing"
 
-	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -20,25 +18,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// User is the record type most tests use.
-type User struct {
-	ID       int64
-	Email    string
-	Org      string
-	Username string
-	Name     string
-	Age      int
-}
-
-var (
-	uID       = Field("id", func(u *User) int64 { return u.ID })
-	uEmail    = Field("email", func(u *User) string { return u.Email })
-	uOrg      = Field("org", func(u *User) string { return u.Org })
-	uUsername = Field("username", func(u *User) string { return u.Username })
-	uName     = Field("name", func(u *User) string { return u.Name })
-	uAge      = Field("age", func(u *User) int { return u.Age })
-)
-
 // testOptions are the DB options of this run of the suite.
 func testOptions() Options {
 	return Options{Stripes: *flagStripes, Degree: *flagDegree}
@@ -50,11 +29,7 @@ func testOptions() Options {
 // is back to normal.
 func newTestDB(t testing.TB, opts ...Options) *DB {
 	t.Helper()
-	o := testOptions()
-	if len(opts) > 0 {
-		o = opts[0]
-	}
-	db := New(o)
+	db := newUncheckedDB(opts...)
 	t.Cleanup(func() {
 		if err := memOf(db).check(true); err != nil {
 			t.Errorf("invariant checker: %v", err)
@@ -63,26 +38,16 @@ func newTestDB(t testing.TB, opts ...Options) *DB {
 	return db
 }
 
-// newUsers returns a fresh DB (newTestDB) with the User table: auto primary
-// key id, unique email, unique (org, username), plain index on age, and
-// name as a declared unindexed field.
-func newUsers(t testing.TB, opts ...Options) (*DB, *Table[User]) {
-	t.Helper()
-	db := newTestDB(t, opts...)
-	return db, newUsersIn(t, db)
-}
-
-// newUsersIn declares the User table of newUsers in db.
-func newUsersIn(t testing.TB, db *DB) *Table[User] {
-	t.Helper()
-	users, err := NewTable(db, "User",
-		AutoPrimaryKey(uID, func(u *User, id int64) { u.ID = id }),
-		Unique("user_email", uEmail),
-		Unique("org_username", uOrg, uUsername),
-		Index("user_age", uAge),
-		Fields(uName))
-	require.NoError(t, err)
-	return users
+// newUncheckedDB is newTestDB without the invariant checker at cleanup:
+// only for the fault tests (faults_test.go), whose faults corrupt a table
+// on purpose and which check it themselves. Every other test's DB comes
+// from newTestDB.
+func newUncheckedDB(opts ...Options) *DB {
+	o := testOptions()
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	return New(o)
 }
 
 // memOf is db's engine.
@@ -102,6 +67,13 @@ func checkInvariants[T any](tbl *Table[T]) error { return memOf(tbl.db).check(fa
 // them: through its transaction, if it is bound to one.
 func dump[T any](t testing.TB, tbl *Table[T]) []T {
 	t.Helper()
+	return tableRecords(tbl)
+}
+
+// tableRecords is dump without a test: every record of tbl as it sees
+// them, read directly (so that it works on a closed DB, and notes no read
+// in tbl's transaction).
+func tableRecords[T any](tbl *Table[T]) []T {
 	v := versionOf(tbl)
 	if tbl.tx != nil {
 		v = txViewOf(tbl.tx, tbl)
@@ -117,16 +89,4 @@ func dump[T any](t testing.TB, tbl *Table[T]) []T {
 // txViewOf is tbl as tx sees it.
 func txViewOf[T any](tx *Tx, tbl *Table[T]) *tableVersion[T] {
 	return memTableOf(tbl).txTable(tx.eng.(*memTx)).view()
-}
-
-// requireAccessError checks that err is the *AccessError of a call on
-// table refused for sentinel (ErrClosed, ErrTxDone, ErrReadOnly,
-// ErrOtherDB).
-func requireAccessError(t testing.TB, err, sentinel error, table string) {
-	t.Helper()
-	require.ErrorIs(t, err, sentinel)
-	var ae *AccessError
-	require.ErrorAs(t, err, &ae)
-	require.Equal(t, &AccessError{Table: table, Err: sentinel}, ae)
-	require.Equal(t, sentinel.Error()+" (table "+table+")", err.Error())
 }

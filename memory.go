@@ -143,6 +143,10 @@ func (m *memTable[T]) peek(c Cond[T]) (r *T, ok bool) {
 	if c.h == nil || c.h.op != opEq || c.h.err != nil {
 		return nil, false
 	}
+	if faultOn(faultReadersWait) {
+		m.e.gate.RLock()
+		defer m.e.gate.RUnlock()
+	}
 	for tries := 0; tries < maxPeeks; tries++ {
 		seq := m.seq.Load()
 		if seq&1 != 0 {
@@ -154,6 +158,9 @@ func (m *memTable[T]) peek(c Cond[T]) (r *T, ok bool) {
 		}
 		h := x.hashKey(c.k)
 		p := x.part(h)
+		if p == nil {
+			return nil, true // never written: the key was never stored
+		}
 		if ps := p.seq.Load(); ps&1 == 0 {
 			r = p.get(x, c.k, h)
 			if p.seq.Load() == ps && m.seq.Load() == seq {

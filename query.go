@@ -483,6 +483,9 @@ func (q *Query[T]) Update(fn func(T) (T, error)) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if fn == nil {
+		return 0, &NilCallbackError{Call: q.t.Name() + ".Filter(…).Update", Callback: "fn"}
+	}
 	return ops.updateWhere(q, fn)
 }
 
@@ -530,6 +533,9 @@ func (q *Query[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (T, boo
 	ops, err := q.use(true, false)
 	if err != nil {
 		return zero, false, err
+	}
+	if create == nil {
+		return zero, false, &NilCallbackError{Call: q.t.Name() + ".Filter(…).GetOrCreate", Callback: "create"}
 	}
 	search := And(q.cond, lookup)
 	if err := search.check(q.t.eng.schema()); err != nil {

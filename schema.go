@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -19,6 +20,7 @@ type col[T any] struct {
 	format   func(*T) string       // the record's value for messages
 	isZero   func(*T) bool         // whether the record's value is V's zero value
 	isNull   func(*T) bool         // whether an optional field is null
+	valueLen func(*T) int          // an optional field's key length, as a required field of its type has it
 	optional bool                  // declared by OptionalField
 	problem  string                // why the declaration is unusable, if it is
 }
@@ -108,6 +110,10 @@ func OptionalField[T any, V Key](name string, get func(*T) *V) *Column[T, V] {
 	c.opt = get
 	c.c.optional = true
 	c.c.isNull = func(r *T) bool { return get(r) == nil }
+	c.c.valueLen = func(r *T) int {
+		k, _ := c.enc(*get(r)) // checked by extract
+		return len(k.s)
+	}
 	c.c.compare = func(a, b *T) int { // nulls first, as their keys sort
 		ka, _ := c.extract(a)
 		kb, _ := c.extract(b)
@@ -195,12 +201,21 @@ func (c *Column[T, V]) format(r *T) string {
 }
 
 func (c *Column[T, V]) isZero(r *T) bool {
-	var zero V
 	if c.optional() {
 		p := c.opt(r)
-		return p == nil || *p == zero
+		return p == nil || isZeroValue(*p)
 	}
-	return c.get(r) == zero
+	return isZeroValue(c.get(r))
+}
+
+// isZeroValue reports whether v is its type's zero value as a key: a zero
+// time.Time in any location is the zero instant, and -0.0 is 0.
+func isZeroValue[V Key](v V) bool {
+	if t, ok := any(v).(time.Time); ok {
+		return t.IsZero()
+	}
+	var zero V
+	return v == zero
 }
 
 // indexDef describes one index of a table. It is immutable once the table
@@ -284,10 +299,16 @@ func (d *indexDef[T]) appendKey(buf []byte, r *T) ([]byte, error) {
 }
 
 // keySize is the length of r's key in this index, as MaxKeySize counts it:
-// the length of appendKey's encoding, which it does not build.
+// a one-field key's own length (a string's bytes, whether or not the field
+// is optional), else the length of appendKey's encoding, which it does
+// not build.
 func (d *indexDef[T]) keySize(r *T) (int, error) {
 	if len(d.cols) == 1 {
-		k, err := d.cols[0].extract(r)
+		c := d.cols[0]
+		k, err := c.extract(r)
+		if err == nil && c.optional && k != nullKey {
+			return c.valueLen(r), nil
+		}
 		return len(k.s), err
 	}
 	n := 0

@@ -8,50 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Part is a second record type, with a string primary key, for schemas
-// that are not User's.
-type Part struct {
-	SKU   string
-	Shop  string
-	Code  string
-	Color string
-	Size  int
-}
-
-var (
-	partSKU   = Field("sku", func(p *Part) string { return p.SKU })
-	partShop  = Field("shop", func(p *Part) string { return p.Shop })
-	partCode  = Field("code", func(p *Part) string { return p.Code })
-	partColor = Field("color", func(p *Part) string { return p.Color })
-	partSize  = Field("size", func(p *Part) int { return p.Size })
-)
-
-// newParts declares the Part table in db: string primary key sku,
-// unique (shop, code), plain index (color, size). The invariant checker
-// runs when the test ends.
-func newParts(t testing.TB, db *DB) *Table[Part] {
-	t.Helper()
-	parts, err := NewTable(db, "Part",
-		PrimaryKey(partSKU),
-		Unique("shop_code", partShop, partCode),
-		Index("color_size", partColor, partSize))
-	require.NoError(t, err)
-	return parts
-}
-
-// requireSchemaError asserts that err is a *SchemaError for table with
-// exactly reason, matching ErrSchema.
-func requireSchemaError(t *testing.T, err error, table, reason string) {
-	t.Helper()
-	require.Error(t, err)
-	require.ErrorIs(t, err, ErrSchema)
-	var se *SchemaError
-	require.ErrorAs(t, err, &se)
-	assert.Equal(t, table, se.Table)
-	assert.Equal(t, reason, se.Reason)
-	assert.Equal(t, `recstore: invalid schema for table "`+table+`": `+reason, err.Error())
-}
-
 func TestNewTable_InvalidSchema(t *testing.T) {
 	setID := func(u *User, id int64) { u.ID = id }
 	otherEmail := Field("email", func(u *User) string { return u.Email + "!" })
@@ -261,11 +217,7 @@ func TestNewTable_SeveralTables(t *testing.T) {
 	assert.Equal(t, "Part", parts.Name())
 
 	// A column may serve several tables of one record type.
-	admins, err := NewTable(db, "Admin",
-		PrimaryKey(uID),
-		Unique("admin_email", uEmail),
-		Fields(uName, uAge))
-	require.NoError(t, err)
+	admins := newAdmins(t, db)
 
 	u, err := users.Insert(User{Email: "leo@example.com", Org: "acme", Username: "leo"})
 	require.NoError(t, err)
@@ -301,9 +253,7 @@ func TestNewTable_SeveralTables(t *testing.T) {
 
 	// A field of another table's index is unknown here.
 	_, err = admins.Get(uOrg.Eq("acme"))
-	var fe *FieldError
-	require.ErrorAs(t, err, &fe)
-	assert.Equal(t, FieldError{Table: "Admin", Field: "org"}, *fe)
+	requireErrorAs(t, err, &FieldError{Table: "Admin", Field: "org"})
 }
 
 func TestNewTable_StringPrimaryKey(t *testing.T) {
@@ -313,9 +263,7 @@ func TestNewTable_StringPrimaryKey(t *testing.T) {
 	for _, sku := range []string{"b", "a", "c", "a\x00", ""} {
 		_, err := parts.Insert(Part{SKU: sku, Shop: "s", Code: "code-" + sku})
 		if sku == "" {
-			var ke *KeyError
-			require.ErrorAs(t, err, &ke)
-			require.ErrorIs(t, err, ErrInvalidKey)
+			requireKeyError(t, err, ErrInvalidKey, "Part", "sku", "the primary key is zero")
 			assert.Equal(t, `recstore: invalid key in table Part for field "sku": the primary key is zero`, err.Error())
 			continue
 		}
@@ -328,8 +276,8 @@ func TestNewTable_StringPrimaryKey(t *testing.T) {
 	assert.Equal(t, []string{"a", "a\x00", "b", "c"}, skus)
 
 	_, err := parts.Insert(Part{SKU: "a", Shop: "other", Code: "x"})
-	var uv *UniqueViolationError
-	require.ErrorAs(t, err, &uv)
+	requireErrorAs(t, err, &UniqueViolationError{Table: "Part", Constraint: "primary", Fields: []string{"sku"}, Values: []string{"a"},
+		HeldBy: "a", PKField: "sku", Existing: Part{SKU: "a", Shop: "s", Code: "code-a"}})
 	assert.Equal(t, `recstore: duplicate key value violates unique constraint "primary" on Part: (sku)=(a) already held by sku a`, err.Error())
 
 	// Upsert of a new string key inserts, of an existing one replaces.
@@ -343,7 +291,7 @@ func TestNewTable_StringPrimaryKey(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "d", got.SKU)
 	_, err = parts.Get(partShop.Eq("s"), partCode.Eq("code-d"))
-	require.ErrorIs(t, err, ErrNotFound)
+	requireNotFound(t, err, "Part")
 }
 
 func TestNewTable_CompositeIndexes(t *testing.T) {
@@ -362,14 +310,9 @@ func TestNewTable_CompositeIndexes(t *testing.T) {
 
 	// Composite unique: only the pair must be unique.
 	_, err := parts.Insert(Part{SKU: "5", Shop: "s1", Code: "a"})
-	var uv *UniqueViolationError
-	require.ErrorAs(t, err, &uv)
-	assert.Equal(t, "shop_code", uv.Constraint)
-	assert.Equal(t, []string{"shop", "code"}, uv.Fields)
-	assert.Equal(t, []string{"s1", "a"}, uv.Values)
-	assert.Equal(t, "1", uv.HeldBy)
-	assert.Equal(t, "sku", uv.PKField)
-	assert.Equal(t, recs[0], uv.Existing)
+	require.ErrorIs(t, err, ErrUniqueViolation)
+	requireErrorAs(t, err, &UniqueViolationError{Table: "Part", Constraint: "shop_code", Fields: []string{"shop", "code"},
+		Values: []string{"s1", "a"}, HeldBy: "1", PKField: "sku", Existing: recs[0]})
 	assert.Equal(t, recs, dump(t, parts))
 
 	tests := []struct {

@@ -25,8 +25,8 @@ func (t *Table[T]) AddIndex(spec *IndexSpec[T]) error {
 }
 
 // DropIndex removes the index named name (not the primary key). Queries stop
-// using it and writes stop checking it at once. An unknown name is a
-// *SchemaError.
+// using it and writes stop checking it at once. An unknown name is an
+// *IndexNotFoundError; dropping the primary key a *SchemaError.
 func (t *Table[T]) DropIndex(name string) error {
 	if err := t.schemaAccess("DropIndex"); err != nil {
 		return err
@@ -99,7 +99,7 @@ func (m *memTable[T]) dropIndex(name string) error {
 	i := slices.IndexFunc(old.indexes, func(d *indexDef[T]) bool { return d.name == name })
 	switch {
 	case i < 0:
-		return &SchemaError{Table: m.name, Reason: "no index named " + name}
+		return &IndexNotFoundError{Table: m.name, Index: name}
 	case i == 0:
 		return &SchemaError{Table: m.name, Reason: "the primary key cannot be dropped"}
 	}
@@ -188,9 +188,12 @@ func (c *commitTable[T]) catchUpIndex(d *indexDef[T], tr *tree[T], touched []*T)
 // keeps are shared, a new one is built from its tree. It is an op of its
 // own (op.alone), so no change of the batch is staged for the old ones.
 func (c *commitTable[T]) install(sch *tableSchema[T], trees []*tree[T]) {
+	// Building a new hash index calls the field accessors, which may
+	// panic: first, while nothing has changed.
+	live := c.live.of(sch, trees).withFast(c.fastOff == 0)
 	c.st.install(sch, trees)
 	c.mt.sch.Store(sch) // with the batch: writers prepare records for it from now on
-	c.sealed = 0 // the version published with the change holds what the log did
-	c.installLive(c.live.of(sch, trees).withFast(c.fastOff == 0))
+	c.sealed = 0        // the version published with the change holds what the log did
+	c.installLive(live)
 	c.reset = true
 }

@@ -36,29 +36,18 @@ func ddlIndexes[T any](t testing.TB, tbl *Table[T]) []string {
 }
 
 // wantDuplicatesError is the *DuplicatesError that adding unique index
-// name over fields must report when Duplicates returns groups.
+// name over fields must report when Duplicates returns groups: the first
+// groups, each with its size and its first primary keys.
 func wantDuplicatesError(table, index string, fields []string, groups []DuplicateGroup[User]) *DuplicatesError {
 	e := &DuplicatesError{Table: table, Index: index, Fields: fields, Total: len(groups)}
 	for _, g := range groups[:min(len(groups), maxReportedGroups)] {
-		pks := make([]string, len(g.Records))
-		for i, r := range g.Records {
-			pks[i] = strconv.FormatInt(r.ID, 10)
+		pks := make([]string, min(len(g.Records), maxReportedPKs))
+		for i := range pks {
+			pks[i] = strconv.FormatInt(g.Records[i].ID, 10)
 		}
-		e.Groups = append(e.Groups, DuplicateValues{Values: g.Values, PKs: pks})
+		e.Groups = append(e.Groups, DuplicateValues{Values: g.Values, Count: len(g.Records), PKs: pks})
 	}
 	return e
-}
-
-// requireDuplicatesError asserts that err is a *DuplicatesError equal to
-// want, and returns it.
-func requireDuplicatesError(t testing.TB, err error, want *DuplicatesError) *DuplicatesError {
-	t.Helper()
-	require.Error(t, err)
-	require.ErrorIs(t, err, ErrDuplicateValues)
-	var de *DuplicatesError
-	require.ErrorAs(t, err, &de)
-	assert.Equal(t, want, de)
-	return de
 }
 
 // TestTable_AddIndex_Succeeds adds unique and plain indexes, one field and
@@ -281,7 +270,7 @@ func TestTable_AddIndex_Partial(t *testing.T) {
 	require.NoError(t, err)
 	err = users.AddIndex(adults)
 	de := requireDuplicatesError(t, err, &DuplicatesError{Table: "User", Index: "adult_name", Fields: []string{"name"}, Total: 1,
-		Groups: []DuplicateValues{{Values: []string{"a"}, PKs: []string{"3", "7"}}}})
+		Groups: []DuplicateValues{{Values: []string{"a"}, Count: 2, PKs: []string{"3", "7"}}}})
 	assert.Equal(t, 1, de.Total)
 }
 
@@ -322,9 +311,9 @@ func TestTable_AddIndex_Nulls(t *testing.T) {
 		{"nulls distinct", Unique("nick", ddlNickNick), stored[:3], nil},
 		{"nulls distinct, two fields", Unique("org_nick", ddlNickOrg, ddlNickNick), stored, nil},
 		{"nulls not distinct", Unique("nick", ddlNickNick).NullsNotDistinct(), stored[:3], &DuplicatesError{Table: "Nick", Index: "nick", Fields: []string{"nick"}, Total: 1,
-			Groups: []DuplicateValues{{Values: []string{"NULL"}, PKs: []string{"1", "3"}}}}},
+			Groups: []DuplicateValues{{Values: []string{"NULL"}, Count: 2, PKs: []string{"1", "3"}}}}},
 		{"nulls not distinct, two fields", Unique("org_nick", ddlNickOrg, ddlNickNick).NullsNotDistinct(), stored, &DuplicatesError{Table: "Nick", Index: "org_nick", Fields: []string{"org", "nick"}, Total: 1,
-			Groups: []DuplicateValues{{Values: []string{"a", "NULL"}, PKs: []string{"1", "3"}}}}},
+			Groups: []DuplicateValues{{Values: []string{"a", "NULL"}, Count: 2, PKs: []string{"1", "3"}}}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -416,7 +405,7 @@ func TestTable_DropIndex(t *testing.T) {
 		// Adding it back is refused while the duplicate stays.
 		err = users.AddIndex(Unique("user_email", uEmail))
 		requireDuplicatesError(t, err, &DuplicatesError{Table: "User", Index: "user_email", Fields: []string{"email"}, Total: 1,
-			Groups: []DuplicateValues{{Values: []string{"u1@example.com"}, PKs: []string{"1", "3"}}}})
+			Groups: []DuplicateValues{{Values: []string{"u1@example.com"}, Count: 2, PKs: []string{"1", "3"}}}})
 	})
 	t.Run("composite", func(t *testing.T) {
 		_, users := dupUsers(t, "a", "b")
@@ -447,28 +436,27 @@ func TestTable_DropIndex(t *testing.T) {
 		db, users := dupUsers(t, "a", "b")
 		before := dump(t, users)
 		for _, c := range []struct {
-			name   string
-			drop   func() error
-			reason string
+			name string
+			drop func() error
+			want error
 		}{
-			{"unknown", func() error { return users.DropIndex("nope") }, "no index named nope"},
-			{"empty", func() error { return users.DropIndex("") }, "no index named "},
-			{"primary", func() error { return users.DropIndex("primary") }, "the primary key cannot be dropped"},
+			{"unknown", func() error { return users.DropIndex("nope") }, &IndexNotFoundError{Table: "User", Index: "nope"}},
+			{"empty", func() error { return users.DropIndex("") }, &IndexNotFoundError{Table: "User", Index: ""}},
+			{"primary", func() error { return users.DropIndex("primary") }, &SchemaError{Table: "User", Reason: "the primary key cannot be dropped"}},
 			{"in a transaction", func() error {
 				return db.Update(func(tx *Tx) error { return users.In(tx).DropIndex("user_email") })
-			}, "DropIndex inside a transaction"},
+			}, &SchemaError{Table: "User", Reason: "DropIndex inside a transaction"}},
 		} {
 			err := c.drop()
-			require.ErrorIs(t, err, ErrSchema, c.name)
-			var se *SchemaError
-			require.ErrorAs(t, err, &se, c.name)
-			assert.Equal(t, SchemaError{Table: "User", Reason: c.reason}, *se, c.name)
+			require.Equal(t, c.want, err, c.name)
 			assert.Equal(t, before, dump(t, users), c.name)
 			assert.Equal(t, []string{"primary", "user_email", "org_username", "user_age"}, ddlIndexes(t, users), c.name)
 		}
+		require.ErrorIs(t, users.DropIndex("nope"), ErrIndexNotFound)
 		require.NoError(t, users.DropIndex("user_email"))
 		err := users.DropIndex("user_email")
-		require.ErrorIs(t, err, ErrSchema, "dropped twice")
+		require.Equal(t, &IndexNotFoundError{Table: "User", Index: "user_email"}, err, "dropped twice")
+		require.Equal(t, `recstore: table User has no index named "user_email"`, err.Error())
 	})
 }
 
@@ -520,18 +508,14 @@ func (g *ddlGate) pass() {
 	}
 }
 
-// ddlGatedUsers returns a User table whose name field (unindexed) goes
-// through gate: auto id, unique email, plain age.
+// ddlGatedUsers returns the User table of newUsers whose name field
+// (unindexed) goes through gate.
 func ddlGatedUsers(t testing.TB) (*DB, *Table[User], *Column[User, string], *ddlGate) {
 	t.Helper()
 	gate := &ddlGate{entered: make(chan struct{}), release: make(chan struct{})}
 	name := Field("name", func(u *User) string { gate.pass(); return u.Name })
 	db := newTestDB(t)
-	users, err := NewTable(db, "User",
-		AutoPrimaryKey(uID, func(u *User, id int64) { u.ID = id }),
-		Unique("user_email", uEmail),
-		Index("user_age", uAge),
-		Fields(name))
+	users, err := NewTable(db, "User", userTable(name)...)
 	require.NoError(t, err)
 	return db, users, name, gate
 }
@@ -569,7 +553,7 @@ func TestTable_AddIndex_WriteDuringBuild(t *testing.T) {
 		name  *Column[User, string]
 	}
 	insert := func(e env, email, name string, age int) User {
-		u, err := e.users.Insert(User{Email: email, Name: name, Age: age})
+		u, err := e.users.Insert(User{Email: email, Username: email, Name: name, Age: age})
 		require.NoError(e.t, err)
 		return u
 	}
@@ -629,7 +613,7 @@ func TestTable_AddIndex_WriteDuringBuild(t *testing.T) {
 		}},
 		{name: "transaction inserting a taken value", fail: true, writes: func(e env) {
 			require.NoError(e.t, e.db.Update(func(tx *Tx) error {
-				_, err := e.users.In(tx).Insert(User{Email: "n@x", Name: "b", Age: 20})
+				_, err := e.users.In(tx).Insert(User{Email: "n@x", Username: "n", Name: "b", Age: 20})
 				return err
 			}))
 		}},
@@ -650,7 +634,8 @@ func TestTable_AddIndex_WriteDuringBuild(t *testing.T) {
 		}},
 		{name: "InsertMany of two new groups", fail: true, writes: func(e env) {
 			_, err := e.users.InsertMany([]User{
-				{Email: "n1@x", Name: "y"}, {Email: "n2@x", Name: "z"}, {Email: "n3@x", Name: "y"}, {Email: "n4@x", Name: "z"},
+				{Email: "n1@x", Username: "n1", Name: "y"}, {Email: "n2@x", Username: "n2", Name: "z"},
+				{Email: "n3@x", Username: "n3", Name: "y"}, {Email: "n4@x", Username: "n4", Name: "z"},
 			}, OnConflict[User]{})
 			require.NoError(e.t, err)
 		}},
@@ -686,7 +671,7 @@ func TestTable_AddIndex_WriteDuringBuild(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			db, users, name, gate := ddlGatedUsers(t)
 			for i, n := range []string{"a", "b", "c"} { // ids 1 to 3, adults
-				_, err := users.Insert(User{Email: n + "@x", Name: n, Age: 20 + i})
+				_, err := users.Insert(User{Email: n + "@x", Username: n, Name: n, Age: 20 + i})
 				require.NoError(t, err)
 			}
 			spec := Unique("user_name", name)
@@ -699,7 +684,7 @@ func TestTable_AddIndex_WriteDuringBuild(t *testing.T) {
 			err := addIndexDuring(t, users, gate, spec, func() { c.writes(env{t, db, users, name}) })
 			if !c.fail {
 				require.NoError(t, err)
-				assert.Equal(t, []string{"primary", "user_email", "user_age", "user_name"}, ddlIndexes(t, users))
+				assert.Equal(t, []string{"primary", "user_email", "org_username", "user_age", "user_name"}, ddlIndexes(t, users))
 				require.NoError(t, checkInvariants(users))
 				if !c.partial && !c.plain {
 					groups, err := users.Duplicates(name)
@@ -713,7 +698,7 @@ func TestTable_AddIndex_WriteDuringBuild(t *testing.T) {
 						assert.Equal(t, u, got)
 					}
 					held := dump(t, users)[0]
-					_, err = users.Insert(User{Email: "after@x", Name: held.Name, Age: 40})
+					_, err = users.Insert(User{Email: "after@x", Username: "after", Name: held.Name, Age: 40})
 					var uv *UniqueViolationError
 					require.ErrorAs(t, err, &uv)
 					assert.Equal(t, "user_name", uv.Constraint)
@@ -723,7 +708,7 @@ func TestTable_AddIndex_WriteDuringBuild(t *testing.T) {
 			var de *DuplicatesError
 			require.ErrorAs(t, err, &de)
 			require.ErrorIs(t, err, ErrDuplicateValues)
-			assert.Equal(t, []string{"primary", "user_email", "user_age"}, ddlIndexes(t, users))
+			assert.Equal(t, []string{"primary", "user_email", "org_username", "user_age"}, ddlIndexes(t, users))
 			assert.Equal(t, "full scan primary", users.Filter(name.Eq("a")).Explain())
 			require.NoError(t, checkInvariants(users))
 			if !c.partial {
@@ -733,7 +718,7 @@ func TestTable_AddIndex_WriteDuringBuild(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, wantDuplicatesError("User", "user_name", []string{"name"}, groups), de)
 			}
-			_, err = users.Insert(User{Email: "after@x", Name: "a", Age: 40})
+			_, err = users.Insert(User{Email: "after@x", Username: "after", Name: "a", Age: 40})
 			require.NoError(t, err, "no index may refuse a duplicate")
 		})
 	}
@@ -748,13 +733,13 @@ func TestTable_AddIndex_InvalidValueDuringBuild(t *testing.T) {
 		func(name *Column[User, string]) *IndexSpec[User] { return Index("user_name", name) },
 	} {
 		_, users, name, gate := ddlGatedUsers(t)
-		_, err := users.Insert(User{Email: "a@x", Name: "a"})
+		_, err := users.Insert(User{Email: "a@x", Username: "a", Name: "a"})
 		require.NoError(t, err)
 		var big User
 		var addErr error
 		require.NotPanics(t, func() {
 			addErr = addIndexDuring(t, users, gate, spec(name), func() {
-				big, err = users.Insert(User{Email: "big@x", Name: strings.Repeat("n", MaxKeySize+1)})
+				big, err = users.Insert(User{Email: "big@x", Username: "big", Name: strings.Repeat("n", MaxKeySize+1)})
 				require.NoError(t, err)
 			})
 		})
@@ -762,7 +747,7 @@ func TestTable_AddIndex_InvalidValueDuringBuild(t *testing.T) {
 		var ke *KeyError
 		require.ErrorAs(t, addErr, &ke)
 		assert.Equal(t, "name", ke.Field)
-		assert.Equal(t, []string{"primary", "user_email", "user_age"}, ddlIndexes(t, users))
+		assert.Equal(t, []string{"primary", "user_email", "org_username", "user_age"}, ddlIndexes(t, users))
 		_, err = users.Delete(uID.Eq(big.ID))
 		require.NoError(t, err)
 		require.NoError(t, users.AddIndex(spec(name)))
@@ -831,12 +816,7 @@ func newDDLRaceTable(t *testing.T, records, writers int) *ddlRaceTable {
 		}
 		return u.Name
 	})
-	users, err := NewTable(rt.db, "User",
-		AutoPrimaryKey(uID, func(u *User, id int64) { u.ID = id }),
-		Unique("user_email", uEmail),
-		Unique("org_username", uOrg, uUsername),
-		Index("user_age", uAge),
-		Fields(rt.name))
+	users, err := NewTable(rt.db, "User", userTable(rt.name)...)
 	require.NoError(t, err)
 	rt.users = users
 	for i := range rt.writers {
@@ -1099,7 +1079,7 @@ func (rt *ddlRaceTable) round(t *testing.T, seed uint64, round int, cfg ddlRace)
 // ends with the index in place and holding, or with a *DuplicatesError and
 // no index, never both; no successful write is lost.
 func TestTable_AddIndex_RacingWriters(t *testing.T) {
-	seed := coreSeed(t)
+	seed := testSeed(t)
 	configs := []ddlRace{
 		{collide: 0},
 		{collide: 0.01, initialDup: true},
@@ -1139,7 +1119,7 @@ func TestTable_AddIndex_RacingWriters(t *testing.T) {
 // collide cannot stop AddIndex, and the index holds every record: a count
 // through it equals a full scan's, and Get finds each record through it.
 func TestTable_AddIndex_RacingWriters_NoCollisions(t *testing.T) {
-	seed := coreSeed(t)
+	seed := testSeed(t)
 	rt := newDDLRaceTable(t, 1000, 8)
 	users := rt.users
 	for round := range 5 {

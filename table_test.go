@@ -1,14 +1,11 @@
 package recstore
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"weak"
@@ -16,73 +13,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// coreFixture returns the users most table tests start with; stored in this
-// order they get ids 1 to 4. Leo and Ann share org and age; Eve shares Leo's
-// username in another org.
-func coreFixture() []User {
-	return []User{
-		{Email: "leo@example.com", Org: "acme", Username: "leo", Name: "Leo", Age: 30},
-		{Email: "ann@example.com", Org: "acme", Username: "ann", Name: "Ann", Age: 30},
-		{Email: "bob@example.com", Org: "initech", Username: "bob", Name: "Bob", Age: 41},
-		{Email: "eve@example.com", Org: "initech", Username: "leo", Name: "Eve", Age: 25},
-	}
-}
-
-// newFixtureUsers returns newUsers holding coreFixture, as stored.
-func newFixtureUsers(t testing.TB, opts ...Options) (*DB, *Table[User], []User) {
-	t.Helper()
-	db, users := newUsers(t, opts...)
-	var stored []User
-	for i, u := range coreFixture() {
-		got, err := users.Insert(u)
-		require.NoError(t, err)
-		u.ID = int64(i + 1)
-		require.Equal(t, u, got)
-		stored = append(stored, got)
-	}
-	return db, users, stored
-}
-
-// requireUniqueViolation asserts every part of a *UniqueViolationError on
-// table User.
-func requireUniqueViolation(t testing.TB, err error, constraint string, fields, values []string, holder User, msg string) {
-	t.Helper()
-	require.Error(t, err)
-	require.ErrorIs(t, err, ErrUniqueViolation)
-	var uv *UniqueViolationError
-	require.ErrorAs(t, err, &uv)
-	assert.Equal(t, "User", uv.Table)
-	assert.Equal(t, constraint, uv.Constraint)
-	assert.Equal(t, fields, uv.Fields)
-	assert.Equal(t, values, uv.Values)
-	assert.Equal(t, fmt.Sprint(holder.ID), uv.HeldBy)
-	assert.Equal(t, "id", uv.PKField)
-	assert.Equal(t, holder, uv.Existing)
-	assert.Equal(t, msg, err.Error())
-}
-
-func requireNotFound(t testing.TB, err error, table string) {
-	t.Helper()
-	require.ErrorIs(t, err, ErrNotFound)
-	var nf *NotFoundError
-	require.ErrorAs(t, err, &nf)
-	assert.Equal(t, table, nf.Table)
-	assert.Equal(t, table+" matching query does not exist.", err.Error())
-}
-
-func requireMultiple(t testing.TB, err error, table string, count int) {
-	t.Helper()
-	require.ErrorIs(t, err, ErrMultipleReturned)
-	var mr *MultipleReturnedError
-	require.ErrorAs(t, err, &mr)
-	assert.Equal(t, MultipleReturnedError{Table: table, Count: count}, *mr)
-	want := fmt.Sprintf("get() returned more than one %s -- it returned %d!", table, count)
-	if count > 20 {
-		want = fmt.Sprintf("get() returned more than one %s -- it returned more than 20!", table)
-	}
-	assert.Equal(t, want, err.Error())
-}
 
 func TestTable_Insert_AutoPrimaryKey(t *testing.T) {
 	tests := []struct {
@@ -140,15 +70,9 @@ func TestTable_Insert_AutoPrimaryKeyNotReused(t *testing.T) {
 func TestTable_Insert_AutoPrimaryKeyExhausted(t *testing.T) {
 	t.Run("int64", func(t *testing.T) {
 		_, users := newUsers(t)
-		_, err := users.Insert(User{ID: math.MaxInt64, Email: "max@example.com", Org: "o", Username: "max"})
-		require.NoError(t, err)
-		before := dump(t, users)
-		for range 3 {
-			u, err := users.Insert(User{Email: "next@example.com", Org: "o", Username: "next"})
-			require.ErrorIs(t, err, ErrInvalidKey, "stored with id %d", u.ID)
-			assert.Equal(t, `recstore: invalid key in table User for field "id": the auto-assigned key sequence is exhausted`, err.Error())
-			assert.Equal(t, before, dump(t, users))
-		}
+		requireAutoKeyExhausted(t, users,
+			User{ID: math.MaxInt64, Email: "max@example.com", Org: "o", Username: "max"},
+			User{Email: "next@example.com", Org: "o", Username: "next"})
 	})
 	t.Run("uint8", func(t *testing.T) {
 		// Every later auto insert must fail too, not wrap around to a
@@ -158,17 +82,9 @@ func TestTable_Insert_AutoPrimaryKeyExhausted(t *testing.T) {
 			Name string
 		}
 		id := Field("id", func(s *small) uint8 { return s.ID })
-		db := newTestDB(t)
-		tbl, err := NewTable(db, "Small", AutoPrimaryKey(id, func(s *small, v uint8) { s.ID = v }))
+		tbl, err := NewTable(newTestDB(t), "Small", AutoPrimaryKey(id, func(s *small, v uint8) { s.ID = v }))
 		require.NoError(t, err)
-		_, err = tbl.Insert(small{ID: math.MaxUint8})
-		require.NoError(t, err)
-		before := dump(t, tbl)
-		for range 3 {
-			s, err := tbl.Insert(small{Name: "next"})
-			require.ErrorIs(t, err, ErrInvalidKey, "stored with id %d", s.ID)
-			assert.Equal(t, before, dump(t, tbl))
-		}
+		requireAutoKeyExhausted(t, tbl, small{ID: math.MaxUint8}, small{Name: "next"})
 	})
 	t.Run("uint64", func(t *testing.T) {
 		type big struct {
@@ -176,26 +92,30 @@ func TestTable_Insert_AutoPrimaryKeyExhausted(t *testing.T) {
 			Name string
 		}
 		id := Field("id", func(b *big) uint64 { return b.ID })
-		db := newTestDB(t)
-		tbl, err := NewTable(db, "Big", AutoPrimaryKey(id, func(b *big, v uint64) { b.ID = v }))
+		tbl, err := NewTable(newTestDB(t), "Big", AutoPrimaryKey(id, func(b *big, v uint64) { b.ID = v }))
 		require.NoError(t, err)
-		_, err = tbl.Insert(big{ID: math.MaxUint64})
-		require.NoError(t, err)
-		before := dump(t, tbl)
-		for range 3 {
-			b, err := tbl.Insert(big{Name: "next"})
-			require.ErrorIs(t, err, ErrInvalidKey, "stored with id %d", b.ID)
-			assert.Equal(t, before, dump(t, tbl))
-		}
+		requireAutoKeyExhausted(t, tbl, big{ID: math.MaxUint64}, big{Name: "next"})
 	})
 }
 
+// requireAutoKeyExhausted stores last, whose primary key is the largest its
+// type holds, then inserts next, with no key, three times: each insert
+// must fail, the sequence being exhausted, and store nothing.
+func requireAutoKeyExhausted[T any](t *testing.T, tbl *Table[T], last, next T) {
+	t.Helper()
+	_, err := tbl.Insert(last)
+	require.NoError(t, err)
+	before := dump(t, tbl)
+	for range 3 {
+		got, err := tbl.Insert(next)
+		require.ErrorIs(t, err, ErrInvalidKey, "stored %+v", got)
+		assert.Equal(t, `recstore: invalid key in table `+tbl.Name()+` for field "id": the auto-assigned key sequence is exhausted`, err.Error())
+		assert.Equal(t, before, dump(t, tbl))
+	}
+}
+
 func TestTable_Insert_Duplicate(t *testing.T) {
-	fixture := coreFixture()
-	leo := fixture[0]
-	leo.ID = 1
-	bob := fixture[2]
-	bob.ID = 3
+	leo, bob := fixtureUser(0), fixtureUser(2)
 	tests := []struct {
 		name       string
 		rec        User
@@ -290,10 +210,8 @@ func TestTable_Insert_Valid(t *testing.T) {
 }
 
 func TestTable_Insert_ZeroPrimaryKey(t *testing.T) {
-	db := newTestDB(t)
-	admins, err := NewTable(db, "Admin", PrimaryKey(uID), Unique("admin_email", uEmail))
-	require.NoError(t, err)
-	_, err = admins.Insert(User{ID: 1, Email: "a@example.com"})
+	admins := newAdmins(t, newTestDB(t))
+	_, err := admins.Insert(User{ID: 1, Email: "a@example.com"})
 	require.NoError(t, err)
 	before := dump(t, admins)
 
@@ -308,11 +226,7 @@ func TestTable_Insert_ZeroPrimaryKey(t *testing.T) {
 	} {
 		t.Run(write.name, func(t *testing.T) {
 			err := write.do()
-			require.ErrorIs(t, err, ErrInvalidKey)
-			var ke *KeyError
-			require.ErrorAs(t, err, &ke)
-			assert.Equal(t, "Admin", ke.Table)
-			assert.Equal(t, "id", ke.Field)
+			requireKeyError(t, err, ErrInvalidKey, "Admin", "id", "the primary key is zero")
 			assert.Equal(t, want, err.Error())
 			assert.Equal(t, before, dump(t, admins))
 		})
@@ -372,11 +286,7 @@ func TestTable_Update(t *testing.T) {
 }
 
 func TestTable_Update_Errors(t *testing.T) {
-	fixture := coreFixture()
-	ann := fixture[1]
-	ann.ID = 2
-	eve := fixture[3]
-	eve.ID = 4
+	ann, eve := fixtureUser(1), fixtureUser(3)
 	tests := []struct {
 		name  string
 		rec   func(leo User) User
@@ -484,9 +394,7 @@ func TestTable_Upsert(t *testing.T) {
 }
 
 func TestTable_Upsert_Errors(t *testing.T) {
-	fixture := coreFixture()
-	ann := fixture[1]
-	ann.ID = 2
+	ann := fixtureUser(1)
 	tests := []struct {
 		name string
 		rec  User
@@ -552,7 +460,6 @@ func TestTable_Delete(t *testing.T) {
 }
 
 func TestTable_Delete_Errors(t *testing.T) {
-	nickname := Field("nickname", func(u *User) string { return u.Name })
 	tests := []struct {
 		name  string
 		conds []Cond[User]
@@ -565,11 +472,9 @@ func TestTable_Delete_Errors(t *testing.T) {
 		{"MultipleByPrefix", []Cond[User]{uOrg.Eq("initech")}, func(t *testing.T, err error) { requireMultiple(t, err, "User", 2) }},
 		{"MultipleByScan", []Cond[User]{uUsername.Eq("leo")}, func(t *testing.T, err error) { requireMultiple(t, err, "User", 2) }},
 		{"MultipleAll", nil, func(t *testing.T, err error) { requireMultiple(t, err, "User", 4) }},
-		{"UnknownField", []Cond[User]{nickname.Eq("Leo")}, func(t *testing.T, err error) {
+		{"UnknownField", []Cond[User]{uNickname.Eq("Leo")}, func(t *testing.T, err error) {
 			require.ErrorIs(t, err, ErrUnknownField)
-			var fe *FieldError
-			require.ErrorAs(t, err, &fe)
-			assert.Equal(t, FieldError{Table: "User", Field: "nickname"}, *fe)
+			requireErrorAs(t, err, &FieldError{Table: "User", Field: "nickname"})
 		}},
 	}
 	for _, tt := range tests {
@@ -669,11 +574,7 @@ func TestTable_Get_MultipleCount(t *testing.T) {
 			}
 			for _, c := range []Cond[User]{uAge.Eq(50), uName.Eq("same"), uOrg.Eq("o"), And(uAge.Eq(50), uName.Eq("same"))} {
 				_, err := users.Get(c)
-				require.ErrorIs(t, err, ErrMultipleReturned)
-				var mr *MultipleReturnedError
-				require.ErrorAs(t, err, &mr)
-				assert.Equal(t, "User", mr.Table)
-				assert.Equal(t, min(tt.n, 21), mr.Count)
+				requireMultiple(t, err, "User", min(tt.n, 21))
 				assert.Equal(t, tt.want, err.Error())
 			}
 		})
@@ -681,7 +582,6 @@ func TestTable_Get_MultipleCount(t *testing.T) {
 }
 
 func TestTable_Get_UnknownField(t *testing.T) {
-	nickname := Field("nickname", func(u *User) string { return u.Name })
 	// A different Column is a different field, whatever its name.
 	email2 := Field("email", func(u *User) string { return u.Email })
 	tests := []struct {
@@ -689,10 +589,10 @@ func TestTable_Get_UnknownField(t *testing.T) {
 		conds []Cond[User]
 		field string
 	}{
-		{"undeclared field", []Cond[User]{nickname.Eq("Leo")}, "nickname"},
+		{"undeclared field", []Cond[User]{uNickname.Eq("Leo")}, "nickname"},
 		{"other column of a declared name", []Cond[User]{email2.Eq("leo@example.com")}, "email"},
-		{"inside And", []Cond[User]{uEmail.Eq("leo@example.com"), nickname.Eq("Leo")}, "nickname"},
-		{"nested", []Cond[User]{And(uAge.Eq(30), And(nickname.Eq("Leo")))}, "nickname"},
+		{"inside And", []Cond[User]{uEmail.Eq("leo@example.com"), uNickname.Eq("Leo")}, "nickname"},
+		{"nested", []Cond[User]{And(uAge.Eq(30), And(uNickname.Eq("Leo")))}, "nickname"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -701,9 +601,7 @@ func TestTable_Get_UnknownField(t *testing.T) {
 			check := func(err error) {
 				t.Helper()
 				require.ErrorIs(t, err, ErrUnknownField)
-				var fe *FieldError
-				require.ErrorAs(t, err, &fe)
-				assert.Equal(t, FieldError{Table: "User", Field: tt.field}, *fe)
+				requireErrorAs(t, err, &FieldError{Table: "User", Field: tt.field})
 				assert.Equal(t, fmt.Sprintf("recstore: table User has no field %q (declare it in NewTable)", tt.field), err.Error())
 			}
 			_, err := users.Get(tt.conds...)
@@ -1103,150 +1001,11 @@ func TestDB_View(t *testing.T) {
 	})
 }
 
-// coreModel is a trivially correct reference for the User table: a map and
-// linear scans.
-type coreModel struct {
-	recs map[int64]User
-	last int64 // the auto-assigned key sequence: taken before a write commits
-}
-
-func newCoreModel() *coreModel { return &coreModel{recs: map[int64]User{}} }
-
-func (m *coreModel) sorted() []User {
-	var out []User
-	for _, u := range m.recs {
-		out = append(out, u)
-	}
-	slices.SortFunc(out, func(a, b User) int { return cmp.Compare(a.ID, b.ID) })
-	return out
-}
-
-// conflict mirrors the unique checks: primary key (if checkPK), then
-// user_email, then org_username.
-func (m *coreModel) conflict(u User, checkPK bool) error {
-	violation := func(constraint string, fields, values []string, holder User) error {
-		return &UniqueViolationError{Table: "User", Constraint: constraint, Fields: fields, Values: values,
-			HeldBy: fmt.Sprint(holder.ID), PKField: "id", Existing: holder}
-	}
-	if h, ok := m.recs[u.ID]; ok && checkPK {
-		return violation("primary", []string{"id"}, []string{fmt.Sprint(u.ID)}, h)
-	}
-	for _, h := range m.recs { // a unique key has at most one holder
-		if h.ID != u.ID && h.Email == u.Email {
-			return violation("user_email", []string{"email"}, []string{u.Email}, h)
-		}
-	}
-	for _, h := range m.recs {
-		if h.ID != u.ID && h.Org == u.Org && h.Username == u.Username {
-			return violation("org_username", []string{"org", "username"}, []string{u.Org, u.Username}, h)
-		}
-	}
-	return nil
-}
-
-func (m *coreModel) insert(u User) (User, error) {
-	if u.ID == 0 {
-		m.last++ // taken even if the insert fails
-		u.ID = m.last
-	}
-	if err := m.conflict(u, true); err != nil {
-		return User{}, err
-	}
-	m.recs[u.ID] = u
-	m.last = max(m.last, u.ID)
-	return u, nil
-}
-
-func (m *coreModel) update(u User) error {
-	if u.ID == 0 {
-		return &KeyError{Table: "User", Field: "id", Reason: "the primary key is zero", Err: ErrInvalidKey}
-	}
-	if _, ok := m.recs[u.ID]; !ok {
-		return &NotFoundError{Table: "User"}
-	}
-	if err := m.conflict(u, false); err != nil {
-		return err
-	}
-	m.recs[u.ID] = u
-	return nil
-}
-
-func (m *coreModel) upsert(u User) (User, bool, error) {
-	if _, ok := m.recs[u.ID]; ok {
-		if err := m.update(u); err != nil {
-			return User{}, false, err
-		}
-		return u, false, nil
-	}
-	u, err := m.insert(u)
-	if err != nil {
-		return User{}, false, err
-	}
-	return u, true, nil
-}
-
-func (m *coreModel) find(match func(User) bool) (User, error) {
-	var found []User
-	for _, u := range m.recs {
-		if match(u) {
-			found = append(found, u)
-		}
-	}
-	switch len(found) {
-	case 0:
-		return User{}, &NotFoundError{Table: "User"}
-	case 1:
-		return found[0], nil
-	}
-	return User{}, &MultipleReturnedError{Table: "User", Count: min(len(found), 21)}
-}
-
-func (m *coreModel) delete(match func(User) bool) (User, error) {
-	u, err := m.find(match)
-	if err == nil {
-		delete(m.recs, u.ID)
-	}
-	return u, err
-}
-
-func (m *coreModel) getOrCreate(match func(User) bool, create func() (User, error)) (User, bool, error) {
-	u, err := m.find(match)
-	if !errors.Is(err, ErrNotFound) {
-		return u, false, err
-	}
-	rec, err := create()
-	if err != nil {
-		return User{}, false, &CallbackError{Table: "User", Callback: "create", Err: err}
-	}
-	if !match(rec) {
-		return User{}, false, &LookupError{Table: "User", Reason: "the created record does not match the lookup"}
-	}
-	if rec.ID == 0 {
-		m.last++ // taken even if the insert fails
-		rec.ID = m.last
-		if !match(rec) {
-			return User{}, false, &LookupError{Table: "User", Reason: "the created record does not match the lookup once its primary key is assigned"}
-		}
-	}
-	u, err = m.insert(rec)
-	if err != nil {
-		return User{}, false, err
-	}
-	return u, true, nil
-}
-
-// coreLookup is a condition with its meaning for the model.
-type coreLookup struct {
-	desc  string
-	cond  Cond[User]
-	match func(User) bool
-}
-
 // coreOp is one step of a generated operation sequence.
 type coreOp struct {
 	kind   string
 	rec    User
-	lookup coreLookup
+	lookup mdlCond
 	fail   bool // the create callback fails
 	stray  bool // the create callback returns a record not matching
 	fields int  // for modify: a bit per group of fields to change
@@ -1267,31 +1026,22 @@ func genCoreOps(seed uint64, n int) []coreOp {
 	rec := func(id int64) User {
 		return User{ID: id, Email: email(), Org: org(), Username: username(), Name: name(), Age: age()}
 	}
-	lookup := func() coreLookup {
+	lookup := func() mdlCond {
 		switch rng.IntN(8) {
 		case 0:
-			v := id()
-			return coreLookup{fmt.Sprintf("id=%d", v), uID.Eq(v), func(u User) bool { return u.ID == v }}
+			return mdlEq(mdlFID, id())
 		case 1, 2:
-			v := email()
-			return coreLookup{"email=" + v, uEmail.Eq(v), func(u User) bool { return u.Email == v }}
+			return mdlEq(mdlFEmail, email())
 		case 3:
-			o, un := org(), username()
-			return coreLookup{"org,username=" + o + "," + un, And(uOrg.Eq(o), uUsername.Eq(un)),
-				func(u User) bool { return u.Org == o && u.Username == un }}
+			return mdlAnd(mdlEq(mdlFOrg, org()), mdlEq(mdlFUsername, username()))
 		case 4:
-			v := age()
-			return coreLookup{fmt.Sprintf("age=%d", v), uAge.Eq(v), func(u User) bool { return u.Age == v }}
+			return mdlEq(mdlFAge, int64(age()))
 		case 5:
-			v := name()
-			return coreLookup{"name=" + v, uName.Eq(v), func(u User) bool { return u.Name == v }}
+			return mdlEq(mdlFName, name())
 		case 6:
-			o, a := org(), age()
-			return coreLookup{fmt.Sprintf("org=%s,age=%d", o, a), And(uOrg.Eq(o), uAge.Eq(a)),
-				func(u User) bool { return u.Org == o && u.Age == a }}
+			return mdlAnd(mdlEq(mdlFOrg, org()), mdlEq(mdlFAge, int64(age())))
 		}
-		un := username()
-		return coreLookup{"username=" + un, uUsername.Eq(un), func(u User) bool { return u.Username == un }}
+		return mdlEq(mdlFUsername, username())
 	}
 	ops := make([]coreOp, n)
 	for i := range ops {
@@ -1328,34 +1078,6 @@ func genCoreOps(seed uint64, n int) []coreOp {
 	return ops
 }
 
-// fitLookup makes rec match the equalities of a generated lookup.
-func fitLookup(rec User, desc string) User {
-	var k, v string
-	if i := strings.IndexByte(desc, '='); i >= 0 {
-		k, v = desc[:i], desc[i+1:]
-	}
-	vals := strings.Split(v, ",")
-	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
-	switch k {
-	case "id":
-		rec.ID = int64(atoi(v))
-	case "email":
-		rec.Email = v
-	case "org,username":
-		rec.Org, rec.Username = vals[0], vals[1]
-	case "age":
-		rec.Age = atoi(v)
-	case "name":
-		rec.Name = v
-	case "org":
-		org, age, _ := strings.Cut(v, ",age=")
-		rec.Org, rec.Age = org, atoi(age)
-	case "username":
-		rec.Username = v
-	}
-	return rec
-}
-
 func coreResult(rec User, flag bool, err error) string {
 	if err != nil {
 		return fmt.Sprintf("error %q", err.Error())
@@ -1363,38 +1085,23 @@ func coreResult(rec User, flag bool, err error) string {
 	return fmt.Sprintf("%+v %v", rec, flag)
 }
 
-// runCoreOp applies op to users, or to the model if m is not nil.
-func runCoreOp(users *Table[User], m *coreModel, op coreOp) string {
+// runCoreOp applies op through api: the User table of a store or of the
+// reference store (model_ref_test.go).
+func runCoreOp(api mdlAPI, op coreOp) string {
 	switch op.kind {
 	case "insert":
-		if m != nil {
-			u, err := m.insert(op.rec)
-			return coreResult(u, false, err)
-		}
-		u, err := users.Insert(op.rec)
+		u, err := api.Insert(op.rec)
 		return coreResult(u, false, err)
 	case "update":
-		var err error
-		if m != nil {
-			err = m.update(op.rec)
-		} else {
-			err = users.Update(op.rec)
-		}
-		return coreResult(User{}, false, err)
+		return coreResult(User{}, false, api.Update(op.rec))
 	case "upsert":
-		if m != nil {
-			return coreResult(m.upsert(op.rec))
-		}
-		return coreResult(users.Upsert(op.rec))
+		return coreResult(api.Upsert(op.rec))
 	case "delete":
-		if m != nil {
-			u, err := m.delete(op.lookup.match)
-			return coreResult(u, false, err)
-		}
-		u, err := users.Delete(op.lookup.cond)
+		u, err := api.Delete(op.lookup)
 		return coreResult(u, false, err)
 	case "modify":
-		change := func(u User) User {
+		u, err := api.Get(mdlEq(mdlFID, op.rec.ID))
+		if err == nil {
 			if op.fields&1 != 0 {
 				u.Email = op.rec.Email
 			}
@@ -1407,48 +1114,24 @@ func runCoreOp(users *Table[User], m *coreModel, op coreOp) string {
 			if op.fields&8 != 0 {
 				u.Name = op.rec.Name
 			}
-			return u
-		}
-		if m != nil {
-			u, err := m.find(func(u User) bool { return u.ID == op.rec.ID })
-			if err == nil {
-				u = change(u)
-				err = m.update(u)
-			}
-			return coreResult(u, false, err)
-		}
-		u, err := users.Get(uID.Eq(op.rec.ID))
-		if err == nil {
-			u = change(u)
-			err = users.Update(u)
+			err = api.Update(u)
 		}
 		return coreResult(u, false, err)
 	case "get":
-		if m != nil {
-			u, err := m.find(op.lookup.match)
-			return coreResult(u, false, err)
-		}
-		u, err := users.Get(op.lookup.cond)
+		u, err := api.Get(op.lookup)
 		return coreResult(u, false, err)
 	case "getorcreate":
-		create := func() (User, error) {
+		return coreResult(api.GetOrCreate(op.lookup, func() (User, error) {
 			if op.fail {
 				return User{}, errors.New("create failed")
 			}
 			if op.stray {
 				return User{Email: "stray", Org: "stray", Username: "stray", Name: "stray", Age: -1}, nil
 			}
-			return fitLookup(op.rec, op.lookup.desc), nil
-		}
-		if m != nil {
-			return coreResult(m.getOrCreate(op.lookup.match, create))
-		}
-		return coreResult(users.GetOrCreate(op.lookup.cond, create))
+			return op.lookup.satisfy(op.rec), nil
+		}))
 	}
-	if m != nil {
-		return fmt.Sprint(len(m.recs))
-	}
-	return fmt.Sprint(users.Len())
+	return fmt.Sprint(api.Len())
 }
 
 // TestTable_Metamorphic runs one seeded sequence of mixed operations with
@@ -1457,13 +1140,12 @@ func runCoreOp(users *Table[User], m *coreModel, op coreOp) string {
 // and the final contents must be the same everywhere.
 func TestTable_Metamorphic(t *testing.T) {
 	const n = 5000
-	seed := coreSeed(t)
-	ops := genCoreOps(seed, n)
+	ops := genCoreOps(testSeed(t), n)
 
-	m := newCoreModel()
+	m := &mdlModel{db: newMdlDB()}
 	want := make([]string, n)
 	for i, op := range ops {
-		want[i] = runCoreOp(nil, m, op)
+		want[i] = runCoreOp(m, op)
 	}
 	kinds := map[string]int{}
 	for i, op := range ops {
@@ -1473,7 +1155,7 @@ func TestTable_Metamorphic(t *testing.T) {
 			kinds[op.kind+" error"]++
 		}
 	}
-	t.Logf("outcomes: %v; %d records at the end", kinds, len(m.recs))
+	t.Logf("outcomes: %v; %d records at the end", kinds, len(m.db.cur.ids))
 
 	configs := []struct {
 		name string
@@ -1488,17 +1170,18 @@ func TestTable_Metamorphic(t *testing.T) {
 	}
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
-			_, users := newUsers(t, c.opts)
+			db, users := newUsers(t, c.opts)
+			api := &mdlStore{db: db, t: users}
 			for i, op := range ops {
-				got := runCoreOp(users, nil, op)
+				got := runCoreOp(api, op)
 				if got != want[i] {
-					t.Fatalf("op %d: %s %+v %s: got %s, the model says %s", i, op.kind, op.rec, op.lookup.desc, got, want[i])
+					t.Fatalf("op %d: %s %+v %s: got %s, the model says %s", i, op.kind, op.rec, op.lookup, got, want[i])
 				}
 				if i%500 == 0 {
 					require.NoError(t, checkInvariants(users), "after op %d", i)
 				}
 			}
-			assert.Equal(t, m.sorted(), dump(t, users))
+			assert.Equal(t, m.db.cur.all(), dump(t, users))
 		})
 	}
 }

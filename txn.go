@@ -43,6 +43,9 @@ func (db *DB) View(fn func(tx *Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
+	if fn == nil {
+		return &NilCallbackError{Call: "DB.View", Callback: "fn"}
+	}
 	return fn(tx)
 }
 
@@ -54,6 +57,12 @@ func (db *DB) View(fn func(tx *Tx) error) error {
 // may run more than once, so keep it free of side effects outside tx.
 // While fn runs, Update holds no lock: other writers go on.
 func (db *DB) Update(fn func(tx *Tx) error) error {
+	switch {
+	case db.eng.closed():
+		return ErrClosed
+	case fn == nil:
+		return &NilCallbackError{Call: "DB.Update", Callback: "fn"}
+	}
 	_, err := retry(func() (struct{}, error) { return struct{}{}, db.attempt(fn) }, nil)
 	return err
 }
@@ -123,10 +132,14 @@ func (tx *Tx) Rollback() error {
 // undone and the error is returned (the panic re-raised); tx goes on.
 func (tx *Tx) Savepoint(fn func(tx *Tx) error) (err error) {
 	switch {
+	case tx.db.eng.closed():
+		return ErrClosed
 	case tx.done:
 		return ErrTxDone
 	case !tx.writable:
 		return ErrReadOnly
+	case fn == nil:
+		return &NilCallbackError{Call: "Tx.Savepoint", Callback: "fn"}
 	}
 	sp := tx.eng.savepoint()
 	ok := false
@@ -345,10 +358,12 @@ func (t *txTable[T]) observeHeld(d *indexDef[T], rec, holder *T) {
 	})
 }
 
-// refusal records what a refused write read: the holder of the key
-// that a *UniqueViolationError names, or the absence of rec's primary key
-// that a *NotFoundError reports, and returns err. A write's function calls
-// it on its state st, before the write is undone.
+// refusal records what a refused write read, and returns err: the holder
+// of the key that a *UniqueViolationError names and the record that held
+// rec's primary key (an update that collided found its record; an insert
+// found none), or the absence of rec's primary key that a *NotFoundError
+// reports. A write's function calls it on its state st, before the write
+// is undone.
 func (t *txTable[T]) refusal(st *tableState[T], rec *T, err error) error {
 	var uv *UniqueViolationError
 	var nf *NotFoundError
@@ -361,6 +376,8 @@ func (t *txTable[T]) refusal(st *tableState[T], rec *T, err error) error {
 				t.observeHeld(d, rec, held)
 			}
 		}
+		byPK, _ := st.trees[0].Get(rec)
+		t.observeHeld(st.sch.pk, rec, byPK)
 	case errors.As(err, &nf):
 		t.observeHeld(st.sch.pk, rec, nil)
 	}

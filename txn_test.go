@@ -13,16 +13,16 @@ import (
 
 // Transactions under manual control, rollback, panics, savepoints, the
 // table verbs inside a transaction, and what a transaction must not block.
-// The fixtures and helpers (isoFixture, isoUser, isoWithin, …) are in
-// isolation_test.go.
+// The fixtures are in fixtures_test.go (newFixtureUsers: Leo, Ann, Bob and
+// Eve), the helpers in helpers_test.go.
 
 // txnWriteAll writes users every way a transaction can, each write one a
-// rollback must undo: an insert, an update moving every key of Ann, a
-// delete of Bob, a GetOrCreate, an UpdateOrCreate, an InsertMany, a
+// rollback must undo: an insert, an update moving every key of Leo, a
+// delete of Ann, a GetOrCreate, an UpdateOrCreate, an InsertMany, a
 // Query.Update, a Query.Delete and a write inside a savepoint.
 func txnWriteAll(tx *Tx, users *Table[User], stored []User) error {
 	in := users.In(tx)
-	if _, err := in.Insert(isoUser("taken", 1)); err != nil {
+	if _, err := in.Insert(userTagged("taken", 1)); err != nil {
 		return err
 	}
 	moved := stored[0]
@@ -34,17 +34,17 @@ func txnWriteAll(tx *Tx, users *Table[User], stored []User) error {
 		return err
 	}
 	if _, created, err := in.GetOrCreate(uEmail.Eq("goc@example.com"), func() (User, error) {
-		return isoUser("goc", 2), nil
+		return userTagged("goc", 2), nil
 	}); err != nil || !created {
 		return fmt.Errorf("GetOrCreate: %v, %w", created, err)
 	}
 	if _, _, err := in.UpdateOrCreate(uEmail.Eq(stored[2].Email), func(u User) (User, error) {
 		u.Age++
 		return u, nil
-	}, nil); err != nil {
+	}, txnNoCreate); err != nil {
 		return err
 	}
-	if _, err := in.InsertMany([]User{isoUser("many1", 3), isoUser("many2", 3)}, OnConflict[User]{}); err != nil {
+	if _, err := in.InsertMany([]User{userTagged("many1", 3), userTagged("many2", 3)}, OnConflict[User]{}); err != nil {
 		return err
 	}
 	if _, err := in.Filter(uAge.Eq(25)).Update(func(u User) (User, error) {
@@ -57,7 +57,7 @@ func txnWriteAll(tx *Tx, users *Table[User], stored []User) error {
 		return err
 	}
 	return tx.Savepoint(func(tx *Tx) error {
-		_, err := users.In(tx).Insert(isoUser("saved", 4))
+		_, err := users.In(tx).Insert(userTagged("saved", 4))
 		return err
 	})
 }
@@ -69,44 +69,74 @@ func txnWriteAll(tx *Tx, users *Table[User], stored []User) error {
 func txnRequireNoTrace(t *testing.T, db *DB, users *Table[User], stored, before []User) {
 	t.Helper()
 	require.Equal(t, before, dump(t, users), "the store is as before")
-	require.NoError(t, isoWithin(t, "the next Update", func() error {
+	concurrently(t, "the next Update", func() error {
 		return db.Update(func(tx *Tx) error {
-			_, err := users.In(tx).Insert(isoUser("next", 5))
+			_, err := users.In(tx).Insert(userTagged("next", 5))
 			return err
 		})
-	}))
+	})
 	type goc struct {
 		created bool
 		err     error
 	}
-	r := isoWithin(t, "the next GetOrCreate", func() goc {
+	var r goc
+	within(t, testTimeout, "the next GetOrCreate", func() {
 		_, created, err := users.GetOrCreate(uEmail.Eq("goc@example.com"), func() (User, error) {
-			return isoUser("goc", 2), nil
+			return userTagged("goc", 2), nil
 		})
-		return goc{created, err}
+		r = goc{created, err}
 	})
 	require.NoError(t, r.err)
 	assert.True(t, r.created, "the rolled-back GetOrCreate stored nothing")
-	for _, u := range []User{isoUser("taken", 1), isoUser("moved", 1), isoUser("saved", 1), isoUser("many1", 1)} {
+	for _, u := range []User{userTagged("taken", 1), userTagged("moved", 1), userTagged("saved", 1), userTagged("many1", 1)} {
 		_, err := users.Insert(u)
 		assert.NoError(t, err, "%s is free again", u.Email)
 	}
-	again := isoUser("ann2", 1)
+	again := userTagged("leo2", 1)
 	again.Email = stored[0].Email
 	_, err := users.Insert(again)
-	txnRequireEmailHeldBy(t, err, stored[0])
+	txnRequireEmailHeldBy(t, err, again, stored[0])
 	got, err := users.Get(uID.Eq(stored[1].ID))
 	require.NoError(t, err)
 	assert.Equal(t, stored[1], got, "the deleted record is back")
 }
 
-func txnRequireEmailHeldBy(t *testing.T, err error, holder User) {
+// txnRequireEmailHeldBy requires the unique violation of an insert of rec,
+// whose email holder holds.
+func txnRequireEmailHeldBy(t *testing.T, err error, rec, holder User) {
 	t.Helper()
-	require.ErrorIs(t, err, ErrUniqueViolation)
-	var uv *UniqueViolationError
-	require.ErrorAs(t, err, &uv)
-	assert.Equal(t, "user_email", uv.Constraint)
-	assert.Equal(t, holder, uv.Existing)
+	requireUniqueViolation(t, err, "user_email", []string{"email"}, []string{rec.Email}, holder,
+		fmt.Sprintf(`recstore: duplicate key value violates unique constraint "user_email" on User: (email)=(%s) already held by id %d`, rec.Email, holder.ID))
+}
+
+// txnNoCreate is a create callback for lookups that must find their
+// record: it fails if called.
+func txnNoCreate() (User, error) {
+	return User{}, errors.New("create called though the lookup matches")
+}
+
+// txnFixture is newFixtureUsers with a write transaction open on it: the
+// table, the table bound to the transaction and the fixture's records as
+// stored. commit commits the transaction, requiring that nothing it wrote
+// was visible outside before and that the table then holds what it saw,
+// and returns that.
+func txnFixture(t *testing.T) (users, in *Table[User], stored []User, commit func() []User) {
+	t.Helper()
+	db, users, stored := newFixtureUsers(t)
+	before := dump(t, users)
+	tx, err := db.Begin(true)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tx.Rollback() })
+	in = users.In(tx)
+	commit = func() []User {
+		t.Helper()
+		final := dump(t, in)
+		assert.Equal(t, before, dump(t, users), "nothing is visible outside before the commit")
+		require.NoError(t, tx.Commit())
+		assert.Equal(t, final, dump(t, users))
+		return final
+	}
+	return users, in, stored, commit
 }
 
 // TestDB_Update_RollbackLeavesNoTrace: a transaction that returns an error,
@@ -115,7 +145,7 @@ func txnRequireEmailHeldBy(t *testing.T, err error, holder User) {
 // keys it used.
 func TestDB_Update_RollbackLeavesNoTrace(t *testing.T) {
 	t.Run("error", func(t *testing.T) {
-		db, users, stored := isoFixture(t)
+		db, users, stored := newFixtureUsers(t)
 		before := dump(t, users)
 		stop := errors.New("stop")
 		runs := 0
@@ -133,25 +163,25 @@ func TestDB_Update_RollbackLeavesNoTrace(t *testing.T) {
 
 	for _, tc := range []struct {
 		name  string
-		raise func(tx *Tx, users *Table[User], p *isoPanic)
+		raise func(tx *Tx, users *Table[User], p *testPanic)
 	}{
-		{"panic", func(*Tx, *Table[User], *isoPanic) {}},
-		{"panic in a GetOrCreate create callback", func(tx *Tx, users *Table[User], p *isoPanic) {
+		{"panic", func(*Tx, *Table[User], *testPanic) {}},
+		{"panic in a GetOrCreate create callback", func(tx *Tx, users *Table[User], p *testPanic) {
 			_, _, _ = users.In(tx).GetOrCreate(uEmail.Eq("boom@example.com"), func() (User, error) { panic(p) })
 		}},
-		{"panic in a Query.Update callback", func(tx *Tx, users *Table[User], p *isoPanic) {
+		{"panic in a Query.Update callback", func(tx *Tx, users *Table[User], p *testPanic) {
 			_, _ = users.In(tx).Filter().Update(func(User) (User, error) { panic(p) })
 		}},
-		{"panic in a Savepoint", func(tx *Tx, users *Table[User], p *isoPanic) {
+		{"panic in a Savepoint", func(tx *Tx, users *Table[User], p *testPanic) {
 			_ = tx.Savepoint(func(*Tx) error { panic(p) })
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db, users, stored := isoFixture(t)
+			db, users, stored := newFixtureUsers(t)
 			before := dump(t, users)
-			p := &isoPanic{tc.name}
+			p := &testPanic{tc.name}
 			runs := 0
-			got := isoRecover(func() {
+			got := recovered(func() {
 				_ = db.Update(func(tx *Tx) error {
 					runs++
 					if err := txnWriteAll(tx, users, stored); err != nil {
@@ -168,7 +198,7 @@ func TestDB_Update_RollbackLeavesNoTrace(t *testing.T) {
 	}
 
 	t.Run("manual rollback", func(t *testing.T) {
-		db, users, stored := isoFixture(t)
+		db, users, stored := newFixtureUsers(t)
 		before := dump(t, users)
 		tx, err := db.Begin(true)
 		require.NoError(t, err)
@@ -178,16 +208,16 @@ func TestDB_Update_RollbackLeavesNoTrace(t *testing.T) {
 	})
 
 	t.Run("failed commit", func(t *testing.T) {
-		db, users, stored := isoFixture(t)
+		db, users, stored := newFixtureUsers(t)
 		tx, err := db.Begin(true)
 		require.NoError(t, err)
 		_, err = users.In(tx).Get(uID.Eq(stored[3].ID))
 		require.NoError(t, err)
 		require.NoError(t, txnWriteAll(tx, users, stored))
-		dee := stored[3]
-		dee.Name = "Dee II"
-		isoConcurrently(t, "changing a record read", func() error { return users.Update(dee) })
-		stored[3] = dee
+		eve := stored[3]
+		eve.Name = "Eve II"
+		concurrently(t, "changing a record read", func() error { return users.Update(eve) })
+		stored[3] = eve
 		before := dump(t, users)
 		require.ErrorIs(t, tx.Commit(), ErrConflict)
 		txnRequireNoTrace(t, db, users, stored, before)
@@ -198,21 +228,21 @@ func TestDB_Update_RollbackLeavesNoTrace(t *testing.T) {
 // runs maxAttempts times, then Update returns ErrConflict having written
 // nothing.
 func TestDB_Update_RetriesAreBounded(t *testing.T) {
-	db, users, stored := isoFixture(t)
+	db, users, stored := newFixtureUsers(t)
 	runs := 0
 	err := db.Update(func(tx *Tx) error {
 		runs++
 		in := users.In(tx)
-		ann, err := in.Get(uID.Eq(stored[0].ID))
+		leo, err := in.Get(uID.Eq(stored[0].ID))
 		if err != nil {
 			return err
 		}
-		isoConcurrently(t, "changing the record read", func() error {
-			u := ann
+		concurrently(t, "changing the record read", func() error {
+			u := leo
 			u.Age++
 			return users.Update(u)
 		})
-		_, err = in.Insert(isoUser(fmt.Sprint("run", runs), 1))
+		_, err = in.Insert(userTagged(fmt.Sprint("run", runs), 1))
 		return err
 	})
 	require.ErrorIs(t, err, ErrConflict)
@@ -227,7 +257,7 @@ func TestDB_Update_RetriesAreBounded(t *testing.T) {
 // even one that is ErrConflict, even when a concurrent commit changed what
 // fn read.
 func TestDB_Update_FnErrorIsNotRetried(t *testing.T) {
-	db, users, stored := isoFixture(t)
+	db, users, stored := newFixtureUsers(t)
 	for _, fnErr := range []error{errors.New("mine"), ErrConflict} {
 		runs := 0
 		err := db.Update(func(tx *Tx) error {
@@ -235,7 +265,7 @@ func TestDB_Update_FnErrorIsNotRetried(t *testing.T) {
 			if _, err := users.In(tx).Get(uID.Eq(stored[0].ID)); err != nil {
 				return err
 			}
-			isoConcurrently(t, "changing the record read", func() error {
+			concurrently(t, "changing the record read", func() error {
 				u := stored[0]
 				u.Name += "+"
 				stored[0] = u
@@ -252,19 +282,19 @@ func TestDB_Update_FnErrorIsNotRetried(t *testing.T) {
 // writes and those of the savepoints inside it, nothing else; the
 // transaction goes on and commits the rest.
 func TestTx_Savepoint_Nested(t *testing.T) {
-	db, users, stored := isoFixture(t)
+	db, users, stored := newFixtureUsers(t)
 	errInner, errOuter := errors.New("inner"), errors.New("outer")
 	var final []User
 	err := db.Update(func(tx *Tx) error {
 		in := users.In(tx)
-		a, err := in.Insert(isoUser("a", 1))
+		a, err := in.Insert(userTagged("a", 1))
 		require.NoError(t, err)
 		err = tx.Savepoint(func(sp *Tx) error {
 			require.Same(t, tx, sp, "a savepoint runs in the same transaction")
-			_, err := in.Insert(isoUser("b", 2))
+			_, err := in.Insert(userTagged("b", 2))
 			require.NoError(t, err)
 			inner := tx.Savepoint(func(tx *Tx) error {
-				_, err := in.Insert(isoUser("c", 3))
+				_, err := in.Insert(userTagged("c", 3))
 				require.NoError(t, err)
 				renamed := a
 				renamed.Name = "renamed"
@@ -287,10 +317,10 @@ func TestTx_Savepoint_Nested(t *testing.T) {
 		require.NoError(t, err)
 
 		err = tx.Savepoint(func(tx *Tx) error {
-			_, err := in.Insert(isoUser("d", 4))
+			_, err := in.Insert(userTagged("d", 4))
 			require.NoError(t, err)
 			require.NoError(t, tx.Savepoint(func(*Tx) error {
-				_, err := in.Insert(isoUser("e", 5))
+				_, err := in.Insert(userTagged("e", 5))
 				return err
 			}), "a savepoint that succeeds inside one that fails")
 			return errOuter
@@ -300,17 +330,17 @@ func TestTx_Savepoint_Nested(t *testing.T) {
 			_, err := in.Get(uEmail.Eq(email))
 			assert.ErrorIs(t, err, ErrNotFound, "%s is undone with the savepoint around it", email)
 		}
-		_, err = in.Insert(isoUser("d", 4))
+		_, err = in.Insert(userTagged("d", 4))
 		require.NoError(t, err, "the undone savepoint's unique keys are free")
 
 		// A failed write inside a savepoint is undone at once; the
 		// savepoint goes on.
 		require.NoError(t, tx.Savepoint(func(tx *Tx) error {
-			dup := isoUser("dup", 6)
+			dup := userTagged("dup", 6)
 			dup.Email = a.Email
 			_, err := in.Insert(dup)
-			txnRequireEmailHeldBy(t, err, a)
-			_, err = in.Insert(isoUser("f", 6))
+			txnRequireEmailHeldBy(t, err, dup, a)
+			_, err = in.Insert(userTagged("f", 6))
 			return err
 		}))
 		final = dump(t, in)
@@ -330,18 +360,18 @@ func TestTx_Savepoint_Nested(t *testing.T) {
 // writes and propagates unchanged; recovered inside fn, the transaction
 // goes on; not recovered, Update rolls everything back and re-raises it.
 func TestTx_Savepoint_Panic(t *testing.T) {
-	db, users, _ := isoFixture(t)
-	p := &isoPanic{"savepoint"}
+	db, users, _ := newFixtureUsers(t)
+	p := &testPanic{"savepoint"}
 	err := db.Update(func(tx *Tx) error {
 		in := users.In(tx)
-		_, err := in.Insert(isoUser("kept", 1))
+		_, err := in.Insert(userTagged("kept", 1))
 		require.NoError(t, err)
-		got := isoRecover(func() {
+		got := recovered(func() {
 			_ = tx.Savepoint(func(tx *Tx) error {
-				_, err := in.Insert(isoUser("lost", 2))
+				_, err := in.Insert(userTagged("lost", 2))
 				require.NoError(t, err)
 				return tx.Savepoint(func(*Tx) error {
-					_, err := in.Insert(isoUser("lost-inner", 3))
+					_, err := in.Insert(userTagged("lost-inner", 3))
 					require.NoError(t, err)
 					panic(p)
 				})
@@ -352,7 +382,7 @@ func TestTx_Savepoint_Panic(t *testing.T) {
 			_, err = in.Get(uEmail.Eq(email))
 			assert.ErrorIs(t, err, ErrNotFound, "%s is undone", email)
 		}
-		_, err = in.Insert(isoUser("after", 4))
+		_, err = in.Insert(userTagged("after", 4))
 		return err
 	})
 	require.NoError(t, err)
@@ -366,12 +396,12 @@ func TestTx_Savepoint_Panic(t *testing.T) {
 	}
 
 	before := dump(t, users)
-	got := isoRecover(func() {
+	got := recovered(func() {
 		_ = db.Update(func(tx *Tx) error {
-			_, err := users.In(tx).Insert(isoUser("outer", 5))
+			_, err := users.In(tx).Insert(userTagged("outer", 5))
 			require.NoError(t, err)
 			return tx.Savepoint(func(tx *Tx) error {
-				_, err := users.In(tx).Insert(isoUser("inner", 6))
+				_, err := users.In(tx).Insert(userTagged("inner", 6))
 				require.NoError(t, err)
 				panic(p)
 			})
@@ -386,7 +416,7 @@ func TestTx_Savepoint_Panic(t *testing.T) {
 // savepoint whose fn ends the transaction returns fn's error and undoes
 // nothing more.
 func TestTx_Savepoint_Unusable(t *testing.T) {
-	db, users, _ := isoFixture(t)
+	db, users, _ := newFixtureUsers(t)
 	called := false
 	fn := func(*Tx) error { called = true; return nil }
 
@@ -410,7 +440,7 @@ func TestTx_Savepoint_Unusable(t *testing.T) {
 	stop := errors.New("stop")
 	tx, err := db.Begin(true)
 	require.NoError(t, err)
-	_, err = users.In(tx).Insert(isoUser("before", 1))
+	_, err = users.In(tx).Insert(userTagged("before", 1))
 	require.NoError(t, err)
 	err = tx.Savepoint(func(tx *Tx) error {
 		require.NoError(t, tx.Commit())
@@ -419,19 +449,19 @@ func TestTx_Savepoint_Unusable(t *testing.T) {
 	require.Same(t, stop, err)
 	_, err = users.Get(uEmail.Eq("before@example.com"))
 	assert.NoError(t, err, "the commit inside the savepoint stands")
-	_, err = users.In(tx).Insert(isoUser("after", 2))
+	_, err = users.In(tx).Insert(userTagged("after", 2))
 	assert.ErrorIs(t, err, ErrTxDone)
 }
 
 // TestTx_Commit_Manual: Begin, Commit and Rollback under manual control.
 func TestTx_Commit_Manual(t *testing.T) {
-	db, users, stored := isoFixture(t)
+	db, users, stored := newFixtureUsers(t)
 
 	tx, err := db.Begin(true)
 	require.NoError(t, err)
 	defer tx.Rollback() // harmless after Commit
 	assert.True(t, tx.Writable())
-	added, err := users.In(tx).Insert(isoUser("committed", 1))
+	added, err := users.In(tx).Insert(userTagged("committed", 1))
 	require.NoError(t, err)
 	_, err = users.Get(uEmail.Eq(added.Email))
 	require.ErrorIs(t, err, ErrNotFound)
@@ -445,7 +475,7 @@ func TestTx_Commit_Manual(t *testing.T) {
 	before := dump(t, users)
 	tx, err = db.Begin(true)
 	require.NoError(t, err)
-	_, err = users.In(tx).Insert(isoUser("rolled", 1))
+	_, err = users.In(tx).Insert(userTagged("rolled", 1))
 	require.NoError(t, err)
 	renamed := stored[0]
 	renamed.Name = "rolled back"
@@ -454,7 +484,7 @@ func TestTx_Commit_Manual(t *testing.T) {
 	assert.ErrorIs(t, tx.Rollback(), ErrTxDone)
 	assert.ErrorIs(t, tx.Commit(), ErrTxDone, "Commit after Rollback")
 	assert.Equal(t, before, dump(t, users))
-	_, err = users.Insert(isoUser("rolled", 1))
+	_, err = users.Insert(userTagged("rolled", 1))
 	assert.NoError(t, err, "the rolled-back insert's email is free")
 
 	ro, err := db.Begin(false)
@@ -477,13 +507,13 @@ func TestTx_Commit_Manual(t *testing.T) {
 // read (through Get, Filter's verbs, Len, GetOrCreate, UpdateOrCreate) or
 // wrote, or took a unique key it wrote.
 func TestTx_Commit_Conflicts(t *testing.T) {
-	ann := func(s []User) User { return s[0] }
-	bob := func(s []User) User { return s[1] }
+	leo := func(s []User) User { return s[0] }
+	ann := func(s []User) User { return s[1] }
 	rename := func(u User) func(*Table[User]) error {
 		return func(users *Table[User]) error { u.Name += "+"; return users.Update(u) }
 	}
 	insert := func(tag string, age int) func(*Table[User]) error {
-		return func(users *Table[User]) error { _, err := users.Insert(isoUser(tag, age)); return err }
+		return func(users *Table[User]) error { _, err := users.Insert(userTagged(tag, age)); return err }
 	}
 	get := func(c func(s []User) Cond[User]) func(*Table[User], []User) error {
 		return func(in *Table[User], s []User) error { _, err := in.Get(c(s)); return txnIgnoreNotFound(err) }
@@ -491,9 +521,9 @@ func TestTx_Commit_Conflicts(t *testing.T) {
 	query := func(verb func(q *Query[User]) error) func(*Table[User], []User) error {
 		return func(in *Table[User], _ []User) error { return verb(in.Filter(uAge.Eq(30))) }
 	}
-	fixture := isoFixtureUsers()
-	for i := range fixture {
-		fixture[i].ID = int64(i + 1)
+	var fixture []User
+	for i := range 4 {
+		fixture = append(fixture, fixtureUser(i))
 	}
 	for _, tc := range []struct {
 		name     string
@@ -501,28 +531,28 @@ func TestTx_Commit_Conflicts(t *testing.T) {
 		change   func(users *Table[User]) error        // the concurrent commit
 		conflict bool
 	}{
-		{"Get by pk, record changed", get(func(s []User) Cond[User] { return uID.Eq(ann(s).ID) }), rename(ann(fixture)), true},
-		{"Get by pk, another record changed", get(func(s []User) Cond[User] { return uID.Eq(ann(s).ID) }), rename(bob(fixture)), false},
-		{"Get by email, record deleted", get(func(s []User) Cond[User] { return uEmail.Eq(ann(s).Email) }),
-			func(users *Table[User]) error { _, err := users.Delete(uEmail.Eq(ann(fixture).Email)); return err }, true},
+		{"Get by pk, record changed", get(func(s []User) Cond[User] { return uID.Eq(leo(s).ID) }), rename(leo(fixture)), true},
+		{"Get by pk, another record changed", get(func(s []User) Cond[User] { return uID.Eq(leo(s).ID) }), rename(ann(fixture)), false},
+		{"Get by email, record deleted", get(func(s []User) Cond[User] { return uEmail.Eq(leo(s).Email) }),
+			func(users *Table[User]) error { _, err := users.Delete(uEmail.Eq(leo(fixture).Email)); return err }, true},
 		{"Get missing, then inserted", get(func([]User) Cond[User] { return uEmail.Eq("new@example.com") }), insert("new", 1), true},
 		{"Get missing, another inserted", get(func([]User) Cond[User] { return uEmail.Eq("new@example.com") }), insert("other", 1), false},
-		{"Get by org/username, record changed", get(func(s []User) Cond[User] { return And(uOrg.Eq("acme"), uUsername.Eq("bob")) }), rename(bob(fixture)), true},
+		{"Get by org/username, record changed", get(func(s []User) Cond[User] { return And(uOrg.Eq("acme"), uUsername.Eq("ann")) }), rename(ann(fixture)), true},
 		{"Count, matching insert", query(func(q *Query[User]) error { _, err := q.Count(); return err }), insert("p", 30), true},
 		{"Count, other insert", query(func(q *Query[User]) error { _, err := q.Count(); return err }), insert("p", 31), false},
 		{"Collect, record leaves", query(func(q *Query[User]) error { _, err := q.Collect(); return err }),
-			func(users *Table[User]) error { u := bob(fixture); u.Age = 31; return users.Update(u) }, true},
+			func(users *Table[User]) error { u := ann(fixture); u.Age = 31; return users.Update(u) }, true},
 		// First read one record: a match after it changes nothing read.
 		{"First, matching insert after the first", query(func(q *Query[User]) error { _, _, err := q.First(); return err }), insert("p", 30), false},
 		{"First, matching insert before the first", query(func(q *Query[User]) error {
 			_, _, err := q.OrderBy(uEmail.Asc()).First()
 			return err
 		}), insert("aa", 30), true},
-		{"Exists, record changed", query(func(q *Query[User]) error { _, err := q.Exists(); return err }), rename(ann(fixture)), true},
+		{"Exists, record changed", query(func(q *Query[User]) error { _, err := q.Exists(); return err }), rename(leo(fixture)), true},
 		{"Query.Get, record changed", func(in *Table[User], s []User) error {
-			_, err := in.Filter(uOrg.Eq("acme")).Get(uUsername.Eq("ann"))
+			_, err := in.Filter(uOrg.Eq("acme")).Get(uUsername.Eq("leo"))
 			return err
-		}, rename(ann(fixture)), true},
+		}, rename(leo(fixture)), true},
 		{"All, matching insert", query(func(q *Query[User]) error {
 			for range q.All() {
 			}
@@ -530,56 +560,56 @@ func TestTx_Commit_Conflicts(t *testing.T) {
 		}), insert("p", 30), true},
 		{"Len, insert", func(in *Table[User], _ []User) error { _ = in.Len(); return nil }, insert("p", 1), true},
 		{"GetOrCreate hit, record changed", func(in *Table[User], s []User) error {
-			_, _, err := in.GetOrCreate(uEmail.Eq(ann(s).Email), nil)
+			_, _, err := in.GetOrCreate(uEmail.Eq(leo(s).Email), txnNoCreate)
 			return err
-		}, rename(ann(fixture)), true},
+		}, rename(leo(fixture)), true},
 		{"GetOrCreate miss, created concurrently", func(in *Table[User], _ []User) error {
-			_, _, err := in.GetOrCreate(uName.Eq("new"), func() (User, error) { return isoUser("new", 1), nil })
+			_, _, err := in.GetOrCreate(uName.Eq("new"), func() (User, error) { return userTagged("new", 1), nil })
 			return err
 		}, insert("new", 2), true},
 		{"UpdateOrCreate, record changed", func(in *Table[User], s []User) error {
-			_, _, err := in.UpdateOrCreate(uEmail.Eq(ann(s).Email), func(u User) (User, error) { u.Age = 1; return u, nil }, nil)
+			_, _, err := in.UpdateOrCreate(uEmail.Eq(leo(s).Email), func(u User) (User, error) { u.Age = 1; return u, nil }, txnNoCreate)
 			return err
-		}, rename(ann(fixture)), true},
+		}, rename(leo(fixture)), true},
 		{"write only, record changed", func(in *Table[User], s []User) error {
-			u := ann(s)
+			u := leo(s)
 			u.Age = 1
 			return in.Update(u)
-		}, rename(ann(fixture)), true},
+		}, rename(leo(fixture)), true},
 		{"write only, another record changed", func(in *Table[User], s []User) error {
-			u := ann(s)
+			u := leo(s)
 			u.Age = 1
 			return in.Update(u)
-		}, rename(bob(fixture)), false},
+		}, rename(ann(fixture)), false},
 		{"delete, record deleted", func(in *Table[User], s []User) error {
-			_, err := in.Delete(uID.Eq(bob(s).ID))
+			_, err := in.Delete(uID.Eq(ann(s).ID))
 			return err
-		}, func(users *Table[User]) error { _, err := users.Delete(uID.Eq(bob(fixture).ID)); return err }, true},
-		{"insert, email taken", func(in *Table[User], _ []User) error { _, err := in.Insert(isoUser("new", 1)); return err }, insert("new", 2), true},
+		}, func(users *Table[User]) error { _, err := users.Delete(uID.Eq(ann(fixture).ID)); return err }, true},
+		{"insert, email taken", func(in *Table[User], _ []User) error { _, err := in.Insert(userTagged("new", 1)); return err }, insert("new", 2), true},
 		{"insert, org/username taken", func(in *Table[User], _ []User) error {
-			u := isoUser("new", 1)
+			u := userTagged("new", 1)
 			u.Email = "mine@example.com"
 			_, err := in.Insert(u)
 			return err
 		}, insert("new", 2), true},
 		{"insert, auto-assigned key taken by an explicit one", func(in *Table[User], _ []User) error {
-			u, err := in.Insert(isoUser("new", 1))
+			u, err := in.Insert(userTagged("new", 1))
 			if err == nil && u.ID != 5 {
 				err = fmt.Errorf("assigned id %d, want 5", u.ID)
 			}
 			return err
 		}, func(users *Table[User]) error {
-			u := isoUser("five", 2)
+			u := userTagged("five", 2)
 			u.ID = 5
 			_, err := users.Insert(u)
 			return err
 		}, true},
 		{"update, new email taken", func(in *Table[User], s []User) error {
-			u := ann(s)
+			u := leo(s)
 			u.Email = "new@example.com"
 			return in.Update(u)
 		}, insert("new", 2), true},
-		{"insert, other keys taken", func(in *Table[User], _ []User) error { _, err := in.Insert(isoUser("new", 1)); return err }, insert("other", 2), false},
+		{"insert, other keys taken", func(in *Table[User], _ []User) error { _, err := in.Insert(userTagged("new", 1)); return err }, insert("other", 2), false},
 		{"Query.Update, record changed", func(in *Table[User], _ []User) error {
 			_, err := in.Filter(uAge.Eq(41)).Update(func(u User) (User, error) { u.Name = "x"; return u, nil })
 			return err
@@ -590,15 +620,15 @@ func TestTx_Commit_Conflicts(t *testing.T) {
 		}, insert("p", 41), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db, users, stored := isoFixture(t)
+			db, users, stored := newFixtureUsers(t)
 			require.Equal(t, fixture, stored)
 			tx, err := db.Begin(true)
 			require.NoError(t, err)
 			defer tx.Rollback()
 			require.NoError(t, tc.op(users.In(tx), stored))
-			witness, err := users.In(tx).Insert(isoUser("witness", 7))
+			witness, err := users.In(tx).Insert(userTagged("witness", 7))
 			require.NoError(t, err)
-			isoConcurrently(t, "the concurrent commit", func() error { return tc.change(users) })
+			concurrently(t, "the concurrent commit", func() error { return tc.change(users) })
 			before := dump(t, users)
 			err = tx.Commit()
 			if !tc.conflict {
@@ -632,12 +662,12 @@ type txnCall struct {
 
 func txnCalls() []txnCall {
 	newUser := func(ran *bool) func() (User, error) {
-		return func() (User, error) { *ran = true; return isoUser("created", 1), nil }
+		return func() (User, error) { *ran = true; return userTagged("created", 1), nil }
 	}
 	rename := func(ran *bool) func(User) (User, error) {
 		return func(u User) (User, error) { *ran = true; u.Name += "+"; return u, nil }
 	}
-	ann := User{ID: 1, Email: "ann@example.com", Org: "acme", Username: "ann", Name: "Ann", Age: 30}
+	leo := fixtureUser(0)
 	return []txnCall{
 		{"Get", false, func(_ *Tx, in *Table[User], _ *bool) error { _, err := in.Get(uID.Eq(1)); return err }},
 		{"Filter.Collect", false, func(_ *Tx, in *Table[User], _ *bool) error { _, err := in.Filter().Collect(); return err }},
@@ -649,12 +679,12 @@ func txnCalls() []txnCall {
 		{"Filter.Latest", false, func(_ *Tx, in *Table[User], _ *bool) error { _, err := in.Filter().Latest(uAge); return err }},
 		{"Filter.Err", false, func(_ *Tx, in *Table[User], _ *bool) error { return in.Filter().Err() }},
 		{"InBulk", false, func(_ *Tx, in *Table[User], _ *bool) error {
-			_, err := InBulk(in.Filter(), uEmail, ann.Email)
+			_, err := InBulk(in.Filter(), uEmail, leo.Email)
 			return err
 		}},
-		{"Insert", true, func(_ *Tx, in *Table[User], _ *bool) error { _, err := in.Insert(isoUser("new", 1)); return err }},
-		{"Update", true, func(_ *Tx, in *Table[User], _ *bool) error { u := ann; u.Age = 2; return in.Update(u) }},
-		{"Upsert", true, func(_ *Tx, in *Table[User], _ *bool) error { _, _, err := in.Upsert(isoUser("new", 1)); return err }},
+		{"Insert", true, func(_ *Tx, in *Table[User], _ *bool) error { _, err := in.Insert(userTagged("new", 1)); return err }},
+		{"Update", true, func(_ *Tx, in *Table[User], _ *bool) error { u := leo; u.Age = 2; return in.Update(u) }},
+		{"Upsert", true, func(_ *Tx, in *Table[User], _ *bool) error { _, _, err := in.Upsert(userTagged("new", 1)); return err }},
 		{"Delete", true, func(_ *Tx, in *Table[User], _ *bool) error { _, err := in.Delete(uID.Eq(1)); return err }},
 		{"Filter.Delete", true, func(_ *Tx, in *Table[User], _ *bool) error { _, err := in.Filter(uAge.Eq(30)).Delete(); return err }},
 		{"Filter.Update", true, func(_ *Tx, in *Table[User], ran *bool) error {
@@ -666,23 +696,23 @@ func txnCalls() []txnCall {
 			return err
 		}},
 		{"Filter.GetOrCreate", true, func(_ *Tx, in *Table[User], ran *bool) error {
-			_, _, err := in.Filter(uOrg.Eq("iso")).GetOrCreate(uEmail.Eq("created@example.com"), newUser(ran))
+			_, _, err := in.Filter(uOrg.Eq("tag")).GetOrCreate(uEmail.Eq("created@example.com"), newUser(ran))
 			return err
 		}},
 		{"UpdateOrCreate", true, func(_ *Tx, in *Table[User], ran *bool) error {
-			_, _, err := in.UpdateOrCreate(uEmail.Eq(ann.Email), rename(ran), newUser(ran))
+			_, _, err := in.UpdateOrCreate(uEmail.Eq(leo.Email), rename(ran), newUser(ran))
 			return err
 		}},
 		{"InsertMany", true, func(_ *Tx, in *Table[User], _ *bool) error {
-			_, err := in.InsertMany([]User{isoUser("m1", 1)}, OnConflict[User]{})
+			_, err := in.InsertMany([]User{userTagged("m1", 1)}, OnConflict[User]{})
 			return err
 		}},
 		{"InsertMany ignoring", true, func(_ *Tx, in *Table[User], _ *bool) error {
-			_, err := in.InsertMany([]User{isoUser("m1", 1)}, OnConflict[User]{Ignore: true})
+			_, err := in.InsertMany([]User{userTagged("m1", 1)}, OnConflict[User]{Ignore: true})
 			return err
 		}},
 		{"InsertMany merging", true, func(_ *Tx, in *Table[User], ran *bool) error {
-			_, err := in.InsertMany([]User{ann}, OnConflict[User]{Update: func(existing, _ User) (User, error) {
+			_, err := in.InsertMany([]User{leo}, OnConflict[User]{Update: func(existing, _ User) (User, error) {
 				*ran = true
 				return existing, nil
 			}})
@@ -708,8 +738,8 @@ func TestTx_UseAfterEnd(t *testing.T) {
 		{"failed commit", true, func(t *testing.T, tx *Tx, users *Table[User]) {
 			_, err := users.In(tx).Get(uID.Eq(1))
 			require.NoError(t, err)
-			isoConcurrently(t, "changing the record read", func() error {
-				_, _, err := users.UpdateOrCreate(uID.Eq(1), func(u User) (User, error) { u.Age++; return u, nil }, nil)
+			concurrently(t, "changing the record read", func() error {
+				_, _, err := users.UpdateOrCreate(uID.Eq(1), func(u User) (User, error) { u.Age++; return u, nil }, txnNoCreate)
 				return err
 			})
 			require.ErrorIs(t, tx.Commit(), ErrConflict)
@@ -719,7 +749,7 @@ func TestTx_UseAfterEnd(t *testing.T) {
 	}
 	for _, end := range ends {
 		t.Run(end.name, func(t *testing.T) {
-			db, users, _ := isoFixture(t)
+			db, users, _ := newFixtureUsers(t)
 			tx, err := db.Begin(end.writable)
 			require.NoError(t, err)
 			end.end(t, tx, users)
@@ -744,7 +774,7 @@ func TestTx_UseAfterEnd(t *testing.T) {
 // TestTx_ReadOnly_WritesFail: in a read-only transaction every read works
 // and every write returns ErrReadOnly and changes nothing.
 func TestTx_ReadOnly_WritesFail(t *testing.T) {
-	db, users, _ := isoFixture(t)
+	db, users, _ := newFixtureUsers(t)
 	before := dump(t, users)
 	for _, begin := range []string{"View", "Begin(false)"} {
 		t.Run(begin, func(t *testing.T) {
@@ -779,7 +809,7 @@ func TestTx_ReadOnly_WritesFail(t *testing.T) {
 // before calling any user callback, as UpdateOrCreate and GetOrCreate do:
 // the callback's work would be thrown away.
 func TestTx_ReadOnly_NoCallbackRuns(t *testing.T) {
-	db, users, _ := isoFixture(t)
+	db, users, _ := newFixtureUsers(t)
 	require.NoError(t, db.View(func(tx *Tx) error {
 		for _, c := range txnCalls() {
 			ran := false
@@ -795,7 +825,7 @@ func TestTx_ReadOnly_NoCallbackRuns(t *testing.T) {
 // it began; a write transaction begun before a table was declared can
 // write it.
 func TestDB_View_IgnoresLaterWrites(t *testing.T) {
-	db, users, stored := isoFixture(t)
+	db, users, stored := newFixtureUsers(t)
 	view, err := db.Begin(false)
 	require.NoError(t, err)
 	defer view.Rollback()
@@ -805,7 +835,7 @@ func TestDB_View_IgnoresLaterWrites(t *testing.T) {
 	pBefore := isoProbeOf(stored)
 	before := isoObserve(users.In(view), pBefore)
 
-	added, err := users.Insert(isoUser("later", 30))
+	added, err := users.Insert(userTagged("later", 30))
 	require.NoError(t, err)
 	changed := stored[0]
 	changed.Age = 31
@@ -816,8 +846,8 @@ func TestDB_View_IgnoresLaterWrites(t *testing.T) {
 		_, err := users.In(tx).Filter(uAge.Eq(41)).Update(func(u User) (User, error) { u.Name = "x"; return u, nil })
 		return err
 	}))
-	accounts := newIsoAccounts(t, db)
-	_, err = accounts.Insert(isoAccount{ID: 1, Owner: "ann", Balance: 5})
+	accounts := newAccounts(t, db)
+	_, err = accounts.Insert(Account{ID: 1, Owner: "ann", Balance: 5})
 	require.NoError(t, err)
 
 	assert.Equal(t, before, isoObserve(users.In(view), pBefore), "the View reads as when it began")
@@ -835,13 +865,13 @@ func TestDB_View_IgnoresLaterWrites(t *testing.T) {
 
 	// A write transaction begun before the table existed writes it.
 	in := accounts.In(early)
-	_, err = in.Insert(isoAccount{ID: 2, Owner: "bob", Balance: 7})
+	_, err = in.Insert(Account{ID: 2, Owner: "bob", Balance: 7})
 	require.NoError(t, err)
 	got, err := in.Get(accID.Eq(2))
 	require.NoError(t, err)
-	assert.Equal(t, isoAccount{ID: 2, Owner: "bob", Balance: 7}, got)
+	assert.Equal(t, Account{ID: 2, Owner: "bob", Balance: 7}, got)
 	require.NoError(t, early.Commit())
-	assert.Equal(t, []isoAccount{{ID: 1, Owner: "ann", Balance: 5}, {ID: 2, Owner: "bob", Balance: 7}}, dump(t, accounts))
+	assert.Equal(t, []Account{{ID: 1, Owner: "ann", Balance: 5}, {ID: 2, Owner: "bob", Balance: 7}}, dump(t, accounts))
 
 	require.NoError(t, db.View(func(tx *Tx) error {
 		assert.Equal(t, isoObserve(users, p), isoObserve(users.In(tx), p), "a new View sees everything")
@@ -855,58 +885,48 @@ func TestDB_View_IgnoresLaterWrites(t *testing.T) {
 // usable, on several matches, a unique violation, a failing create or a
 // record not matching the lookup.
 func TestTx_GetOrCreate_InTransaction(t *testing.T) {
-	db, users, stored := isoFixture(t)
-	before := dump(t, users)
-	tx, err := db.Begin(true)
-	require.NoError(t, err)
-	defer tx.Rollback()
-	in := users.In(tx)
+	users, in, stored, commit := txnFixture(t)
 	calls := 0
 	create := func(u User) func() (User, error) {
 		return func() (User, error) { calls++; return u, nil }
 	}
 
-	eve, created, err := in.GetOrCreate(uEmail.Eq("eve@example.com"), create(isoUser("eve", 50)))
+	kim, created, err := in.GetOrCreate(uEmail.Eq("kim@example.com"), create(userTagged("kim", 50)))
 	require.NoError(t, err)
 	assert.True(t, created)
-	assert.NotZero(t, eve.ID)
-	again, created, err := in.GetOrCreate(uEmail.Eq("eve@example.com"), create(isoUser("eve", 51)))
+	assert.NotZero(t, kim.ID)
+	again, created, err := in.GetOrCreate(uEmail.Eq("kim@example.com"), create(userTagged("kim", 51)))
 	require.NoError(t, err)
 	assert.False(t, created, "the transaction's own record")
-	assert.Equal(t, eve, again)
-	byAge, created, err := in.GetOrCreate(uAge.Eq(50), create(isoUser("eve2", 50)))
+	assert.Equal(t, kim, again)
+	byAge, created, err := in.GetOrCreate(uAge.Eq(50), create(userTagged("kim2", 50)))
 	require.NoError(t, err)
 	assert.False(t, created, "found through the plain index")
-	assert.Equal(t, eve, byAge)
-	ann, created, err := in.GetOrCreate(And(uOrg.Eq("acme"), uUsername.Eq("ann")), create(User{}))
+	assert.Equal(t, kim, byAge)
+	leo, created, err := in.GetOrCreate(And(uOrg.Eq("acme"), uUsername.Eq("leo")), create(User{}))
 	require.NoError(t, err)
 	assert.False(t, created, "a record of the snapshot")
-	assert.Equal(t, stored[0], ann)
+	assert.Equal(t, stored[0], leo)
 	assert.Equal(t, 1, calls)
 
 	_, _, err = in.GetOrCreate(uAge.Eq(30), create(User{}))
-	var mr *MultipleReturnedError
-	require.ErrorAs(t, err, &mr)
-	assert.Equal(t, 2, mr.Count)
-	_, err = in.Insert(isoUser("eve3", 50))
+	requireMultiple(t, err, "User", 2)
+	_, err = in.Insert(userTagged("kim3", 50))
 	require.NoError(t, err)
 	_, _, err = in.GetOrCreate(uAge.Eq(50), create(User{}))
 	require.ErrorIs(t, err, ErrMultipleReturned, "through the transaction's own write")
 	assert.Equal(t, 1, calls, "no create on several matches")
 
-	clash := isoUser("clash", 1)
-	clash.Org, clash.Username = "acme", "ann"
+	clash := userTagged("clash", 1)
+	clash.Org, clash.Username = "acme", "leo"
 	_, _, err = in.GetOrCreate(uEmail.Eq("clash@example.com"), create(clash))
-	var uv *UniqueViolationError
-	require.ErrorAs(t, err, &uv, "a unique violation outside the lookup, at once")
-	assert.Equal(t, "org_username", uv.Constraint)
-	assert.Equal(t, stored[0], uv.Existing)
+	// A unique violation outside the lookup, at once.
+	requireErrorAs(t, err, userViolation("org_username", []string{"org", "username"}, []string{"acme", "leo"}, stored[0]))
 	fail := errors.New("create failed")
 	_, _, err = in.GetOrCreate(uEmail.Eq("fail@example.com"), func() (User, error) { return User{}, fail })
-	var ce *CallbackError
-	require.ErrorAs(t, err, &ce)
+	requireErrorAs(t, err, &CallbackError{Table: "User", Callback: "create", Err: fail})
 	assert.ErrorIs(t, err, fail)
-	_, _, err = in.GetOrCreate(uEmail.Eq("lie@example.com"), create(isoUser("other", 1)))
+	_, _, err = in.GetOrCreate(uEmail.Eq("lie@example.com"), create(userTagged("other", 1)))
 	require.ErrorIs(t, err, ErrInvalidLookup)
 
 	// Query.GetOrCreate searches the query's records only.
@@ -917,11 +937,8 @@ func TestTx_GetOrCreate_InTransaction(t *testing.T) {
 
 	// The transaction is usable after every error; nothing is visible
 	// outside until it commits.
-	final := dump(t, in)
-	require.Len(t, final, len(before)+3)
-	assert.Equal(t, before, dump(t, users))
-	require.NoError(t, tx.Commit())
-	assert.Equal(t, final, dump(t, users))
+	final := commit()
+	require.Len(t, final, len(stored)+3)
 	got, err := users.Get(uEmail.Eq("ann@initech.test"))
 	require.NoError(t, err)
 	assert.Equal(t, initechAnn, got)
@@ -932,130 +949,56 @@ func TestTx_GetOrCreate_InTransaction(t *testing.T) {
 // missing, and fails at once on a unique violation or several matches,
 // leaving the transaction usable.
 func TestTx_UpdateOrCreate_InTransaction(t *testing.T) {
-	db, users, stored := isoFixture(t)
-	before := dump(t, users)
-	tx, err := db.Begin(true)
-	require.NoError(t, err)
-	defer tx.Rollback()
-	in := users.In(tx)
+	_, in, stored, commit := txnFixture(t)
 	older := func(u User) (User, error) { u.Age++; return u, nil }
 
-	ann, created, err := in.UpdateOrCreate(uEmail.Eq(stored[0].Email), older, nil)
+	leo, created, err := in.UpdateOrCreate(uEmail.Eq(stored[0].Email), older, txnNoCreate)
 	require.NoError(t, err)
 	assert.False(t, created)
-	assert.Equal(t, stored[0].Age+1, ann.Age)
-	fay, created, err := in.UpdateOrCreate(uEmail.Eq("fay@example.com"), older, func() (User, error) { return isoUser("fay", 20), nil })
+	assert.Equal(t, stored[0].Age+1, leo.Age)
+	fay, created, err := in.UpdateOrCreate(uEmail.Eq("fay@example.com"), older, func() (User, error) { return userTagged("fay", 20), nil })
 	require.NoError(t, err)
 	assert.True(t, created)
-	fay2, created, err := in.UpdateOrCreate(uEmail.Eq("fay@example.com"), older, nil)
+	fay2, created, err := in.UpdateOrCreate(uEmail.Eq("fay@example.com"), older, txnNoCreate)
 	require.NoError(t, err)
 	assert.False(t, created, "the transaction's own record")
 	assert.Equal(t, fay.Age+1, fay2.Age)
 
 	_, _, err = in.UpdateOrCreate(uEmail.Eq(stored[0].Email), func(u User) (User, error) {
-		u.Username = "bob" // acme/bob is Bob's
+		u.Username = "ann" // acme/ann is Ann's
 		return u, nil
-	}, nil)
-	var uv *UniqueViolationError
-	require.ErrorAs(t, err, &uv)
-	assert.Equal(t, "org_username", uv.Constraint)
-	_, _, err = in.UpdateOrCreate(uOrg.Eq("acme"), older, nil)
+	}, txnNoCreate)
+	requireErrorAs(t, err, userViolation("org_username", []string{"org", "username"}, []string{"acme", "ann"}, stored[1]))
+	_, _, err = in.UpdateOrCreate(uOrg.Eq("acme"), older, txnNoCreate)
 	require.ErrorIs(t, err, ErrMultipleReturned)
 	fail := errors.New("update failed")
-	_, _, err = in.UpdateOrCreate(uID.Eq(stored[2].ID), func(User) (User, error) { return User{}, fail }, nil)
+	_, _, err = in.UpdateOrCreate(uID.Eq(stored[2].ID), func(User) (User, error) { return User{}, fail }, txnNoCreate)
 	require.ErrorIs(t, err, fail)
 
-	got, err := in.Get(uID.Eq(ann.ID))
+	got, err := in.Get(uID.Eq(leo.ID))
 	require.NoError(t, err)
-	assert.Equal(t, ann, got, "the failed updates changed nothing")
-	final := dump(t, in)
-	assert.Equal(t, before, dump(t, users))
-	require.NoError(t, tx.Commit())
-	assert.Equal(t, final, dump(t, users))
-}
-
-// TestTx_InsertMany_InTransaction: InsertMany inside a write transaction
-// collides with the snapshot, the transaction's own writes and the batch
-// itself; aborting stores nothing of the batch, Ignore skips, Update
-// merges with what the transaction sees.
-func TestTx_InsertMany_InTransaction(t *testing.T) {
-	db, users, stored := isoFixture(t)
-	before := dump(t, users)
-	tx, err := db.Begin(true)
-	require.NoError(t, err)
-	defer tx.Rollback()
-	in := users.In(tx)
-	own, err := in.Insert(isoUser("own", 1))
-	require.NoError(t, err)
-	withEmail := func(tag, email string) User {
-		u := isoUser(tag, 2)
-		u.Email = email
-		return u
-	}
-
-	for name, batch := range map[string][]User{
-		"with the snapshot":        {isoUser("n1", 2), withEmail("n2", stored[0].Email)},
-		"with its own write":       {isoUser("n1", 2), withEmail("n2", own.Email)},
-		"inside the batch":         {isoUser("n1", 2), withEmail("n2", "n1@example.com")},
-		"a later record collision": {isoUser("n1", 2), isoUser("n2", 2), withEmail("n3", "n2@example.com")},
-	} {
-		_, err := in.InsertMany(batch, OnConflict[User]{})
-		require.ErrorIs(t, err, ErrUniqueViolation, name)
-		_, err = in.Get(uEmail.Eq("n1@example.com"))
-		require.ErrorIs(t, err, ErrNotFound, "%s: nothing of the batch is stored", name)
-	}
-
-	res, err := in.InsertMany([]User{isoUser("i1", 3), withEmail("i2", own.Email), isoUser("i3", 3)}, OnConflict[User]{Ignore: true})
-	require.NoError(t, err)
-	assert.Len(t, res.Inserted, 2)
-	assert.Equal(t, []User{withEmail("i2", own.Email)}, res.Skipped)
-
-	var merged [][2]User
-	res, err = in.InsertMany([]User{withEmail("m1", own.Email), withEmail("m2", stored[1].Email), isoUser("m3", 4)},
-		OnConflict[User]{Update: func(existing, proposed User) (User, error) {
-			merged = append(merged, [2]User{existing, proposed})
-			existing.Name = proposed.Name
-			return existing, nil
-		}})
-	require.NoError(t, err)
-	require.Len(t, merged, 2)
-	assert.Equal(t, own, merged[0][0], "merge sees the transaction's own record")
-	assert.Equal(t, stored[1], merged[1][0], "and the snapshot's")
-	require.Len(t, res.Updated, 2)
-	assert.Equal(t, "m1", res.Updated[0].Name)
-	assert.Equal(t, "m2", res.Updated[1].Name)
-	assert.Len(t, res.Inserted, 1)
-
-	final := dump(t, in)
-	assert.Len(t, final, len(before)+4)
-	assert.Equal(t, before, dump(t, users))
-	require.NoError(t, tx.Commit())
-	assert.Equal(t, final, dump(t, users))
+	assert.Equal(t, leo, got, "the failed updates changed nothing")
+	commit()
 }
 
 // TestQuery_UpdateDelete_InTransaction: Query.Update and Query.Delete inside
 // a write transaction change exactly the records the transaction sees
 // matching, or nothing on an error, and nothing outside until it commits.
 func TestQuery_UpdateDelete_InTransaction(t *testing.T) {
-	db, users, stored := isoFixture(t)
-	before := dump(t, users)
-	tx, err := db.Begin(true)
-	require.NoError(t, err)
-	defer tx.Rollback()
-	in := users.In(tx)
-	own, err := in.Insert(isoUser("own", 30))
+	users, in, stored, commit := txnFixture(t)
+	own, err := in.Insert(userTagged("own", 30))
 	require.NoError(t, err)
 
 	n, err := in.Filter(uAge.Eq(30)).Update(func(u User) (User, error) { u.Name += "!"; return u, nil })
 	require.NoError(t, err)
-	assert.Equal(t, 3, n, "Ann, Bob and the transaction's own record")
+	assert.Equal(t, 3, n, "Leo, Ann and the transaction's own record")
 	names, err := in.Filter(uAge.Eq(30)).Collect()
 	require.NoError(t, err)
-	assert.Equal(t, []string{"Ann!", "Bob!", "own!"}, []string{names[0].Name, names[1].Name, names[2].Name})
+	assert.Equal(t, []string{"Leo!", "Ann!", "own!"}, []string{names[0].Name, names[1].Name, names[2].Name})
 	inside := dump(t, in)
 
 	_, err = in.Filter(uAge.Eq(30)).Update(func(u User) (User, error) { u.Username = "same"; return u, nil })
-	require.ErrorIs(t, err, ErrUniqueViolation, "Ann and Bob would share acme/same")
+	require.ErrorIs(t, err, ErrUniqueViolation, "Leo and Ann would share acme/same")
 	fail := errors.New("update failed")
 	_, err = in.Filter(uAge.Eq(30)).Update(func(u User) (User, error) {
 		if u.ID == own.ID {
@@ -1071,16 +1014,13 @@ func TestQuery_UpdateDelete_InTransaction(t *testing.T) {
 
 	n, err = in.Filter(Or(uAge.Eq(41), uEmail.Eq(own.Email))).Delete()
 	require.NoError(t, err)
-	assert.Equal(t, 2, n, "Cid and the transaction's own record")
+	assert.Equal(t, 2, n, "Bob and the transaction's own record")
 	assert.Equal(t, 3, in.Len())
 	n, err = in.Filter(uAge.Eq(41)).Delete()
 	require.NoError(t, err)
 	assert.Zero(t, n)
 
-	final := dump(t, in)
-	assert.Equal(t, before, dump(t, users))
-	require.NoError(t, tx.Commit())
-	assert.Equal(t, final, dump(t, users))
+	commit()
 	_, err = users.Get(uID.Eq(stored[2].ID))
 	assert.ErrorIs(t, err, ErrNotFound)
 }
@@ -1091,7 +1031,7 @@ func TestQuery_UpdateDelete_InTransaction(t *testing.T) {
 // transactions and reads. The blocked transaction then commits, running
 // again where a concurrent commit took what it wrote.
 func TestDB_Update_BlockedFnBlocksNoWriter(t *testing.T) {
-	db, users, stored := isoFixture(t)
+	db, users, stored := newFixtureUsers(t)
 	entered, release := make(chan struct{}), make(chan struct{})
 	var releaseOnce sync.Once
 	var runs atomic.Int32
@@ -1103,19 +1043,19 @@ func TestDB_Update_BlockedFnBlocksNoWriter(t *testing.T) {
 		updateErr = db.Update(func(tx *Tx) error {
 			in := users.In(tx)
 			run := runs.Add(1)
-			if _, err := in.Insert(isoUser("long", 1)); err != nil {
+			if _, err := in.Insert(userTagged("long", 1)); err != nil {
 				return err
 			}
 			_, created, err := in.GetOrCreate(uEmail.Eq("contested@example.com"), func() (User, error) {
-				return isoUser("contested", 1), nil
+				return userTagged("contested", 1), nil
 			})
 			if err != nil {
 				return err
 			}
 			contested = append(contested, created)
-			ann := stored[0]
-			ann.Name = "long"
-			if err := in.Update(ann); err != nil {
+			leo := stored[0]
+			leo.Name = "long"
+			if err := in.Update(leo); err != nil {
 				return err
 			}
 			if _, err := in.Filter(uAge.Eq(41)).Count(); err != nil {
@@ -1132,46 +1072,45 @@ func TestDB_Update_BlockedFnBlocksNoWriter(t *testing.T) {
 		releaseOnce.Do(func() { close(release) })
 		<-finished // no goroutine outlives the test
 	}()
-	wait := func(ch <-chan struct{}) func() struct{} {
-		return func() struct{} { <-ch; return struct{}{} }
-	}
-	isoWithin(t, "the transaction's first run", wait(entered))
+	within(t, testTimeout, "the transaction's first run", func() { <-entered })
 
-	type goc struct {
+	var r struct {
 		u       User
 		created bool
 		err     error
 	}
-	r := isoWithin(t, "GetOrCreate of the key the blocked transaction created", func() (r goc) {
+	within(t, testTimeout, "GetOrCreate of the key the blocked transaction created", func() {
 		r.u, r.created, r.err = users.GetOrCreate(uEmail.Eq("contested@example.com"), func() (User, error) {
-			u := isoUser("contested", 2)
+			u := userTagged("contested", 2)
 			u.Username = "contested-plain"
 			return u, nil
 		})
-		return r
 	})
 	require.NoError(t, r.err)
 	require.True(t, r.created, "the transaction's uncommitted record is invisible")
 	plain := r.u
 	for name, call := range map[string]func() error{
-		"Insert": func() error { _, err := users.Insert(isoUser("plain", 2)); return err },
+		"Insert": func() error { _, err := users.Insert(userTagged("plain", 2)); return err },
 		"GetOrCreate": func() error {
-			_, _, err := users.GetOrCreate(uEmail.Eq("goc@example.com"), func() (User, error) { return isoUser("goc", 2), nil })
+			_, _, err := users.GetOrCreate(uEmail.Eq("goc@example.com"), func() (User, error) { return userTagged("goc", 2), nil })
 			return err
 		},
 		"Update": func() error { u := stored[1]; u.Name = "plain"; return users.Update(u) },
 		"Delete": func() error { _, err := users.Delete(uID.Eq(stored[3].ID)); return err },
 		"UpdateOrCreate": func() error {
-			_, _, err := users.UpdateOrCreate(uEmail.Eq("uoc@example.com"), nil, func() (User, error) { return isoUser("uoc", 2), nil })
+			_, _, err := users.UpdateOrCreate(uEmail.Eq("uoc@example.com"), func(u User) (User, error) { return u, nil }, func() (User, error) { return userTagged("uoc", 2), nil })
 			return err
 		},
-		"InsertMany": func() error { _, err := users.InsertMany([]User{isoUser("bulk", 2)}, OnConflict[User]{}); return err },
+		"InsertMany": func() error {
+			_, err := users.InsertMany([]User{userTagged("bulk", 2)}, OnConflict[User]{})
+			return err
+		},
 		"Filter.Update": func() error {
 			_, err := users.Filter(uAge.Eq(2)).Update(func(u User) (User, error) { return u, nil })
 			return err
 		},
 		"another Update": func() error {
-			return db.Update(func(tx *Tx) error { _, err := users.In(tx).Insert(isoUser("tx2", 2)); return err })
+			return db.Update(func(tx *Tx) error { _, err := users.In(tx).Insert(userTagged("tx2", 2)); return err })
 		},
 		"View": func() error {
 			return db.View(func(tx *Tx) error { _, err := users.In(tx).Filter().Count(); return err })
@@ -1185,11 +1124,11 @@ func TestDB_Update_BlockedFnBlocksNoWriter(t *testing.T) {
 			return fmt.Errorf("the uncommitted record is visible: %v", err)
 		},
 	} {
-		require.NoError(t, isoWithin(t, name, call), name)
+		concurrently(t, name, call)
 	}
 
 	releaseOnce.Do(func() { close(release) })
-	isoWithin(t, "the released transaction", wait(finished))
+	within(t, testTimeout, "the released transaction", func() { <-finished })
 	require.NoError(t, updateErr)
 	assert.Equal(t, int32(2), runs.Load(), "the contested key made the first commit conflict")
 	assert.Equal(t, []bool{true, false}, contested, "the second run found the plain record")
@@ -1207,7 +1146,7 @@ func TestDB_Update_BlockedFnBlocksNoWriter(t *testing.T) {
 // invariant checker, which would dominate at 1M records) holds n records.
 func txnBenchDB(b *testing.B, n int) *DB {
 	b.Helper()
-	db := New(testOptions())
+	db := newUncheckedDB()
 	users := newUsersIn(b, db)
 	const chunk = 10_000
 	batch := make([]User, 0, chunk)

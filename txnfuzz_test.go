@@ -3,6 +3,7 @@ package recstore
 import (
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,7 +11,7 @@ import (
 )
 
 // FuzzTxnSequence (TESTING.md §3) decodes its input into a sequence of
-// steps on one store and on the reference model of model_test.go: begin a
+// steps on one store and on the reference store of model_ref_test.go: begin a
 // write or read-only transaction into one of three slots, commit or roll
 // back a slot, insert, update, delete, get, get-or-create, upsert,
 // update-or-create, insert-many and Filter verbs (through a slot's
@@ -24,12 +25,13 @@ import (
 // must be the model's; the committed records and what each slot's
 // transaction sees must be the model's; the invariant checker must pass;
 // and a step that failed (an error, or a recovered panic) must have changed
-// nothing: neither the committed records nor any transaction's view (but
+// nothing: neither the committed records (but what its operations that
+// run outside its transaction committed) nor any transaction's view (but
 // the one a failed Commit ended).
 //
 // Input format: chunks of tfChunk bytes, one per step. The first byte picks
 // the step (byte % tfNumSteps) and the slot (byte / tfNumSteps % 4; 0 means
-// no transaction: autocommit); the generator of model_test.go draws every
+// no transaction: autocommit); the generator of model_gen_test.go draws every
 // other choice (records, lookups, callbacks' behaviour, how blocks end) from
 // the chunk's other bytes, then from a PCG seeded with them.
 //
@@ -88,22 +90,6 @@ var tfRolls = map[int][2]int{
 // tfDomain keeps values few, so that transactions collide.
 var tfDomain = mdlDomain{ids: 6, emails: 4, usernames: 3, auto: true}
 
-// tfSource yields one step's bytes, each spread over a whole uint64 so that
-// IntN(n) maps it evenly onto 0..n-1, then a PCG seeded with them.
-type tfSource struct {
-	b   []byte
-	pcg *rand.PCG
-}
-
-func (s *tfSource) Uint64() uint64 {
-	if len(s.b) > 0 {
-		v := uint64(s.b[0]) * 0x0101010101010101
-		s.b = s.b[1:]
-		return v
-	}
-	return s.pcg.Uint64()
-}
-
 // tfSlot holds a transaction of the store and the model's same one.
 type tfSlot struct {
 	s, m     mdlAPI
@@ -124,7 +110,7 @@ func tfRun(t *testing.T, data []byte) {
 		kind, k := int(chunk[0])%tfNumSteps, int(chunk[0])/tfNumSteps%4
 		h := fnv.New64a()
 		h.Write(chunk)
-		g.rng = rand.New(&tfSource{b: chunk[1:], pcg: rand.NewPCG(h.Sum64(), uint64(step))})
+		g.rng = rand.New(&fuzzSource{b: chunk[1:], pcg: rand.NewPCG(h.Sum64(), uint64(step))})
 
 		before := tfStates(t, store, &slots)
 		sh, mh, ctx := mdlAPI(store), mdlAPI(model), ctxTop
@@ -133,6 +119,7 @@ func tfRun(t *testing.T, data []byte) {
 		}
 		desc := tfStepNames[kind]
 		var got, want string
+		outside := false // an operation of the step committed outside its transaction
 		switch kind {
 		case tfBegin, tfBeginReadOnly:
 			k = max(k, 1)
@@ -168,6 +155,7 @@ func tfRun(t *testing.T, data []byte) {
 				op = g.block(mkView, ctxView, 1+g.rng.IntN(3))
 			}
 			desc = op.String()
+			outside = slices.ContainsFunc(op.subs, func(s *mdlOp) bool { return s.outside })
 			got, want = mdlRun(store, op, true), mdlRun(model, op, true)
 		default:
 			op := g.build(g.roll(tfRolls[kind]), ctx)
@@ -188,6 +176,9 @@ func tfRun(t *testing.T, data []byte) {
 		if strings.HasPrefix(got, "error") || strings.HasPrefix(got, "panic") {
 			for i := range after {
 				if i == k && kind == tfCommit { // a failed Commit ends the transaction
+					continue
+				}
+				if i == 0 && outside { // what ran outside committed
 					continue
 				}
 				require.Equal(t, before[i], after[i], "step %d failed (%s) but changed %s\nsteps:\n  %s", step, got, tfStateName(i), strings.Join(trail, "\n  "))

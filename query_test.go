@@ -33,6 +33,8 @@ type fltItem struct {
 	Tag   *string // declared, unindexed, optional
 }
 
+func (r fltItem) id() int64 { return r.ID }
+
 var (
 	fltID    = Field("id", func(r *fltItem) int64 { return r.ID })
 	fltName  = Field("name", func(r *fltItem) string { return r.Name })
@@ -54,7 +56,7 @@ var (
 // unindexed. The invariant checker runs when the test ends.
 func fltNewItems(t testing.TB, opts Options) (*DB, *Table[fltItem]) {
 	t.Helper()
-	db := New(opts)
+	db := newTestDB(t, opts)
 	items, err := NewTable(db, "Item",
 		PrimaryKey(fltID),
 		Unique("item_name", fltName),
@@ -109,81 +111,6 @@ func fltItems(t testing.TB) (*DB, *Table[fltItem], map[int64]fltItem) {
 	return db, items, byID
 }
 
-// fltUserFixture are the users of fltUsers, ids 1 to 8 in this order: ages
-// collide (30 three times, 41 twice), names collide (Ann, Bob), org acme
-// has three users and acmecorp shares its prefix; 6 has an empty org.
-func fltUserFixture() []User {
-	return []User{
-		{Email: "leo@example.com", Org: "acme", Username: "leo", Name: "Leo", Age: 30},
-		{Email: "ann@example.com", Org: "acme", Username: "ann", Name: "Ann", Age: 30},
-		{Email: "bob@example.com", Org: "initech", Username: "bob", Name: "Bob", Age: 41},
-		{Email: "eve@example.com", Org: "initech", Username: "leo", Name: "Eve", Age: 25},
-		{Email: "zoe@example.org", Org: "umbrella", Username: "zoe", Name: "Zoe", Age: 30},
-		{Email: "max@example.org", Org: "", Username: "max", Name: "Max", Age: 52},
-		{Email: "amy@example.com", Org: "acme", Username: "amy", Name: "Ann", Age: 19},
-		{Email: "al@example.net", Org: "acmecorp", Username: "al", Name: "Bob", Age: 41},
-	}
-}
-
-// fltUsers returns newUsers holding fltUserFixture, as stored.
-func fltUsers(t testing.TB) (*DB, *Table[User], []User) {
-	t.Helper()
-	db, users := newUsers(t)
-	var stored []User
-	for i, u := range fltUserFixture() {
-		got, err := users.Insert(u)
-		require.NoError(t, err)
-		require.Equal(t, int64(i+1), got.ID)
-		stored = append(stored, got)
-	}
-	return db, users, stored
-}
-
-func fltUserIDs(us []User) []int64 {
-	ids := []int64{}
-	for _, u := range us {
-		ids = append(ids, u.ID)
-	}
-	return ids
-}
-
-func fltItemIDs(its []fltItem) []int64 {
-	ids := []int64{}
-	for _, it := range its {
-		ids = append(ids, it.ID)
-	}
-	return ids
-}
-
-func fltRequireNotFound(t testing.TB, err error, table string) {
-	t.Helper()
-	require.ErrorIs(t, err, ErrNotFound)
-	var nf *NotFoundError
-	require.ErrorAs(t, err, &nf)
-	assert.Equal(t, table, nf.Table)
-	assert.Equal(t, table+" matching query does not exist.", err.Error())
-}
-
-func fltRequireMultiple(t testing.TB, err error, table string, count int) {
-	t.Helper()
-	require.ErrorIs(t, err, ErrMultipleReturned)
-	var mr *MultipleReturnedError
-	require.ErrorAs(t, err, &mr)
-	assert.Equal(t, MultipleReturnedError{Table: table, Count: count}, *mr)
-}
-
-// fltRequireUniqueViolation asserts every part of a *UniqueViolationError
-// on table User.
-func fltRequireUniqueViolation(t testing.TB, err error, constraint string, fields, values []string, holder User, msg string) {
-	t.Helper()
-	require.ErrorIs(t, err, ErrUniqueViolation)
-	var uv *UniqueViolationError
-	require.ErrorAs(t, err, &uv)
-	assert.Equal(t, UniqueViolationError{Table: "User", Constraint: constraint, Fields: fields, Values: values,
-		HeldBy: fmt.Sprint(holder.ID), PKField: "id", Existing: holder}, *uv)
-	assert.Equal(t, msg, err.Error())
-}
-
 // fltRequireQuery checks every read verb of q against want, the ids of
 // q's records in order: Collect, All, Count, Exists, First, Last, Err and
 // Explain.
@@ -218,7 +145,7 @@ func fltRequireQuery[T any](t *testing.T, q *Query[T], ids func([]T) []int64, wa
 }
 
 func TestQuery_Verbs_UserConditions(t *testing.T) {
-	_, users, _ := fltUsers(t)
+	_, users, _ := newFixtureUsersN(t, 8)
 	odd := Where(func(u *User) bool { return u.Age%2 == 1 })
 	tests := []struct {
 		name string
@@ -295,7 +222,7 @@ func TestQuery_Verbs_UserConditions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fltRequireQuery(t, tt.q, fltUserIDs, tt.want)
+			fltRequireQuery(t, tt.q, idsOf, tt.want)
 		})
 	}
 }
@@ -364,13 +291,13 @@ func TestQuery_Verbs_OptionalConditions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fltRequireQuery(t, tt.q, fltItemIDs, tt.want)
+			fltRequireQuery(t, tt.q, idsOf, tt.want)
 		})
 	}
 }
 
 func TestQuery_OrderBy(t *testing.T) {
-	_, users, _ := fltUsers(t)
+	_, users, _ := newFixtureUsersN(t, 8)
 	_, items, _ := fltItems(t)
 	userTests := []struct {
 		name string
@@ -394,7 +321,7 @@ func TestQuery_OrderBy(t *testing.T) {
 	}
 	for _, tt := range userTests {
 		t.Run("User/"+tt.name, func(t *testing.T) {
-			fltRequireQuery(t, tt.q, fltUserIDs, tt.want)
+			fltRequireQuery(t, tt.q, idsOf, tt.want)
 		})
 	}
 	itemTests := []struct {
@@ -419,13 +346,13 @@ func TestQuery_OrderBy(t *testing.T) {
 	}
 	for _, tt := range itemTests {
 		t.Run("Item/"+tt.name, func(t *testing.T) {
-			fltRequireQuery(t, tt.q, fltItemIDs, tt.want)
+			fltRequireQuery(t, tt.q, idsOf, tt.want)
 		})
 	}
 }
 
 func TestQuery_LimitOffset(t *testing.T) {
-	_, users, _ := fltUsers(t)
+	_, users, _ := newFixtureUsersN(t, 8)
 	byAge := users.Filter().OrderBy(uAge.Asc()) // 7, 4, 1, 2, 5, 3, 8, 6
 	tests := []struct {
 		name string
@@ -452,13 +379,13 @@ func TestQuery_LimitOffset(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fltRequireQuery(t, tt.q, fltUserIDs, tt.want)
+			fltRequireQuery(t, tt.q, idsOf, tt.want)
 		})
 	}
 }
 
 func TestQuery_Refine_LeavesQueryUnchanged(t *testing.T) {
-	_, users, _ := fltUsers(t)
+	_, users, _ := newFixtureUsersN(t, 8)
 	q := users.Filter(uAge.Le(30)).OrderBy(uAge.Desc())
 	want := []int64{1, 2, 5, 4, 7}
 	_ = q.Limit(1)
@@ -467,13 +394,13 @@ func TestQuery_Refine_LeavesQueryUnchanged(t *testing.T) {
 	_ = q.Filter(uOrg.Eq("acme"))
 	_ = q.Exclude(uAge.Eq(30))
 	_ = q.OrderBy(uName.Asc())
-	fltRequireQuery(t, q, fltUserIDs, want)
+	fltRequireQuery(t, q, idsOf, want)
 
 	// Two refinements of one query do not share their order terms.
 	a := q.OrderBy(uAge.Asc(), uName.Asc())
 	b := a.OrderBy(uName.Desc())
-	fltRequireQuery(t, a, fltUserIDs, []int64{7, 4, 2, 1, 5})
-	fltRequireQuery(t, b, fltUserIDs, []int64{5, 1, 4, 2, 7})
+	fltRequireQuery(t, a, idsOf, []int64{7, 4, 2, 1, 5})
+	fltRequireQuery(t, b, idsOf, []int64{5, 1, 4, 2, 7})
 
 	// One query from several goroutines at once.
 	var wg sync.WaitGroup
@@ -482,7 +409,7 @@ func TestQuery_Refine_LeavesQueryUnchanged(t *testing.T) {
 			for range 50 {
 				got, err := q.Collect()
 				assert.NoError(t, err)
-				assert.Equal(t, want, fltUserIDs(got))
+				assert.Equal(t, want, idsOf(got))
 			}
 		})
 	}
@@ -492,35 +419,35 @@ func TestQuery_Refine_LeavesQueryUnchanged(t *testing.T) {
 // A Cond and a Query are documented as immutable values; building them
 // from a slice the caller later reuses must not change them.
 func TestQuery_Filter_CopiesConditionSlice(t *testing.T) {
-	_, users, _ := fltUsers(t)
+	_, users, _ := newFixtureUsersN(t, 8)
 	t.Run("Filter", func(t *testing.T) {
 		conds := []Cond[User]{uOrg.Eq("acme"), uAge.Eq(30)}
 		q := users.Filter(conds...)
 		conds[1] = uAge.Eq(19)
-		fltRequireQuery(t, q, fltUserIDs, []int64{1, 2})
+		fltRequireQuery(t, q, idsOf, []int64{1, 2})
 	})
 	t.Run("Exclude", func(t *testing.T) {
 		conds := []Cond[User]{uOrg.Eq("acme"), uAge.Eq(30)}
 		q := users.Filter().Exclude(conds...)
 		conds[1] = uAge.Eq(19)
-		fltRequireQuery(t, q, fltUserIDs, []int64{3, 4, 5, 6, 7, 8})
+		fltRequireQuery(t, q, idsOf, []int64{3, 4, 5, 6, 7, 8})
 	})
 	t.Run("And", func(t *testing.T) {
 		conds := []Cond[User]{uOrg.Eq("acme"), uAge.Eq(30)}
 		c := And(conds...)
 		conds[1] = uAge.Eq(19)
-		fltRequireQuery(t, users.Filter(c), fltUserIDs, []int64{1, 2})
+		fltRequireQuery(t, users.Filter(c), idsOf, []int64{1, 2})
 	})
 	t.Run("Or", func(t *testing.T) {
 		conds := []Cond[User]{uAge.Eq(52), uAge.Eq(19)}
 		c := Or(conds...)
 		conds[0] = uAge.Eq(25)
-		fltRequireQuery(t, users.Filter(c), fltUserIDs, []int64{6, 7})
+		fltRequireQuery(t, users.Filter(c), idsOf, []int64{6, 7})
 	})
 }
 
 func TestQuery_First_Last_Empty(t *testing.T) {
-	_, users, _ := fltUsers(t)
+	_, users, _ := newFixtureUsersN(t, 8)
 	for _, q := range []*Query[User]{
 		users.Filter(uAge.Eq(99)),
 		users.Filter(uAge.Between(41, 25)).OrderBy(uAge.Asc()),
@@ -541,9 +468,9 @@ func TestQuery_First_Last_Empty(t *testing.T) {
 			require.NoError(t, err)
 			assert.False(t, ok)
 			_, err = q.Earliest(uAge)
-			fltRequireNotFound(t, err, "User")
+			requireNotFound(t, err, "User")
 			_, err = q.Latest(uAge)
-			fltRequireNotFound(t, err, "User")
+			requireNotFound(t, err, "User")
 		})
 	}
 	_, items := fltNewItems(t, testOptions())
@@ -551,11 +478,11 @@ func TestQuery_First_Last_Empty(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, ok)
 	_, err = items.Filter().Earliest(fltScore)
-	fltRequireNotFound(t, err, "Item")
+	requireNotFound(t, err, "Item")
 }
 
 func TestQuery_Earliest_Latest(t *testing.T) {
-	_, users, stored := fltUsers(t)
+	_, users, stored := newFixtureUsersN(t, 8)
 	_, items, byID := fltItems(t)
 	user := func(id int64) User { return stored[id-1] }
 
@@ -578,7 +505,7 @@ func TestQuery_Earliest_Latest(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, user(5), got)
 	got, err = users.Filter().OrderBy(uName.Desc()).Limit(0).Earliest(uAge) // Earliest replaces the order; the limit stays
-	fltRequireNotFound(t, err, "User")
+	requireNotFound(t, err, "User")
 	assert.Zero(t, got)
 	got, err = users.Filter().Offset(1).Earliest(uAge) // the offset applies
 	require.NoError(t, err)
@@ -608,7 +535,7 @@ func TestQuery_Earliest_Latest(t *testing.T) {
 }
 
 func TestQuery_Get(t *testing.T) {
-	_, users, stored := fltUsers(t)
+	_, users, stored := newFixtureUsersN(t, 8)
 	acme := users.Filter(uOrg.Eq("acme"))
 
 	got, err := acme.Get(uAge.Eq(19))
@@ -622,22 +549,22 @@ func TestQuery_Get(t *testing.T) {
 	assert.Equal(t, stored[2], got)
 
 	_, err = acme.Get(uAge.Eq(30))
-	fltRequireMultiple(t, err, "User", 2)
+	requireMultiple(t, err, "User", 2)
 	_, err = acme.Get()
-	fltRequireMultiple(t, err, "User", 3)
+	requireMultiple(t, err, "User", 3)
 	_, err = acme.Get(uAge.Eq(41)) // 41 exists, but not in acme
-	fltRequireNotFound(t, err, "User")
+	requireNotFound(t, err, "User")
 	_, err = acme.Get(uEmail.Eq("bob@example.com"))
-	fltRequireNotFound(t, err, "User")
+	requireNotFound(t, err, "User")
 	_, err = acme.Get(uAge.Between(41, 19))
-	fltRequireNotFound(t, err, "User")
+	requireNotFound(t, err, "User")
 
 	// Order, offset and limit do not apply.
 	got, err = users.Filter(uAge.Eq(19)).OrderBy(uName.Desc()).Offset(5).Limit(0).Get()
 	require.NoError(t, err)
 	assert.Equal(t, stored[6], got)
 	_, err = users.Filter(uAge.Eq(30)).Limit(1).Get()
-	fltRequireMultiple(t, err, "User", 3)
+	requireMultiple(t, err, "User", 3)
 
 	// Table.Get's errors.
 	_, err = acme.Limit(-1).Get(uAge.Eq(19))
@@ -647,7 +574,7 @@ func TestQuery_Get(t *testing.T) {
 }
 
 func TestInBulk(t *testing.T) {
-	_, users, stored := fltUsers(t)
+	_, users, stored := newFixtureUsersN(t, 8)
 	_, items, byID := fltItems(t)
 	user := func(id int64) User { return stored[id-1] }
 
@@ -700,33 +627,16 @@ func TestInBulk(t *testing.T) {
 func TestQuery_Verbs_InvalidQuery(t *testing.T) {
 	_, items, _ := fltItems(t)
 	nan := math.NaN()
-	keyErr := func(field string) func(t *testing.T, err error) {
-		return func(t *testing.T, err error) {
-			var ke *KeyError
-			require.ErrorAs(t, err, &ke)
-			assert.Equal(t, "Item", ke.Table)
-			assert.Equal(t, field, ke.Field)
-		}
+	keyErr := func(field string) error {
+		return &KeyError{Table: "Item", Field: field, Reason: "NaN cannot be compared", Err: ErrInvalidKey}
 	}
-	lookupErr := func(reason string) func(t *testing.T, err error) {
-		return func(t *testing.T, err error) {
-			var le *LookupError
-			require.ErrorAs(t, err, &le)
-			assert.Equal(t, LookupError{Table: "Item", Reason: reason}, *le)
-		}
-	}
-	fieldErr := func(field string) func(t *testing.T, err error) {
-		return func(t *testing.T, err error) {
-			var fe *FieldError
-			require.ErrorAs(t, err, &fe)
-			assert.Equal(t, FieldError{Table: "Item", Field: field}, *fe)
-		}
-	}
+	lookupErr := func(reason string) error { return &LookupError{Table: "Item", Reason: reason} }
+	fieldErr := func(field string) error { return &FieldError{Table: "Item", Field: field} }
 	tests := []struct {
 		name string
 		q    *Query[fltItem]
 		is   error
-		as   func(t *testing.T, err error)
+		as   error // the typed error, compared whole
 		// inOrder: the problem is in the order, which Get and
 		// GetOrCreate do not use.
 		inOrder bool
@@ -764,7 +674,7 @@ func TestQuery_Verbs_InvalidQuery(t *testing.T) {
 				t.Helper()
 				require.Error(t, err, verb)
 				require.ErrorIs(t, err, tt.is, verb)
-				tt.as(t, err)
+				requireErrorAs(t, err, tt.as)
 			}
 			got, err := q.Collect()
 			check("Collect", err)
@@ -861,15 +771,15 @@ func TestQuery_Verbs_LongValues(t *testing.T) {
 	rec := fltItem{ID: 70, Name: "long", Tag: &long}
 	_, err := items.Insert(rec)
 	require.NoError(t, err)
-	fltRequireQuery(t, items.Filter(fltName.Eq(long)), fltItemIDs, []int64{})
-	fltRequireQuery(t, items.Filter(fltNick.Eq(long)), fltItemIDs, []int64{})
-	fltRequireQuery(t, items.Filter(fltName.Lt(long)), fltItemIDs, []int64{10, 20, 30, 40, 50, 60, 70})
-	fltRequireQuery(t, items.Filter(fltTag.Eq(long)), fltItemIDs, []int64{70})
-	fltRequireQuery(t, items.Filter(fltTag.Prefix(long[:MaxKeySize])), fltItemIDs, []int64{70})
+	fltRequireQuery(t, items.Filter(fltName.Eq(long)), idsOf, []int64{})
+	fltRequireQuery(t, items.Filter(fltNick.Eq(long)), idsOf, []int64{})
+	fltRequireQuery(t, items.Filter(fltName.Lt(long)), idsOf, []int64{10, 20, 30, 40, 50, 60, 70})
+	fltRequireQuery(t, items.Filter(fltTag.Eq(long)), idsOf, []int64{70})
+	fltRequireQuery(t, items.Filter(fltTag.Prefix(long[:MaxKeySize])), idsOf, []int64{70})
 }
 
 func TestQuery_Verbs_ClosedDB(t *testing.T) {
-	db, users, _ := fltUsers(t)
+	db, users, _ := newFixtureUsersN(t, 8)
 	q := users.Filter(uAge.Eq(30))
 	require.NoError(t, db.Close())
 	_, err := q.Collect()
@@ -900,25 +810,25 @@ func TestQuery_Verbs_ClosedDB(t *testing.T) {
 
 func TestQuery_Delete(t *testing.T) {
 	t.Run("removes the matches", func(t *testing.T) {
-		_, users, stored := fltUsers(t)
+		_, users, stored := newFixtureUsersN(t, 8)
 		n, err := users.Filter(uAge.Eq(30)).Delete()
 		require.NoError(t, err)
 		assert.Equal(t, 3, n)
-		assert.Equal(t, []int64{3, 4, 6, 7, 8}, fltUserIDs(dump(t, users)))
+		assert.Equal(t, []int64{3, 4, 6, 7, 8}, idsOf(dump(t, users)))
 		assert.Equal(t, stored[2], dump(t, users)[0])
 		// Their unique keys are free again.
 		_, err = users.Insert(User{Email: "leo@example.com", Org: "acme", Username: "leo"})
 		require.NoError(t, err)
 	})
 	t.Run("no match", func(t *testing.T) {
-		_, users, stored := fltUsers(t)
+		_, users, stored := newFixtureUsersN(t, 8)
 		n, err := users.Filter(uAge.Between(41, 30)).Delete()
 		require.NoError(t, err)
 		assert.Zero(t, n)
 		assert.Equal(t, stored, dump(t, users))
 	})
 	t.Run("every record", func(t *testing.T) {
-		_, users, _ := fltUsers(t)
+		_, users, _ := newFixtureUsersN(t, 8)
 		n, err := users.Filter().Delete()
 		require.NoError(t, err)
 		assert.Equal(t, 8, n)
@@ -928,28 +838,28 @@ func TestQuery_Delete(t *testing.T) {
 		assert.Zero(t, n)
 	})
 	t.Run("order and limit choose the records", func(t *testing.T) {
-		_, users, _ := fltUsers(t)
+		_, users, _ := newFixtureUsersN(t, 8)
 		n, err := users.Filter().OrderBy(uAge.Desc()).Limit(2).Delete()
 		require.NoError(t, err)
 		assert.Equal(t, 2, n)
-		assert.Equal(t, []int64{1, 2, 4, 5, 7, 8}, fltUserIDs(dump(t, users)))
+		assert.Equal(t, []int64{1, 2, 4, 5, 7, 8}, idsOf(dump(t, users)))
 	})
 	t.Run("Exclude and union", func(t *testing.T) {
-		_, users, _ := fltUsers(t)
+		_, users, _ := newFixtureUsersN(t, 8)
 		n, err := users.Filter(Or(uAge.Eq(30), uEmail.Eq("bob@example.com"))).Exclude(uOrg.Eq("acme")).Delete()
 		require.NoError(t, err)
 		assert.Equal(t, 2, n)
-		assert.Equal(t, []int64{1, 2, 4, 6, 7, 8}, fltUserIDs(dump(t, users)))
+		assert.Equal(t, []int64{1, 2, 4, 6, 7, 8}, idsOf(dump(t, users)))
 	})
 	t.Run("optional nulls", func(t *testing.T) {
 		_, items, _ := fltItems(t)
 		n, err := items.Filter().Exclude(fltScore.Gt(1)).Delete()
 		require.NoError(t, err)
 		assert.Equal(t, 4, n)
-		assert.Equal(t, []int64{10, 50}, fltItemIDs(dump(t, items)))
+		assert.Equal(t, []int64{10, 50}, idsOf(dump(t, items)))
 	})
 	t.Run("in a transaction rolled back", func(t *testing.T) {
-		db, users, stored := fltUsers(t)
+		db, users, stored := newFixtureUsersN(t, 8)
 		errBack := errors.New("roll back")
 		err := db.Update(func(tx *Tx) error {
 			n, err := users.In(tx).Filter(uOrg.Prefix("acme")).Delete()
@@ -967,15 +877,15 @@ func TestQuery_Delete(t *testing.T) {
 		assert.Equal(t, stored, dump(t, users))
 	})
 	t.Run("in a transaction committed", func(t *testing.T) {
-		db, users, _ := fltUsers(t)
+		db, users, _ := newFixtureUsersN(t, 8)
 		require.NoError(t, db.Update(func(tx *Tx) error {
 			_, err := users.In(tx).Filter(uAge.Lt(30)).Delete()
 			return err
 		}))
-		assert.Equal(t, []int64{1, 2, 3, 5, 6, 8}, fltUserIDs(dump(t, users)))
+		assert.Equal(t, []int64{1, 2, 3, 5, 6, 8}, idsOf(dump(t, users)))
 	})
 	t.Run("read-only transaction", func(t *testing.T) {
-		db, users, stored := fltUsers(t)
+		db, users, stored := newFixtureUsersN(t, 8)
 		require.NoError(t, db.View(func(tx *Tx) error {
 			n, err := users.In(tx).Filter(uAge.Eq(30)).Delete()
 			require.ErrorIs(t, err, ErrReadOnly)
@@ -989,7 +899,7 @@ func TestQuery_Delete(t *testing.T) {
 func TestQuery_Update(t *testing.T) {
 	older := func(u User) (User, error) { u.Age++; return u, nil }
 	t.Run("replaces the matches", func(t *testing.T) {
-		_, users, stored := fltUsers(t)
+		_, users, stored := newFixtureUsersN(t, 8)
 		n, err := users.Filter(uOrg.Eq("acme")).Update(older)
 		require.NoError(t, err)
 		assert.Equal(t, 3, n)
@@ -998,11 +908,11 @@ func TestQuery_Update(t *testing.T) {
 			want[i].Age++
 		}
 		assert.Equal(t, want, dump(t, users))
-		fltRequireQuery(t, users.Filter(uAge.Eq(31)), fltUserIDs, []int64{1, 2})
-		fltRequireQuery(t, users.Filter(uAge.Eq(30)), fltUserIDs, []int64{5})
+		fltRequireQuery(t, users.Filter(uAge.Eq(31)), idsOf, []int64{1, 2})
+		fltRequireQuery(t, users.Filter(uAge.Eq(30)), idsOf, []int64{5})
 	})
 	t.Run("moves indexed keys", func(t *testing.T) {
-		_, users, _ := fltUsers(t)
+		_, users, _ := newFixtureUsersN(t, 8)
 		n, err := users.Filter(uOrg.Eq("acme")).Update(func(u User) (User, error) {
 			u.Org = "acme2"
 			u.Email = "x" + u.Email
@@ -1010,13 +920,13 @@ func TestQuery_Update(t *testing.T) {
 		})
 		require.NoError(t, err)
 		assert.Equal(t, 3, n)
-		fltRequireQuery(t, users.Filter(uOrg.Eq("acme")), fltUserIDs, []int64{})
-		fltRequireQuery(t, users.Filter(uOrg.Eq("acme2")), fltUserIDs, []int64{1, 2, 7})
-		fltRequireQuery(t, users.Filter(uEmail.Prefix("x")), fltUserIDs, []int64{1, 2, 7})
-		fltRequireQuery(t, users.Filter(uEmail.Prefix("x")).OrderBy(uEmail.Asc()), fltUserIDs, []int64{7, 2, 1})
+		fltRequireQuery(t, users.Filter(uOrg.Eq("acme")), idsOf, []int64{})
+		fltRequireQuery(t, users.Filter(uOrg.Eq("acme2")), idsOf, []int64{1, 2, 7})
+		fltRequireQuery(t, users.Filter(uEmail.Prefix("x")), idsOf, []int64{1, 2, 7})
+		fltRequireQuery(t, users.Filter(uEmail.Prefix("x")).OrderBy(uEmail.Asc()), idsOf, []int64{7, 2, 1})
 	})
 	t.Run("no match", func(t *testing.T) {
-		_, users, stored := fltUsers(t)
+		_, users, stored := newFixtureUsersN(t, 8)
 		called := false
 		n, err := users.Filter(uAge.Gt(5), uAge.Lt(3)).Update(func(u User) (User, error) { called = true; return u, nil })
 		require.NoError(t, err)
@@ -1025,7 +935,7 @@ func TestQuery_Update(t *testing.T) {
 		assert.Equal(t, stored, dump(t, users))
 	})
 	t.Run("order and limit choose the records", func(t *testing.T) {
-		_, users, stored := fltUsers(t)
+		_, users, stored := newFixtureUsersN(t, 8)
 		n, err := users.Filter().OrderBy(uName.Asc()).Offset(1).Limit(2).Update(older)
 		require.NoError(t, err)
 		assert.Equal(t, 2, n)
@@ -1043,23 +953,23 @@ func TestQuery_Update(t *testing.T) {
 		return u, nil
 	}
 	t.Run("unique violation changes nothing", func(t *testing.T) {
-		_, users, stored := fltUsers(t)
+		_, users, stored := newFixtureUsersN(t, 8)
 		_, err := users.Filter(uAge.Eq(30)).Update(breakEmail)
-		fltRequireUniqueViolation(t, err, "user_email", []string{"email"}, []string{"bob@example.com"}, stored[2],
+		requireUniqueViolation(t, err, "user_email", []string{"email"}, []string{"bob@example.com"}, stored[2],
 			`recstore: duplicate key value violates unique constraint "user_email" on User: (email)=(bob@example.com) already held by id 3`)
 		assert.Equal(t, stored, dump(t, users))
-		fltRequireQuery(t, users.Filter(uAge.Eq(99)), fltUserIDs, []int64{})
+		fltRequireQuery(t, users.Filter(uAge.Eq(99)), idsOf, []int64{})
 	})
 	t.Run("unique violation reports no record replaced", func(t *testing.T) {
 		// Update "returns how many it replaced": none. (The callback
 		// error and primary key paths return 0.)
-		_, users, _ := fltUsers(t)
+		_, users, _ := newFixtureUsersN(t, 8)
 		n, err := users.Filter(uAge.Eq(30)).Update(breakEmail)
 		require.ErrorIs(t, err, ErrUniqueViolation)
 		assert.Zero(t, n, "Update replaced nothing but reported %d", n)
 	})
 	t.Run("unique violation between two updated records", func(t *testing.T) {
-		_, users, stored := fltUsers(t)
+		_, users, stored := newFixtureUsersN(t, 8)
 		_, err := users.Filter(uOrg.Eq("acme")).Update(func(u User) (User, error) {
 			u.Username = "same"
 			return u, nil
@@ -1068,7 +978,7 @@ func TestQuery_Update(t *testing.T) {
 		assert.Equal(t, stored, dump(t, users))
 	})
 	t.Run("callback error changes nothing", func(t *testing.T) {
-		_, users, stored := fltUsers(t)
+		_, users, stored := newFixtureUsersN(t, 8)
 		errFn := errors.New("update failed on purpose")
 		calls := 0
 		n, err := users.Filter(uAge.Eq(30)).Update(func(u User) (User, error) {
@@ -1080,20 +990,14 @@ func TestQuery_Update(t *testing.T) {
 			return u, nil
 		})
 		require.ErrorIs(t, err, errFn)
-		var ce *CallbackError
-		require.ErrorAs(t, err, &ce)
-		assert.Equal(t, "update", ce.Callback)
-		assert.Equal(t, "User", ce.Table)
+		requireErrorAs(t, err, &CallbackError{Table: "User", Callback: "update", Err: errFn})
 		assert.Zero(t, n)
 		assert.Equal(t, stored, dump(t, users))
 	})
 	t.Run("changed primary key changes nothing", func(t *testing.T) {
-		_, users, stored := fltUsers(t)
+		_, users, stored := newFixtureUsersN(t, 8)
 		_, err := users.Filter(uAge.Eq(41)).Update(func(u User) (User, error) { u.ID += 100; return u, nil })
-		require.ErrorIs(t, err, ErrInvalidKey)
-		var ke *KeyError
-		require.ErrorAs(t, err, &ke)
-		assert.Equal(t, "id", ke.Field)
+		requireKeyError(t, err, ErrInvalidKey, "User", "id", "update changed the primary key")
 		assert.Equal(t, stored, dump(t, users))
 	})
 	t.Run("optional fields", func(t *testing.T) {
@@ -1105,9 +1009,9 @@ func TestQuery_Update(t *testing.T) {
 		})
 		require.NoError(t, err)
 		assert.Equal(t, 2, n)
-		fltRequireQuery(t, items.Filter(fltNick.IsNull()), fltItemIDs, []int64{})
-		fltRequireQuery(t, items.Filter(fltNick.Prefix("n")), fltItemIDs, []int64{20, 50})
-		fltRequireQuery(t, items.Filter(fltScore.IsNull()), fltItemIDs, []int64{20, 50, 60})
+		fltRequireQuery(t, items.Filter(fltNick.IsNull()), idsOf, []int64{})
+		fltRequireQuery(t, items.Filter(fltNick.Prefix("n")), idsOf, []int64{20, 50})
+		fltRequireQuery(t, items.Filter(fltScore.IsNull()), idsOf, []int64{20, 50, 60})
 		got, err := items.Get(fltID.Eq(50))
 		require.NoError(t, err)
 		want := byID[50]
@@ -1115,7 +1019,7 @@ func TestQuery_Update(t *testing.T) {
 		assert.Equal(t, want, got)
 	})
 	t.Run("read-only transaction", func(t *testing.T) {
-		db, users, stored := fltUsers(t)
+		db, users, stored := newFixtureUsersN(t, 8)
 		require.NoError(t, db.View(func(tx *Tx) error {
 			_, err := users.In(tx).Filter(uAge.Eq(30)).Update(older)
 			require.ErrorIs(t, err, ErrReadOnly)
@@ -1128,7 +1032,7 @@ func TestQuery_Update(t *testing.T) {
 func TestQuery_GetOrCreate_Scoped(t *testing.T) {
 	acme := func(users *Table[User]) *Query[User] { return users.Filter(uOrg.Eq("acme")) }
 	t.Run("found in scope", func(t *testing.T) {
-		_, users, stored := fltUsers(t)
+		_, users, stored := newFixtureUsersN(t, 8)
 		called := false
 		got, created, err := acme(users).GetOrCreate(uName.Eq("Leo"), func() (User, error) { called = true; return User{}, nil })
 		require.NoError(t, err)
@@ -1137,7 +1041,7 @@ func TestQuery_GetOrCreate_Scoped(t *testing.T) {
 		assert.Equal(t, stored[0], got)
 	})
 	t.Run("a match outside the scope does not count", func(t *testing.T) {
-		_, users, stored := fltUsers(t)
+		_, users, stored := newFixtureUsersN(t, 8)
 		// Bob is 3 and 8, neither in acme; the new Bob is not in acme either.
 		rec := User{Email: "bob2@example.com", Org: "elsewhere", Username: "bob", Name: "Bob", Age: 60}
 		got, created, err := acme(users).GetOrCreate(uName.Eq("Bob"), func() (User, error) { return rec, nil })
@@ -1154,7 +1058,7 @@ func TestQuery_GetOrCreate_Scoped(t *testing.T) {
 		assert.Equal(t, 10, users.Len())
 	})
 	t.Run("created in scope, found next time", func(t *testing.T) {
-		_, users, _ := fltUsers(t)
+		_, users, _ := newFixtureUsersN(t, 8)
 		rec := User{Email: "kim@example.com", Org: "acme", Username: "kim", Name: "Kim", Age: 33}
 		first, created, err := acme(users).GetOrCreate(uName.Eq("Kim"), func() (User, error) { return rec, nil })
 		require.NoError(t, err)
@@ -1170,7 +1074,7 @@ func TestQuery_GetOrCreate_Scoped(t *testing.T) {
 		// it meets no key, so the atomic step must search. A plain Insert
 		// racing the call (it takes no stripe) is played here in order:
 		// it commits between the call's last check and its atomic step.
-		_, users, _ := fltUsers(t)
+		_, users, _ := newFixtureUsersN(t, 8)
 		search := And(uOrg.Eq("acme"), uUsername.Eq("zed"))
 		e, err := memTableOf(users).schema().prepare(&User{Email: "zed2@example.com", Org: "elsewhere", Username: "zed"})
 		require.NoError(t, err)
@@ -1182,13 +1086,13 @@ func TestQuery_GetOrCreate_Scoped(t *testing.T) {
 		assert.Equal(t, racer, *got)
 	})
 	t.Run("several in scope", func(t *testing.T) {
-		_, users, stored := fltUsers(t)
+		_, users, stored := newFixtureUsersN(t, 8)
 		_, _, err := acme(users).GetOrCreate(uAge.Eq(30), func() (User, error) { return User{Age: 30}, nil })
-		fltRequireMultiple(t, err, "User", 2)
+		requireMultiple(t, err, "User", 2)
 		assert.Equal(t, stored, dump(t, users))
 	})
 	t.Run("unique key held outside the scope", func(t *testing.T) {
-		_, users, stored := fltUsers(t)
+		_, users, stored := newFixtureUsersN(t, 8)
 		rec := User{Email: "bob@example.com", Org: "acme", Username: "bobby"}
 		_, created, err := acme(users).GetOrCreate(uEmail.Eq("bob@example.com"), func() (User, error) { return rec, nil })
 		require.ErrorIs(t, err, ErrUniqueViolation)
@@ -1196,7 +1100,7 @@ func TestQuery_GetOrCreate_Scoped(t *testing.T) {
 		assert.Equal(t, stored, dump(t, users))
 	})
 	t.Run("created record must match the lookup", func(t *testing.T) {
-		_, users, stored := fltUsers(t)
+		_, users, stored := newFixtureUsersN(t, 8)
 		_, _, err := acme(users).GetOrCreate(uName.Eq("Kim"), func() (User, error) {
 			return User{Email: "kim@example.com", Org: "acme", Username: "kim", Name: "Tim"}, nil
 		})
@@ -1204,7 +1108,7 @@ func TestQuery_GetOrCreate_Scoped(t *testing.T) {
 		assert.Equal(t, stored, dump(t, users))
 	})
 	t.Run("order, offset and limit do not narrow the scope", func(t *testing.T) {
-		_, users, stored := fltUsers(t)
+		_, users, stored := newFixtureUsersN(t, 8)
 		got, created, err := acme(users).OrderBy(uAge.Desc()).Offset(3).Limit(0).GetOrCreate(uName.Eq("Leo"),
 			func() (User, error) { return User{}, errors.New("not called") })
 		require.NoError(t, err)
@@ -1234,7 +1138,7 @@ func TestQuery_GetOrCreate_Scoped(t *testing.T) {
 }
 
 func TestQuery_Explain(t *testing.T) {
-	_, users, _ := fltUsers(t)
+	_, users, _ := newFixtureUsersN(t, 8)
 	_, items, _ := fltItems(t)
 	userTests := []struct {
 		rule string
@@ -1319,7 +1223,7 @@ func TestQuery_Explain(t *testing.T) {
 		assert.Regexp(t, `^key scan item_(group_)?rank `, items.Filter(fltGroup.Eq("g1"), fltRank.Eq(3)).Explain())
 	})
 	t.Run("in a transaction", func(t *testing.T) {
-		db, users, _ := fltUsers(t)
+		db, users, _ := newFixtureUsersN(t, 8)
 		require.NoError(t, db.View(func(tx *Tx) error {
 			assert.Equal(t, `point user_email "bob@example.com"`, users.In(tx).Filter(uEmail.Eq("bob@example.com")).Explain())
 			return nil

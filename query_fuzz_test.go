@@ -10,7 +10,7 @@ import (
 
 // FuzzFilter decodes its input into a small table (User or Item), a query
 // and a write: a valid query must give what the model's linear scan gives
-// (filter_model_test.go), for every read verb and for Query.Delete and
+// (query_model_test.go), for every read verb and for Query.Delete and
 // Query.Update; an invalid one (NaN, a negative limit or offset, an
 // undeclared field, Prefix on a non-string, Where(nil)) must fail every
 // verb with one of the sentinels its problems predict, and change nothing.
