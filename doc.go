@@ -1,6 +1,7 @@
 // Package recstore is an embedded, in-memory record store for Go programs:
 // typed tables with a primary key, unique indexes that hold under any
-// concurrency, plain indexes, Django-style Get and an atomic GetOrCreate.
+// concurrency, plain indexes, Django-style Get and Filter, and an atomic
+// GetOrCreate.
 //
 // Declare fields once, then tables:
 //
@@ -25,85 +26,63 @@
 //   - Reads never wait for writers and never see half a write: a record
 //     visible through one index is visible, in the same state, through
 //     every index of its table, and a View sees one version of every table.
-//   - A failed call changes nothing, in no index. Bad input (unknown fields,
-//     NaN keys, keys over MaxKeySize, zero primary keys, closed databases)
-//     gets an error that says what is wrong; it never panics.
+//     How long a read takes does not depend on the size of any write under
+//     way, and a write to one table does not slow the readers of another.
+//   - A failed call changes nothing, in no index and in no table. Bad input
+//     (unknown fields, NaN keys, keys over MaxKeySize, zero primary keys,
+//     nil callbacks, a closed DB, a transaction of another DB) gets an error
+//     that says what is wrong; it never panics.
+//   - Write transactions are serializable and all-or-nothing (see
+//     Transactions).
 //
 // # Concurrency
 //
-// DB, Table, Column and Cond are safe for concurrent use by multiple
+// DB, Table, Query, Column and Cond are safe for concurrent use by multiple
 // goroutines. A Tx must not be used from multiple goroutines at once.
 //
-// Every unique index, the primary key included, has a hash index of the
-// committed state besides its B-tree (internal/btree). Writes take one of
-// two paths:
+// Point reads (Get and GetOrCreate with one equality on a field that a
+// unique index or the primary key covers alone) take no lock and allocate
+// nothing. Every other read (Filter's verbs, Get with other lookups, Len,
+// View) reads one immutable version of its table and takes no lock either.
 //
-//   - An insert (Insert, and the create of GetOrCreate and UpdateOrCreate
-//     when a unique index covers the lookup) claims its unique keys in the
-//     hash indexes, locking only the hash partition of each key, and
-//     commits by appending itself to the DB's log of changes. Inserts of
-//     different keys run in parallel and meet only where their keys do.
-//   - Every other write (Update, Upsert, Delete, InsertMany, a transaction's
-//     commit, a schema change, a GetOrCreate whose lookup no unique index
-//     covers) joins a commit pipeline: one goroutine at a time (the
-//     combiner) applies batches of them, alone (no insert runs meanwhile),
-//     to the working B-trees, in place, checking every unique key against
-//     the latest state. At the end of each batch its changes become
-//     visible all at once.
+// Inserts of different unique keys, including the creates of GetOrCreate,
+// run in parallel and meet only where their keys do. Every other write
+// (Update, Upsert, Delete, InsertMany, Query.Update and Query.Delete,
+// Dedupe, a transaction's commit, a schema change) commits in one serial
+// step of its DB, checking every unique key against the latest state, so
+// such writes run one at a time however many goroutines make them.
+// GetOrCreate and UpdateOrCreate serialise the callers of one lookup on one
+// table, and rarely those of different lookups.
 //
-// Reads see every committed change, whole:
+// # Costs
 //
-//   - Point reads, Get and GetOrCreate with one equality on a field that a
-//     unique index covers alone, probe the hash index. They take no lock;
-//     if their probe overlaps the few instructions in which an insert or a
-//     batch changes it, they probe again, so they see every write whole,
-//     through every index.
-//   - Every other read (Filter, Get with other lookups, Len, View, and
-//     every read inside a transaction) reads an immutable version: a set
-//     of copy-on-write B-trees. The B-trees follow the inserts in bulk:
-//     once 256 inserts wait, the goroutine whose insert reaches that mark
-//     applies them to the working trees (and past 4,096 waiting, inserts
-//     wait for the trees). A version is published every 4,096 changes, at
-//     a schema change, and after a write that followed a read that needed
-//     one; between, a reader that finds commits newer than the last
-//     version applies them itself to copies of its trees (at most a few
-//     thousand changes) and shares the result with the readers after it.
-//     No read waits for a writer.
-//
-// GetOrCreate and UpdateOrCreate also take one of a table's lock stripes,
-// chosen by a hash of the lookup, so that creators of one lookup meet and
-// creators of different lookups rarely do.
-//
-// Cost: a point read is one hash probe. An insert is one hash probe and
-// insert per unique index and, later and in bulk, a few tree operations
-// per index; another write is a few tree operations and hash updates per
-// index, in place. The first write to a tree node after a version was
-// published copies it. A version published but not yet superseded, and the
-// changes pending since it, keep the records they hold alive: a deleted or
-// replaced record is freed after at most a few thousand further changes.
+// With n records in a table: a point read is O(1); a Get or Filter through
+// an index is O(log n) plus the records it reads; one without a usable
+// index reads every record (Explain says which). An insert or update costs
+// O(log n) per index it changes, a delete O(log n) per index, whatever the
+// number of tables in the DB. Beginning a View or a transaction is O(1)
+// when no commit is pending, and at most a bounded amount of catching up
+// otherwise. A write transaction reads each of its reads again when it
+// commits, so keep big scans out of write transactions. AddIndex builds in
+// O(n log n) without stopping readers or writers. Memory follows the
+// records held: a table emptied by deletes gives its memory back.
 //
 // # Transactions
 //
-// DB.View reads one version of every table (taking it costs one or two
-// atomic loads when no commit is pending, see Concurrency). DB.Update runs a function in a write transaction: its writes go to
-// a private copy-on-write overlay, visible to its own reads through every
-// index; at commit, every read it made through Get, Filter's verbs, Len,
-// GetOrCreate and UpdateOrCreate must return the same record versions and
-// every record it changed must be the version it changed, else the
-// function runs again (up to 10 times, with a random doubling backoff,
-// then ErrConflict). Write transactions are thus serializable with respect
-// to those reads; they hold no lock while the function runs, and the
-// function may run more than once, so keep it free of side effects. Each
-// read inside a write transaction is evaluated twice more (against the
-// snapshot, and at commit inside the commit pipeline), so keep big scans
-// out of write transactions.
+// DB.View reads one version of every table. DB.Update runs a function in a
+// write transaction: its writes go to a private copy, visible to its own
+// reads through every index, and commit all at once or not at all. It
+// commits only if every read it made (see Tx) would read the same at the
+// moment it commits, with its own earlier writes applied, and every record
+// it changed is still the version it changed: write transactions are
+// serializable. Otherwise the function runs again on a new snapshot (up to
+// a few times, then ErrConflict), so keep it free of side effects. A
+// transaction holds no lock while its function runs.
 //
-// UpdateOrCreate, Query.Update, Dedupe and InsertMany with
-// OnConflict.Update are optimistic in the same way: they run their
-// callbacks on a snapshot and commit only if what they read is unchanged,
-// else they start again. After 8 such attempts one takes its table alone:
-// until it returns, every other write to the table (outside transactions)
-// waits, so that a stream of inserts cannot keep it from committing.
+// UpdateOrCreate, Query.Update, Dedupe and InsertMany with OnConflict.Update
+// are optimistic in the same way: their callbacks may run more than once.
+// One that keeps losing to concurrent writers takes its table alone for a
+// moment, so that it always finishes.
 //
 // # Ownership
 //
@@ -112,7 +91,24 @@
 // every other read return a copy that the caller owns and may modify
 // without affecting the store. The copy is shallow: what pointer, slice or
 // map fields of a stored record refer to must not be modified while the
-// record is stored. Field accessors must be pure functions of the record.
-// Callbacks (create, update, OnConflict.Update) must not call back into the
-// DB.
+// record is stored.
+//
+// # User functions
+//
+// Field accessors and the predicates of partial indexes must be pure
+// functions of the record: recstore calls them whenever it stores,
+// compares, moves or checks a record, and relies on them answering the
+// same each time. One that panics on a record does so when the record is
+// first stored, which then fails. Callbacks (create, update, merge, keep,
+// and the functions of DB.Update, DB.View and Tx.Savepoint) must not call
+// back into the DB outside the transaction they are given. A panic in any
+// of them leaves the DB exactly as healthy as before the call (every lock
+// released, nothing written) and reaches the caller unchanged.
+//
+// # Errors
+//
+// Sentinel errors (ErrNotFound, ErrUniqueViolation, ErrClosed, …) match
+// with errors.Is; typed errors (*NotFoundError, *UniqueViolationError,
+// *AccessError, …) carry the context and match with errors.As. Messages
+// stay short whatever the size of the data behind them.
 package recstore
