@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,35 +16,42 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The linearizability check of GetOrCreate (TESTING.md, item 1). Goroutines
-// loop over a few keys doing GetOrCreate / Get / Delete; every GetOrCreate
-// offers a value no other call offers, so the history says whose record
-// won. Porcupine then looks for one order of the operations, consistent
-// with their real-time intervals, in which a sequential store produces
-// every result seen. Its model, per key: absent (0) or the winning value.
+// The linearizability check of GetOrCreate and UpdateOrCreate (TESTING.md,
+// item 1). Goroutines loop over a few keys doing GetOrCreate /
+// UpdateOrCreate / Get / Delete; every GetOrCreate and UpdateOrCreate
+// offers a value no other call offers (UpdateOrCreate writes it into the
+// record it finds, or creates a record holding it), so the history says
+// whose write won. Porcupine then looks for one order of the operations,
+// consistent with their real-time intervals, in which a sequential store
+// produces every result seen. Its model, per key: absent (0) or the value
+// of the record.
 
 // linOp is what one operation of the history asked.
 type linOp uint8
 
 const (
 	linGetOrCreate linOp = iota
+	linUpdateOrCreate
 	linGet
 	linDelete
 )
 
 func (o linOp) String() string {
-	return [...]string{"GetOrCreate", "Get", "Delete"}[o]
+	return [...]string{"GetOrCreate", "UpdateOrCreate", "Get", "Delete"}[o]
 }
+
+// offers reports whether the operation offers a value.
+func (o linOp) offers() bool { return o == linGetOrCreate || o == linUpdateOrCreate }
 
 type linInput struct {
 	op    linOp
 	key   int
-	offer int64 // GetOrCreate: the value its create callback would store
+	offer int64 // GetOrCreate, UpdateOrCreate: the value it would store
 }
 
 type linOutput struct {
 	val     int64 // the value of the record returned; 0 for none
-	created bool  // GetOrCreate: created is true
+	created bool  // GetOrCreate, UpdateOrCreate: created is true
 	err     error // nil, a not-found error (Get, Delete), or anything else
 }
 
@@ -85,6 +93,9 @@ var linModel = porcupine.Model{
 				return out.created && out.val == in.offer, in.offer
 			}
 			return !out.created && out.val == cur, cur
+		case linUpdateOrCreate:
+			// Created if absent, else updated: either way it holds the offer.
+			return out.err == nil && out.created == (cur == 0) && out.val == in.offer, in.offer
 		case linGet:
 			if cur == 0 {
 				return out.notFound(), cur
@@ -110,8 +121,8 @@ var linModel = porcupine.Model{
 		default:
 			res = fmt.Sprint(out.val)
 		}
-		if in.op == linGetOrCreate {
-			return fmt.Sprintf("GetOrCreate(k%d, offer %d) -> %s", in.key, in.offer, res)
+		if in.op.offers() {
+			return fmt.Sprintf("%v(k%d, offer %d) -> %s", in.op, in.key, in.offer, res)
 		}
 		return fmt.Sprintf("%v(k%d) -> %s", in.op, in.key, res)
 	},
@@ -132,23 +143,50 @@ type linScenario struct {
 }
 
 type linTable struct {
-	getOrCreate func(k int, offer int64) (User, bool, error)
-	get         func(k int) (User, error)
-	delete      func(k int) (User, error)
-	val         func(u User) int64
-	keyOf       func(u User) (int, bool) // the key a stored record answers, if any
-	dump        func() []User
+	getOrCreate    func(k int, offer int64) (User, bool, error)
+	updateOrCreate func(k int, offer int64) (User, bool, error)
+	get            func(k int) (User, error)
+	delete         func(k int) (User, error)
+	val            func(u User) int64
+	keyOf          func(u User) (int, bool) // the key a stored record answers, if any
+	dump           func() []User
 }
 
-// linScenarios are the three required ones: through the primary key, through
-// a unique secondary index with two primary keys competing for one unique
-// value, and through a lookup no unique index covers.
+// linScenarios are the ways of reaching records by key: through the primary
+// key (chosen by the caller, or on a table that auto-assigns it), through a
+// unique secondary index with two primary keys competing for one unique
+// value, through lookups no unique index covers, and through transactions
+// racing plain calls.
 func linScenarios() []linScenario {
 	return []linScenario{
 		{name: "primary key", open: openLinPrimaryKey},
+		{name: "auto-assigned primary key", open: openLinAutoKey},
 		{name: "unique email, competing primary keys", open: openLinUniqueEmail},
 		{name: "uncovered lookup on unindexed name", open: openLinUncoveredName},
 		{name: "uncovered lookup on plain-indexed age", open: openLinPlainAge},
+		{name: "transactions racing plain calls", open: openLinInTransactions},
+	}
+}
+
+// linLookupTable is a scenario whose calls all go through one lookup per
+// key, lookup(k); create(k, offer) builds a record that matches it and
+// holds the offer, set(u, offer) writes the offer into a found record.
+func linLookupTable(t *testing.T, tbl *Table[User], lookup func(k int) Cond[User], create func(k int, offer int64) User,
+	set func(u *User, offer int64), val func(u User) int64, keyOf func(u User) (int, bool)) linTable {
+	return linTable{
+		getOrCreate: func(k int, offer int64) (User, bool, error) {
+			return tbl.GetOrCreate(lookup(k), func() (User, error) { return create(k, offer), nil })
+		},
+		updateOrCreate: func(k int, offer int64) (User, bool, error) {
+			return tbl.UpdateOrCreate(lookup(k),
+				func(u User) (User, error) { set(&u, offer); return u, nil },
+				func() (User, error) { return create(k, offer), nil })
+		},
+		get:    func(k int) (User, error) { return tbl.Get(lookup(k)) },
+		delete: func(k int) (User, error) { return tbl.Delete(lookup(k)) },
+		val:    val,
+		keyOf:  keyOf,
+		dump:   func() []User { return dump(t, tbl) },
 	}
 }
 
@@ -156,17 +194,93 @@ func linScenarios() []linScenario {
 // lookup id = k+1 (a primary key is never zero), the value is the record's Age.
 func openLinPrimaryKey(t *testing.T) linTable {
 	items := newUserItems(t, newTestDB(t))
+	return linLookupTable(t, items,
+		func(k int) Cond[User] { return uID.Eq(int64(k + 1)) },
+		func(k int, offer int64) User { return User{ID: int64(k + 1), Age: int(offer)} },
+		func(u *User, offer int64) { u.Age = int(offer) },
+		func(u User) int64 { return int64(u.Age) },
+		func(u User) (int, bool) { return int(u.ID) - 1, true })
+}
+
+// openLinAutoKey: the User table, whose primary key is auto-assigned; the
+// lookup is id = 1000(k+1), the created record names its key itself, and
+// plain inserts that take keys from the sequence race the calls: a stored
+// key moves the sequence past it, so the inserts take keys between those
+// of the lookups (a round makes far fewer than 999 of them) and never one
+// that a lookup asks for. The value is the record's Age.
+func openLinAutoKey(t *testing.T) linTable {
+	_, users := newUsers(t)
+	var noise atomic.Int64
+	id := func(k int) int64 { return 1000 * int64(k+1) }
+	tbl := linLookupTable(t, users,
+		func(k int) Cond[User] { return uID.Eq(id(k)) },
+		func(k int, offer int64) User {
+			return User{ID: id(k), Age: int(offer), Email: fmt.Sprint(offer, "@offer"), Org: "o", Username: fmt.Sprint(offer)}
+		},
+		func(u *User, offer int64) { u.Age = int(offer) },
+		func(u User) int64 { return int64(u.Age) },
+		func(u User) (int, bool) { return int(u.ID/1000) - 1, u.Org == "o" })
+	get := tbl.get
+	tbl.get = func(k int) (User, error) {
+		n := noise.Add(1)
+		if _, err := users.Insert(User{Email: fmt.Sprint(n, "@noise"), Org: "noise", Username: fmt.Sprint(n)}); err != nil && !errors.Is(err, ErrUniqueViolation) {
+			return User{}, err
+		}
+		return get(k)
+	}
+	return tbl
+}
+
+// openLinInTransactions: the unique email scenario, where every other call
+// runs inside a write transaction (DB.Update, Get inside DB.View): a
+// transaction's lookup and its create commit at its commit, which must
+// fit among the plain calls' in real time.
+func openLinInTransactions(t *testing.T) linTable {
+	db, users := newUsers(t)
+	plain := linEmailTable(t, users)
+	var turn atomic.Uint64
+	inTx := func(call func(tbl linTable) (User, bool, error)) (User, bool, error) {
+		if turn.Add(1)%2 == 0 {
+			return call(plain)
+		}
+		var u User
+		var created bool
+		err := db.Update(func(tx *Tx) error {
+			var err error
+			u, created, err = call(linEmailTable(t, users.In(tx)))
+			return err
+		})
+		return u, created, err
+	}
 	return linTable{
 		getOrCreate: func(k int, offer int64) (User, bool, error) {
-			return items.GetOrCreate(uID.Eq(int64(k+1)), func() (User, error) {
-				return User{ID: int64(k + 1), Age: int(offer)}, nil
-			})
+			return inTx(func(tbl linTable) (User, bool, error) { return tbl.getOrCreate(k, offer) })
 		},
-		get:    func(k int) (User, error) { return items.Get(uID.Eq(int64(k + 1))) },
-		delete: func(k int) (User, error) { return items.Delete(uID.Eq(int64(k + 1))) },
-		val:    func(u User) int64 { return int64(u.Age) },
-		keyOf:  func(u User) (int, bool) { return int(u.ID) - 1, true },
-		dump:   func() []User { return dump(t, items) },
+		updateOrCreate: func(k int, offer int64) (User, bool, error) {
+			return inTx(func(tbl linTable) (User, bool, error) { return tbl.updateOrCreate(k, offer) })
+		},
+		get: func(k int) (User, error) {
+			if turn.Add(1)%2 == 0 {
+				return plain.get(k)
+			}
+			var u User
+			err := db.View(func(tx *Tx) error {
+				var err error
+				u, err = users.In(tx).Get(uEmail.Eq(linEmail(k)))
+				return err
+			})
+			return u, err
+		},
+		delete: func(k int) (User, error) {
+			u, _, err := inTx(func(tbl linTable) (User, bool, error) {
+				u, err := tbl.delete(k)
+				return u, false, err
+			})
+			return u, err
+		},
+		val:   plain.val,
+		keyOf: plain.keyOf,
+		dump:  plain.dump,
 	}
 }
 
@@ -174,25 +288,27 @@ func linEmail(k int) string { return fmt.Sprintf("k%d@example.com", k) }
 
 // openLinUniqueEmail: lookup email = k's; every create offers its own
 // primary key, so two different records race for one email. The value is
-// the record's ID.
+// the record's Age, which a create sets to its offer as well.
 func openLinUniqueEmail(t *testing.T) linTable {
 	_, users := newUsers(t)
-	return linTable{
-		getOrCreate: func(k int, offer int64) (User, bool, error) {
-			return users.GetOrCreate(uEmail.Eq(linEmail(k)), func() (User, error) {
-				return User{ID: offer, Email: linEmail(k), Org: "o", Username: fmt.Sprint("u", offer)}, nil
-			})
+	return linEmailTable(t, users)
+}
+
+// linEmailTable is the unique email scenario on users, which may be bound
+// to a transaction.
+func linEmailTable(t *testing.T, users *Table[User]) linTable {
+	return linLookupTable(t, users,
+		func(k int) Cond[User] { return uEmail.Eq(linEmail(k)) },
+		func(k int, offer int64) User {
+			return User{ID: offer, Age: int(offer), Email: linEmail(k), Org: "o", Username: fmt.Sprint("u", offer)}
 		},
-		get:    func(k int) (User, error) { return users.Get(uEmail.Eq(linEmail(k))) },
-		delete: func(k int) (User, error) { return users.Delete(uEmail.Eq(linEmail(k))) },
-		val:    func(u User) int64 { return u.ID },
-		keyOf: func(u User) (int, bool) {
+		func(u *User, offer int64) { u.Age = int(offer) },
+		func(u User) int64 { return int64(u.Age) },
+		func(u User) (int, bool) {
 			var k int
 			_, err := fmt.Sscanf(u.Email, "k%d@example.com", &k)
 			return k, err == nil
-		},
-		dump: func() []User { return dump(t, users) },
-	}
+		})
 }
 
 func linName(k int) string { return fmt.Sprint("name-", k) }
@@ -202,44 +318,36 @@ func linName(k int) string { return fmt.Sprint("name-", k) }
 // value is the record's Age.
 func openLinUncoveredName(t *testing.T) linTable {
 	_, users := newUsers(t)
-	return linTable{
-		getOrCreate: func(k int, offer int64) (User, bool, error) {
-			return users.GetOrCreate(uName.Eq(linName(k)), func() (User, error) {
-				return User{Name: linName(k), Age: int(offer), Email: fmt.Sprint(offer, "@offer"), Org: "o", Username: fmt.Sprint("u", offer)}, nil
-			})
+	return linLookupTable(t, users,
+		func(k int) Cond[User] { return uName.Eq(linName(k)) },
+		func(k int, offer int64) User {
+			return User{Name: linName(k), Age: int(offer), Email: fmt.Sprint(offer, "@offer"), Org: "o", Username: fmt.Sprint("u", offer)}
 		},
-		get:    func(k int) (User, error) { return users.Get(uName.Eq(linName(k))) },
-		delete: func(k int) (User, error) { return users.Delete(uName.Eq(linName(k))) },
-		val:    func(u User) int64 { return int64(u.Age) },
-		keyOf: func(u User) (int, bool) {
+		func(u *User, offer int64) { u.Age = int(offer) },
+		func(u User) int64 { return int64(u.Age) },
+		func(u User) (int, bool) {
 			var k int
 			_, err := fmt.Sscanf(u.Name, "name-%d", &k)
 			return k, err == nil
-		},
-		dump: func() []User { return dump(t, users) },
-	}
+		})
 }
 
 // openLinPlainAge: lookup age = k, which only a plain (non-unique) index
 // covers. The value is the offer, kept in Username.
 func openLinPlainAge(t *testing.T) linTable {
 	_, users := newUsers(t)
-	return linTable{
-		getOrCreate: func(k int, offer int64) (User, bool, error) {
-			return users.GetOrCreate(uAge.Eq(k), func() (User, error) {
-				return User{Age: k, Email: fmt.Sprint(offer, "@offer"), Org: "o", Username: fmt.Sprint(offer)}, nil
-			})
+	return linLookupTable(t, users,
+		func(k int) Cond[User] { return uAge.Eq(k) },
+		func(k int, offer int64) User {
+			return User{Age: k, Email: fmt.Sprint(offer, "@offer"), Org: "o", Username: fmt.Sprint(offer)}
 		},
-		get:    func(k int) (User, error) { return users.Get(uAge.Eq(k)) },
-		delete: func(k int) (User, error) { return users.Delete(uAge.Eq(k)) },
-		val: func(u User) int64 {
+		func(u *User, offer int64) { u.Username = fmt.Sprint(offer) },
+		func(u User) int64 {
 			var v int64
 			fmt.Sscan(u.Username, &v)
 			return v
 		},
-		keyOf: func(u User) (int, bool) { return u.Age, true },
-		dump:  func() []User { return dump(t, users) },
-	}
+		func(u User) (int, bool) { return u.Age, true })
 }
 
 // linConfig sizes one run of the check.
@@ -285,9 +393,11 @@ func runLinRound(t *testing.T, tbl linTable, cfg linConfig, seed uint64, round i
 			for i := range cfg.opsPerCli {
 				in := linInput{key: r.IntN(keys)}
 				switch p := r.IntN(100); {
-				case p < 55:
+				case p < 40:
 					// Globally unique, never 0, and the same run to run.
 					in.op, in.offer = linGetOrCreate, int64(1+c+cfg.clients*i)
+				case p < 55:
+					in.op, in.offer = linUpdateOrCreate, int64(1+c+cfg.clients*i)
 				case p < 80 || !deletes:
 					in.op = linGet
 				default:
@@ -299,6 +409,8 @@ func runLinRound(t *testing.T, tbl linTable, cfg linConfig, seed uint64, round i
 				switch in.op {
 				case linGetOrCreate:
 					u, out.created, out.err = tbl.getOrCreate(in.key, in.offer)
+				case linUpdateOrCreate:
+					u, out.created, out.err = tbl.updateOrCreate(in.key, in.offer)
 				case linGet:
 					u, out.err = tbl.get(in.key)
 				case linDelete:
@@ -321,9 +433,9 @@ func runLinRound(t *testing.T, tbl linTable, cfg linConfig, seed uint64, round i
 		for _, op := range h {
 			in, out := op.Input.(linInput), op.Output.(linOutput)
 			switch {
-			case out.err != nil && !(out.notFound() && in.op != linGetOrCreate):
+			case out.err != nil && !(out.notFound() && !in.op.offers()):
 				res.unexpected = append(res.unexpected, linModel.DescribeOperation(in, out))
-			case in.op == linGetOrCreate && out.created:
+			case in.op.offers() && out.created:
 				res.created[in.key]++
 				res.winners[in.key] = append(res.winners[in.key], out.val)
 			case in.op == linDelete && out.err == nil:
@@ -449,6 +561,20 @@ func TestLinModel_Check_Verdicts(t *testing.T) {
 			op(0, 0, 1, goc(1, 7), linOutput{val: 7, created: true}),
 			op(1, 2, 3, goc(2, 8), linOutput{val: 8, created: true}),
 		}, porcupine.Ok},
+		{"UpdateOrCreate creates an absent key, then updates it", []porcupine.Operation{
+			op(0, 0, 1, linInput{op: linUpdateOrCreate, key: 1, offer: 7}, linOutput{val: 7, created: true}),
+			op(1, 2, 3, linInput{op: linUpdateOrCreate, key: 1, offer: 8}, linOutput{val: 8}),
+			op(0, 4, 5, goc(1, 9), linOutput{val: 8}),
+		}, porcupine.Ok},
+		{"UpdateOrCreate creates a present key", []porcupine.Operation{
+			op(0, 0, 1, goc(1, 7), linOutput{val: 7, created: true}),
+			op(1, 2, 3, linInput{op: linUpdateOrCreate, key: 1, offer: 8}, linOutput{val: 8, created: true}),
+		}, porcupine.Illegal},
+		{"an update lost", []porcupine.Operation{
+			op(0, 0, 1, goc(1, 7), linOutput{val: 7, created: true}),
+			op(1, 2, 3, linInput{op: linUpdateOrCreate, key: 1, offer: 8}, linOutput{val: 8}),
+			op(0, 4, 5, linInput{op: linGet, key: 1}, linOutput{val: 7}),
+		}, porcupine.Illegal},
 		{"an unexpected error", []porcupine.Operation{
 			op(0, 0, 1, goc(1, 7), linOutput{err: &MultipleReturnedError{Table: "User", Count: 2}}),
 		}, porcupine.Illegal},
@@ -469,7 +595,7 @@ func checkLinCounts(t *testing.T, round int, r linRound) {
 	t.Helper()
 	asked := map[int]bool{}
 	for _, op := range r.history {
-		if in := op.Input.(linInput); in.op == linGetOrCreate {
+		if in := op.Input.(linInput); in.op.offers() {
 			asked[in.key] = true
 		}
 	}
@@ -479,12 +605,50 @@ func checkLinCounts(t *testing.T, round int, r linRound) {
 		}
 		if r.deleted == nil {
 			if r.created[k] != 1 {
-				t.Errorf("round %d key %d: no Delete, yet %d GetOrCreate calls created (values %v)", round, k, r.created[k], r.winners[k])
+				t.Errorf("round %d key %d: no Delete, yet %d calls created (values %v)", round, k, r.created[k], r.winners[k])
 			}
 			continue
 		}
 		if r.created[k] != r.deleted[k]+r.final[k] {
 			t.Errorf("round %d key %d: %d created, but %d deleted + %d left", round, k, r.created[k], r.deleted[k], r.final[k])
 		}
+	}
+}
+
+// TestTable_GetOrCreate_ZeroAutoKeyLookup: a lookup of an auto-assigned
+// primary key's zero value, or a Where over it, never matches the record
+// created for it once the table has assigned its key. However many callers
+// race on it, each gets a *LookupError and nothing is stored (a record was
+// created on every call before).
+func TestTable_GetOrCreate_ZeroAutoKeyLookup(t *testing.T) {
+	_, users := newUsers(t)
+	lookups := map[string]Cond[User]{
+		"id = 0":          uID.Eq(0),
+		"Where(id == 0)":  Where(func(u *User) bool { return u.ID == 0 }),
+		"id = 0 and name": And(uID.Eq(0), uName.Eq("zero")),
+	}
+	for name, lookup := range lookups {
+		t.Run(name, func(t *testing.T) {
+			errs := make([]error, 8)
+			var wg sync.WaitGroup
+			for i := range errs {
+				wg.Go(func() {
+					create := func() (User, error) { return User{Name: "zero", Email: fmt.Sprint("zero", i)}, nil }
+					if i%2 == 0 {
+						_, _, errs[i] = users.GetOrCreate(lookup, create)
+					} else {
+						_, _, errs[i] = users.UpdateOrCreate(lookup, func(u User) (User, error) { return u, nil }, create)
+					}
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				require.ErrorIs(t, err, ErrInvalidLookup, "caller %d", i)
+				var le *LookupError
+				require.ErrorAs(t, err, &le)
+				require.Contains(t, le.Reason, "once its primary key is assigned", "caller %d", i)
+			}
+			require.Zero(t, users.Len(), "nothing is stored")
+		})
 	}
 }
