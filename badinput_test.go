@@ -710,6 +710,106 @@ func badRows() []badRow {
 			is: ErrClosed, as: &AccessError{Table: "User", Err: ErrClosed},
 			next: func(e *badEnv) error { return e.db.Close() }, // idempotent
 		},
+		{
+			name: "read through a transaction begun before Close",
+			setup: func(t *testing.T, e *badEnv) {
+				tx, err := e.db.Begin(false)
+				require.NoError(t, err)
+				e.tx = tx
+			},
+			call: func(t *testing.T, e *badEnv) error {
+				require.NoError(t, e.db.Close())
+				assert.Zero(t, e.users.In(e.tx).Len())
+				_, err := e.users.In(e.tx).Get(uEmail.Eq(leo.Email))
+				return err
+			},
+			is: ErrClosed, as: &AccessError{Table: "User", Err: ErrClosed},
+			next: func(e *badEnv) error { return e.tx.Rollback() },
+		},
+		{
+			name: "table handle with a transaction of another DB",
+			call: func(t *testing.T, e *badEnv) error {
+				other := newTestDB(t)
+				return other.Update(func(tx *Tx) error {
+					_, err := e.users.In(tx).Insert(User{Email: "other@example.com"})
+					return err
+				})
+			},
+			is: ErrOtherDB, as: &AccessError{Table: "User", Err: ErrOtherDB},
+			next: badInsertUser("other@example.com"),
+		},
+
+		// Nil callbacks: an error, not a nil dereference, hit or miss.
+		{
+			name: "GetOrCreate with a nil create, on a hit",
+			call: func(t *testing.T, e *badEnv) error {
+				_, _, err := e.users.GetOrCreate(uEmail.Eq(leo.Email), nil)
+				return err
+			},
+			is: ErrNilCallback, as: &NilCallbackError{Call: "User.GetOrCreate", Callback: "create"},
+			next: func(e *badEnv) error {
+				_, _, err := e.users.GetOrCreate(uEmail.Eq(leo.Email), func() (User, error) { return leo, nil })
+				return err
+			},
+		},
+		{
+			name: "GetOrCreate of a query with a nil create",
+			call: func(t *testing.T, e *badEnv) error {
+				_, _, err := e.users.Filter(uOrg.Eq("o")).GetOrCreate(uEmail.Eq("new@example.com"), nil)
+				return err
+			},
+			is:   ErrNilCallback, as: &NilCallbackError{Call: "User.Filter(…).GetOrCreate", Callback: "create"},
+			next: badInsertUser("new@example.com"),
+		},
+		{
+			name: "UpdateOrCreate with a nil update",
+			call: func(t *testing.T, e *badEnv) error {
+				_, _, err := e.users.UpdateOrCreate(uEmail.Eq(leo.Email), nil, func() (User, error) { return leo, nil })
+				return err
+			},
+			is:   ErrNilCallback, as: &NilCallbackError{Call: "User.UpdateOrCreate", Callback: "update"},
+			next: badInsertUser("new@example.com"),
+		},
+		{
+			name: "UpdateOrCreate with a nil create",
+			call: func(t *testing.T, e *badEnv) error {
+				_, _, err := e.users.UpdateOrCreate(uEmail.Eq("new@example.com"), func(u User) (User, error) { return u, nil }, nil)
+				return err
+			},
+			is:   ErrNilCallback, as: &NilCallbackError{Call: "User.UpdateOrCreate", Callback: "create"},
+			next: badInsertUser("new@example.com"),
+		},
+		{
+			name: "Query.Update with a nil function",
+			call: func(t *testing.T, e *badEnv) error { _, err := e.users.Filter().Update(nil); return err },
+			is:   ErrNilCallback, as: &NilCallbackError{Call: "User.Filter(…).Update", Callback: "fn"},
+			next: badInsertUser("new@example.com"),
+		},
+		{
+			name: "DB.Update with a nil function",
+			call: func(t *testing.T, e *badEnv) error { return e.db.Update(nil) },
+			is:   ErrNilCallback, as: &NilCallbackError{Call: "DB.Update", Callback: "fn"},
+			next: badInsertUser("new@example.com"),
+		},
+		{
+			name: "DB.View with a nil function",
+			call: func(t *testing.T, e *badEnv) error { return e.db.View(nil) },
+			is:   ErrNilCallback, as: &NilCallbackError{Call: "DB.View", Callback: "fn"},
+			next: badInsertUser("new@example.com"),
+		},
+		{
+			name: "Savepoint with a nil function",
+			call: func(t *testing.T, e *badEnv) error {
+				return e.db.Update(func(tx *Tx) error {
+					if _, err := e.users.In(tx).Insert(User{Email: "inside@example.com"}); err != nil {
+						return err
+					}
+					return tx.Savepoint(nil)
+				})
+			},
+			is:   ErrNilCallback, as: &NilCallbackError{Call: "Tx.Savepoint", Callback: "fn"},
+			next: badInsertUser("inside@example.com"),
+		},
 	}
 }
 

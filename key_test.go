@@ -763,6 +763,56 @@ func TestKey_MaxKeySize(t *testing.T) {
 	}
 }
 
+// TestKey_MaxKeySize_Optional: an optional field's key counts its value's
+// own bytes, as a required field's does: a value of MaxKeySize bytes is
+// stored, one byte more is not (it was counted with the bytes that mark an
+// optional key, and refused at MaxKeySize-2).
+func TestKey_MaxKeySize_Optional(t *testing.T) {
+	type rec struct {
+		ID   int64
+		Nick *string
+	}
+	id := Field("id", func(r *rec) int64 { return r.ID })
+	nick := OptionalField("nick", func(r *rec) *string { return r.Nick })
+	tbl, err := NewTable(newTestDB(t), "Rec", PrimaryKey(id), Unique("rec_nick", nick), Index("rec_nick_plain", nick))
+	require.NoError(t, err)
+	str := func(n int) *string { s := strings.Repeat("n", n); return &s }
+
+	_, err = tbl.Insert(rec{ID: 1, Nick: str(MaxKeySize)})
+	require.NoError(t, err, "a value of MaxKeySize bytes")
+	got, err := tbl.Get(nick.Eq(*str(MaxKeySize)))
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), got.ID)
+
+	_, err = tbl.Insert(rec{ID: 2, Nick: str(MaxKeySize + 1)})
+	require.Equal(t, &KeyError{Table: "Rec", Field: "nick", Reason: fmt.Sprintf("key of %d bytes is over MaxKeySize (%d)", MaxKeySize+1, MaxKeySize), Err: ErrKeyTooLarge}, err)
+	_, err = tbl.Insert(rec{ID: 3})
+	require.NoError(t, err, "a null")
+	assert.Equal(t, 2, tbl.Len())
+}
+
+// TestKey_ZeroTime_PrimaryKey: the zero time.Time is a zero primary key in
+// any location, as a zero int is: refused, nothing stored.
+func TestKey_ZeroTime_PrimaryKey(t *testing.T) {
+	type event struct {
+		At   time.Time
+		Name string
+	}
+	at := Field("at", func(e *event) time.Time { return e.At })
+	events, err := NewTable(newTestDB(t), "Event", PrimaryKey(at), Fields(Field("name", func(e *event) string { return e.Name })))
+	require.NoError(t, err)
+	zeroKey := &KeyError{Table: "Event", Field: "at", Reason: "the primary key is zero", Err: ErrInvalidKey}
+	for _, loc := range []*time.Location{time.UTC, time.FixedZone("east", 5*3600), time.FixedZone("west", -7*3600), time.Local} {
+		_, err := events.Insert(event{At: time.Time{}.In(loc), Name: loc.String()})
+		require.Equal(t, zeroKey, err, loc.String())
+		_, _, err = events.Upsert(event{At: time.Time{}.In(loc)})
+		require.Equal(t, zeroKey, err, loc.String())
+	}
+	require.Zero(t, events.Len())
+	_, err = events.Insert(event{At: time.Unix(1, 0).In(time.FixedZone("east", 5*3600))})
+	require.NoError(t, err, "a non-zero instant in any location")
+}
+
 // TestKey_MaxKeySize_Cond: a condition may hold a value over MaxKeySize.
 // No indexed record can have it, so it matches none; creating a record with
 // it fails as Insert does.
