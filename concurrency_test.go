@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -580,4 +581,79 @@ func TestDB_MixedWorkload(t *testing.T) {
 		assert.Equal(t, int64(1), v.(*atomic.Int64).Load(), "lookup %v: creates", k)
 		return true
 	})
+}
+
+// TestTable_GetOrCreate_InTransactions_CreateNeverConcurrent: callers of
+// one lookup, half of them inside write transactions and half plain, with
+// the lookup covered by a unique index or not. create never runs twice at
+// a time for the lookup; it may run more than once in all (a transaction
+// whose commit lost to another creator runs again and then finds the
+// record), but exactly one caller returns created, all return that record,
+// and exactly one record matches at the end.
+func TestTable_GetOrCreate_InTransactions_CreateNeverConcurrent(t *testing.T) {
+	const goroutines, rounds = 16, 10
+	lookups := map[string]func(i int) Cond[User]{
+		"covered (email)":  func(i int) Cond[User] { return uEmail.Eq(fmt.Sprint("tx", i, "@example.com")) },
+		"uncovered (name)": func(i int) Cond[User] { return uName.Eq(fmt.Sprint("tx", i)) },
+		"uncovered (email and age)": func(i int) Cond[User] {
+			return And(uEmail.Eq(fmt.Sprint("tx", i, "@example.com")), uAge.Eq(i))
+		},
+	}
+	for name, lookup := range lookups {
+		t.Run(name, func(t *testing.T) {
+			db, users := newUsers(t)
+			for i := range rounds {
+				var inCreate, overlaps, calls atomic.Int32
+				type result struct {
+					rec     User
+					created bool
+					err     error
+				}
+				results := make([]result, goroutines)
+				start := make(chan struct{})
+				var wg sync.WaitGroup
+				for g := range goroutines {
+					wg.Go(func() {
+						<-start
+						create := func() (User, error) {
+							calls.Add(1)
+							if inCreate.Add(1) > 1 {
+								overlaps.Add(1)
+							}
+							runtime.Gosched() // widen the window for a second creator
+							inCreate.Add(-1)
+							return User{Email: fmt.Sprint("tx", i, "@example.com"), Name: fmt.Sprint("tx", i), Age: i,
+								Org: "o", Username: fmt.Sprint(i, "-", g)}, nil
+						}
+						var r result
+						if g%2 == 0 {
+							r.rec, r.created, r.err = users.GetOrCreate(lookup(i), create)
+						} else {
+							r.err = db.Update(func(tx *Tx) error {
+								var err error
+								r.rec, r.created, err = users.In(tx).GetOrCreate(lookup(i), create)
+								return err
+							})
+						}
+						results[g] = r
+					})
+				}
+				close(start)
+				wg.Wait()
+				creators := 0
+				for g, r := range results {
+					require.NoError(t, r.err, "round %d goroutine %d", i, g)
+					if r.created {
+						creators++
+					}
+					require.Equal(t, results[0].rec, r.rec, "round %d goroutine %d: another record", i, g)
+				}
+				require.Equal(t, 1, creators, "round %d: callers that returned created", i)
+				require.Zero(t, overlaps.Load(), "round %d: create ran concurrently with itself (%d calls)", i, calls.Load())
+				n, err := users.Filter(lookup(i)).Count()
+				require.NoError(t, err)
+				require.Equal(t, 1, n, "round %d: records matching the lookup", i)
+			}
+		})
+	}
 }

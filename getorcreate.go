@@ -28,10 +28,14 @@ import (
 //
 // Inside a transaction the search reads the transaction's snapshot and
 // writes, and create still never runs concurrently with another create for
-// the lookup; but the record is stored only if the transaction commits,
-// and a concurrent commit of a matching record makes the transaction run
-// again (see DB.Update). A read-only transaction finds records and refuses
-// to create (ErrReadOnly).
+// the lookup on the table, inside or outside transactions. The record is
+// stored only if the transaction commits, and a concurrent commit of a
+// matching record makes the commit fail (DB.Update then runs the function
+// again, which finds that record): so create may run for a lookup whose
+// record another caller creates, but exactly one of the records created
+// for it is ever stored, and exactly one caller whose call took effect
+// returned created. A read-only transaction finds records and refuses to
+// create (ErrReadOnly).
 //
 // A hit through an index that covers lookup alone (one equality on a
 // single-field unique index or the primary key) takes no lock and
