@@ -1,5 +1,7 @@
 package recstore
 
+import "sync"
+
 // The engine seam. The public API (DB, Table, Query, Tx, conditions and
 // errors) holds no storage of its own: each call checks its arguments and
 // its access (see access), then asks an engine, through the interfaces
@@ -70,11 +72,29 @@ type tableOps[T any] interface {
 	deleteWhere(q *Query[T]) (int, error)
 	updateWhere(q *Query[T], fn func(T) (T, error)) (int, error)
 	insertMany(recs []T, onConflict OnConflict[T]) (BulkResult[T], error)
-	// getOrCreate searches for search (lookup, or lookup within a query's
-	// scope) and creates from lookup.
-	getOrCreate(search, lookup Cond[T], create func() (T, error)) (*T, bool, error)
+	// claim, settle and abandon are GetOrCreate's steps (see getOrCreate):
+	// claim searches for search (lookup, or lookup within a query's
+	// scope) and, if nothing matches, takes the lock of lookup's creators
+	// and searches again; settle stores rec, created from lookup, unless a
+	// record matching search appeared meanwhile, and releases the claim;
+	// abandon releases a claim whose create failed. The create callback
+	// itself never crosses the seam (see getOrCreate).
+	claim(search, lookup Cond[T]) (found *T, n int, c claim)
+	settle(c claim, search, lookup Cond[T], rec *T) (*T, bool, error)
+	abandon(c claim)
 	updateOrCreate(lookup Cond[T], update func(T) (T, error), create func() (T, error)) (*T, bool, error)
 	dedupe(cols []*col[T], keep func(group []T) int) ([]T, error)
+}
+
+// claim is a table's hold on the creators of one lookup, from
+// tableOps.claim to settle or abandon: the lock they share, if any.
+type claim struct{ mu sync.Locker }
+
+// release lets the lookup's other creators go on.
+func (c claim) release() {
+	if c.mu != nil {
+		c.mu.Unlock()
+	}
 }
 
 // access is the one place that decides whether a call on t may run, and

@@ -13,7 +13,7 @@ const (
 	// re-check after taking it and the re-validation in the commit step.
 	faultSkipRecheck
 	// faultLeakStripe forgets to release GetOrCreate's stripe lock when
-	// create panics.
+	// create fails or panics.
 	faultLeakStripe
 	// faultTornPublish publishes a batch's primary key trees one version
 	// before its other indexes.

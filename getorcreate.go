@@ -62,11 +62,36 @@ func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T,
 	if err := lookup.check(t.eng.schema()); err != nil {
 		return zero, false, err
 	}
-	r, created, err := ops.getOrCreate(lookup, lookup, create)
+	r, created, err := getOrCreate(ops, t.Name(), lookup, lookup, create)
 	if err != nil {
 		return zero, false, err
 	}
 	return *r, created, nil
+}
+
+// getOrCreate is GetOrCreate's algorithm over any engine's table: search;
+// on a miss, claim the lookup (the engine keeps its other creators out
+// until the claim ends), call create, and let the engine store the record
+// unless a match appeared meanwhile. create is called here, never through
+// the seam's interfaces, so that a closure the caller built for it does
+// not escape to the heap: a hit allocates nothing.
+func getOrCreate[T any](ops tableOps[T], table string, search, lookup Cond[T], create func() (T, error)) (*T, bool, error) {
+	r, n, c := ops.claim(search, lookup)
+	if n > 0 {
+		return found(table, r, n)
+	}
+	settled := false
+	defer func() {
+		if !settled { // create failed or panicked
+			ops.abandon(c)
+		}
+	}()
+	rec, err := create()
+	if err != nil {
+		return nil, false, &CallbackError{Table: table, Callback: "create", Err: err}
+	}
+	settled = true
+	return ops.settle(c, search, lookup, &rec)
 }
 
 // UpdateOrCreate updates the one record matching lookup, or creates one:
@@ -104,17 +129,14 @@ func (t *Table[T]) UpdateOrCreate(lookup Cond[T], update func(T) (T, error), cre
 	return *r, created, nil
 }
 
-// created calls create and prepares its record for storing: it must match
-// lookup with its keys assigned, so that the lookup finds it afterwards.
-func created[T any](sch *tableSchema[T], lookup *Cond[T], create func() (T, error)) (entry[T], error) {
-	rec, err := create()
-	if err != nil {
-		return entry[T]{}, &CallbackError{Table: sch.table, Callback: "create", Err: err}
-	}
-	if !lookup.match(&rec) {
+// createdEntry prepares rec, which a create callback returned for lookup,
+// for storing: it must match lookup with its keys assigned, so that the
+// lookup finds it afterwards.
+func createdEntry[T any](sch *tableSchema[T], lookup *Cond[T], rec *T) (entry[T], error) {
+	if !lookup.match(rec) {
 		return entry[T]{}, &LookupError{Table: sch.table, Reason: "the created record does not match the lookup"}
 	}
-	e, err := sch.prepare(&rec) // rec is already the caller's own copy
+	e, err := sch.prepare(rec) // rec is already the caller's own copy
 	if err != nil {
 		return entry[T]{}, err
 	}
@@ -125,9 +147,9 @@ func created[T any](sch *tableSchema[T], lookup *Cond[T], create func() (T, erro
 }
 
 // found is GetOrCreate's result when n > 0 records match.
-func found[T any](sch *tableSchema[T], r *T, n int) (*T, bool, error) {
+func found[T any](table string, r *T, n int) (*T, bool, error) {
 	if n > 1 {
-		return nil, false, &MultipleReturnedError{Table: sch.table, Count: n}
+		return nil, false, &MultipleReturnedError{Table: table, Count: n}
 	}
 	return r, false, nil
 }
@@ -141,14 +163,41 @@ func (m *memTable[T]) stripeFor(lookup *Cond[T]) *stripe {
 
 // Outside transactions.
 
-func (m *memTable[T]) getOrCreate(search, lookup Cond[T], create func() (T, error)) (*T, bool, error) {
+func (m *memTable[T]) claim(search, lookup Cond[T]) (*T, int, claim) {
 	if r, n := m.current(&search); n > 0 {
-		return found(m.schema(), r, n)
+		return r, n, claim{}
 	}
+	if faultOn(faultCheckThenAct) {
+		return nil, 0, claim{}
+	}
+	mu := m.stripeFor(&lookup)
+	mu.Lock()
+	// Another caller with this lookup may have created while we waited.
+	if r, n := m.current(&search); n > 0 && !faultOn(faultSkipRecheck) {
+		mu.Unlock()
+		return r, n, claim{}
+	}
+	return nil, 0, claim{mu: mu}
+}
+
+func (m *memTable[T]) abandon(c claim) {
+	if !faultOn(faultLeakStripe) {
+		c.release()
+	}
+}
+
+// settle is tableOps': insertUnlessFound under the claim. An insert of the
+// fast path is applied to the trees (afterInsert) once the claim is
+// released, since that may take a while.
+func (m *memTable[T]) settle(c claim, search, lookup Cond[T], rec *T) (*T, bool, error) {
 	var seq uint64
-	r, created, err := m.createLocked(&search, &lookup, create, &seq)
-	m.e.afterInsert(seq) // with the stripe free: applying may take a while
-	return r, created, err
+	defer func() { m.e.afterInsert(seq) }()
+	defer c.release()
+	e, err := createdEntry(m.schema(), &lookup, rec)
+	if err != nil {
+		return nil, false, err
+	}
+	return m.insertUnlessFound(&search, e, &seq)
 }
 
 // current returns a record matching search and how many do (counting up
@@ -163,34 +212,6 @@ func (m *memTable[T]) current(search *Cond[T]) (*T, int) {
 	}
 	v := m.latest()
 	return v.matches(v.sch.plan(search), search)
-}
-
-// createLocked is the atomic part of getOrCreate: under the lookup's
-// stripe, it searches again, then creates. An insert of the fast path
-// leaves its seq in seq, for the caller to apply once the stripe is free.
-func (m *memTable[T]) createLocked(search, lookup *Cond[T], create func() (T, error), seq *uint64) (*T, bool, error) {
-	if !faultOn(faultCheckThenAct) {
-		mu := m.stripeFor(lookup)
-		mu.Lock()
-		if faultOn(faultLeakStripe) {
-			defer func() {
-				if recover() == nil {
-					mu.Unlock()
-				}
-			}()
-		} else {
-			defer mu.Unlock()
-		}
-		// Another caller with this lookup may have created while we waited.
-		if r, n := m.current(search); n > 0 && !faultOn(faultSkipRecheck) {
-			return found(m.schema(), r, n)
-		}
-	}
-	e, err := created(m.schema(), lookup, create)
-	if err != nil {
-		return nil, false, err
-	}
-	return m.insertUnlessFound(search, e, seq)
 }
 
 // insertUnlessFound stores e unless, at the moment it would, a record
@@ -272,17 +293,23 @@ func (m *memTable[T]) updateOrCreate(lookup Cond[T], update func(T) (T, error), 
 
 // Inside a transaction.
 
-func (t *txTable[T]) getOrCreate(search, lookup Cond[T], create func() (T, error)) (*T, bool, error) {
+func (t *txTable[T]) claim(search, lookup Cond[T]) (*T, int, claim) {
 	v := t.view()
 	r, n := v.matches(v.sch.plan(&search), &search)
 	t.observeMatches(&search, r, n)
 	if n > 0 {
-		return found(v.sch, r, n)
+		return r, n, claim{}
 	}
 	mu := t.mt.stripeFor(&lookup)
 	mu.Lock()
-	defer mu.Unlock()
-	e, err := created(t.mt.schema(), &lookup, create)
+	return nil, 0, claim{mu: mu}
+}
+
+func (t *txTable[T]) abandon(c claim) { c.release() }
+
+func (t *txTable[T]) settle(c claim, _, lookup Cond[T], rec *T) (*T, bool, error) {
+	defer c.release()
+	e, err := createdEntry(t.mt.schema(), &lookup, rec)
 	if err != nil {
 		return nil, false, err
 	}
@@ -314,7 +341,11 @@ func (t *txTable[T]) updateOrCreateIn(lookup *Cond[T], update func(T) (T, error)
 	cur, err := t.get(*lookup)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		e, err := created(t.mt.schema(), lookup, create)
+		rec, err := create()
+		if err != nil {
+			return nil, false, &CallbackError{Table: t.mt.name, Callback: "create", Err: err}
+		}
+		e, err := createdEntry(t.mt.schema(), lookup, &rec)
 		if err != nil {
 			return nil, false, err
 		}

@@ -1211,3 +1211,21 @@ func TestTable_UpdateOrCreate_ConcurrentWithUpdateAndDelete(t *testing.T) {
 		})
 	}
 }
+
+// TestTable_GetOrCreate_HitWithClosureAllocatesNothing: a create callback
+// built at the call, capturing the caller's variables, stays on the
+// caller's stack: the callback never crosses the engine's interfaces
+// (getOrCreate calls it), so a hit allocates nothing even then.
+func TestTable_GetOrCreate_HitWithClosureAllocatesNothing(t *testing.T) {
+	_, users, s := newUsersHolding(t, gocAlice, gocBob)
+	email, name := gocBob.Email, "unused"
+	allocs := testing.AllocsPerRun(200, func() {
+		u, created, err := users.GetOrCreate(uEmail.Eq(email), func() (User, error) {
+			return User{Email: email, Name: name}, nil
+		})
+		if err != nil || created || u.ID != s[1].ID {
+			t.Errorf("GetOrCreate = %+v, %v, %v", u, created, err)
+		}
+	})
+	assert.Zero(t, allocs, "allocations per hit")
+}

@@ -541,7 +541,7 @@ func (q *Query[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (T, boo
 	if err := search.check(q.t.eng.schema()); err != nil {
 		return zero, false, err
 	}
-	r, created, err := ops.getOrCreate(search, lookup, create)
+	r, created, err := getOrCreate(ops, q.t.Name(), search, lookup, create)
 	if err != nil {
 		return zero, false, err
 	}
