@@ -64,7 +64,7 @@ var constructors = map[string]func() (Store, error){}
 
 // order is the order in which stores appear in benchmarks and reports:
 // recstore first, then from the plainest hash map to the full databases.
-var order = []string{"recstore", "syncmap", "xsync", "rwmap", "btree", "memdb", "buntdb", "sqlite"}
+var order = []string{"recstore", "syncmap", "xsync", "rwmap", "btree", "handwritten", "memdb", "buntdb", "sqlite"}
 
 func register(name string, mk func() (Store, error)) {
 	if !slices.Contains(order, name) {
