@@ -156,7 +156,7 @@ func badRows() []badRow {
 		{
 			name: "unknown field in Get",
 			call: func(t *testing.T, e *badEnv) error { _, err := e.users.Get(uNickname.Eq("leo")); return err },
-			is:   ErrUnknownField, as: &FieldError{Table: "User", Field: "nickname"},
+			is:   ErrUnknownField, as: userFieldError("nickname"),
 			next: func(e *badEnv) error { _, err := e.users.Get(uEmail.Eq(leo.Email)); return err },
 		},
 		{
@@ -165,7 +165,7 @@ func badRows() []badRow {
 				_, err := e.users.Delete(uOrg.Eq("acme"), Or(uAge.Eq(30), uNickname.Eq("x")))
 				return err
 			},
-			is: ErrUnknownField, as: &FieldError{Table: "User", Field: "nickname"},
+			is: ErrUnknownField, as: userFieldError("nickname"),
 			next: func(e *badEnv) error { _, err := e.users.Delete(uOrg.Eq("acme"), uUsername.Eq("leo")); return err },
 		},
 		{
@@ -174,7 +174,7 @@ func badRows() []badRow {
 				_, err := e.users.Filter().OrderBy(uNickname.Asc()).Collect()
 				return err
 			},
-			is: ErrUnknownField, as: &FieldError{Table: "User", Field: "nickname"},
+			is: ErrUnknownField, as: userFieldError("nickname"),
 			next: func(e *badEnv) error { _, err := e.users.Filter().OrderBy(uName.Asc()).Collect(); return err },
 		},
 		{
@@ -186,7 +186,7 @@ func badRows() []badRow {
 				})
 				return err
 			},
-			is: ErrUnknownField, as: &FieldError{Table: "User", Field: "nickname"},
+			is: ErrUnknownField, as: userFieldError("nickname"),
 			next: func(e *badEnv) error {
 				_, _, err := e.users.GetOrCreate(uName.Eq("Zed"), func() (User, error) { return User{Email: "zed@example.com", Name: "Zed"}, nil })
 				return err
@@ -204,7 +204,7 @@ func badRows() []badRow {
 				require.NoError(t, err)
 			},
 			call: func(t *testing.T, e *badEnv) error { _, err := e.users.In(e.tx).Get(uNickname.Eq("leo")); return err },
-			is:   ErrUnknownField, as: &FieldError{Table: "User", Field: "nickname"},
+			is:   ErrUnknownField, as: userFieldError("nickname"),
 			next: func(e *badEnv) error {
 				if _, err := e.users.In(e.tx).Insert(User{Email: "tx@example.com"}); err != nil {
 					return err
@@ -223,7 +223,7 @@ func badRows() []badRow {
 				_, err := e.users.In(e.tx).Filter(uOrg.Eq("acme")).Get(uNickname.Eq("leo"))
 				return err
 			},
-			is: ErrUnknownField, as: &FieldError{Table: "User", Field: "nickname"},
+			is: ErrUnknownField, as: userFieldError("nickname"),
 			next: func(e *badEnv) error {
 				if _, err := e.users.In(e.tx).Filter(uOrg.Eq("acme")).Get(uUsername.Eq("leo")); err != nil {
 					return err
@@ -758,7 +758,7 @@ func badRows() []badRow {
 				_, _, err := e.users.Filter(uOrg.Eq("o")).GetOrCreate(uEmail.Eq("new@example.com"), nil)
 				return err
 			},
-			is:   ErrNilCallback, as: &NilCallbackError{Call: "User.Filter(…).GetOrCreate", Callback: "create"},
+			is: ErrNilCallback, as: &NilCallbackError{Call: "User.Filter(…).GetOrCreate", Callback: "create"},
 			next: badInsertUser("new@example.com"),
 		},
 		{
@@ -767,7 +767,7 @@ func badRows() []badRow {
 				_, _, err := e.users.UpdateOrCreate(uEmail.Eq(leo.Email), nil, func() (User, error) { return leo, nil })
 				return err
 			},
-			is:   ErrNilCallback, as: &NilCallbackError{Call: "User.UpdateOrCreate", Callback: "update"},
+			is: ErrNilCallback, as: &NilCallbackError{Call: "User.UpdateOrCreate", Callback: "update"},
 			next: badInsertUser("new@example.com"),
 		},
 		{
@@ -776,7 +776,7 @@ func badRows() []badRow {
 				_, _, err := e.users.UpdateOrCreate(uEmail.Eq("new@example.com"), func(u User) (User, error) { return u, nil }, nil)
 				return err
 			},
-			is:   ErrNilCallback, as: &NilCallbackError{Call: "User.UpdateOrCreate", Callback: "create"},
+			is: ErrNilCallback, as: &NilCallbackError{Call: "User.UpdateOrCreate", Callback: "create"},
 			next: badInsertUser("new@example.com"),
 		},
 		{
@@ -807,7 +807,7 @@ func badRows() []badRow {
 					return tx.Savepoint(nil)
 				})
 			},
-			is:   ErrNilCallback, as: &NilCallbackError{Call: "Tx.Savepoint", Callback: "fn"},
+			is: ErrNilCallback, as: &NilCallbackError{Call: "Tx.Savepoint", Callback: "fn"},
 			next: badInsertUser("inside@example.com"),
 		},
 	}

@@ -270,7 +270,7 @@ func (c *Cond[T]) check(sch *tableSchema[T]) error {
 		return withContext(err, sch.table, "")
 	}
 	if c.col() != nil && !sch.hasCol(c.col()) {
-		return &FieldError{Table: sch.table, Field: c.col().name}
+		return sch.unknownField(c.col().name)
 	}
 	if c.op() == opNot && len(c.subs()) != 1 {
 		return &LookupError{Table: sch.table, Reason: "Not needs one condition"}

@@ -49,7 +49,7 @@ func (sch *tableSchema[T]) columns(fields []ColumnOf[T]) ([]*col[T], error) {
 			c = f.meta()
 		}
 		if c == nil || !sch.hasCol(c) {
-			return nil, &FieldError{Table: sch.table, Field: c.nameOrNil()}
+			return nil, sch.unknownField(c.nameOrNil())
 		}
 		cols[i] = c
 	}

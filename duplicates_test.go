@@ -298,7 +298,7 @@ func TestTable_Duplicates_Errors(t *testing.T) {
 				if c.is == ErrUnknownField {
 					var fe *FieldError
 					require.ErrorAs(t, err, &fe)
-					assert.Equal(t, FieldError{Table: "User", Field: c.field}, *fe)
+					assert.Equal(t, *userFieldError(c.field), *fe)
 				} else {
 					var le *LookupError
 					require.ErrorAs(t, err, &le)

@@ -46,6 +46,10 @@ var (
 	// record created by GetOrCreate that does not match its lookup, Prefix
 	// on a non-string field, a negative Limit or Offset.
 	ErrInvalidLookup = errors.New("recstore: invalid lookup")
+	// ErrSliced reports a query changed after Limit or Offset took a
+	// slice of it: Filter, Exclude, OrderBy, Earliest, Latest, InBulk,
+	// GetOrCreate, or Get with conditions. See SliceError.
+	ErrSliced = errors.New("recstore: query changed after a slice was taken")
 
 	// Writing.
 
@@ -145,16 +149,28 @@ func (e *SchemaError) Error() string {
 // Unwrap returns ErrSchema.
 func (e *SchemaError) Unwrap() error { return ErrSchema }
 
-// FieldError reports a condition on a field that the table does not
-// declare. It matches ErrUnknownField with errors.Is.
+// FieldError reports a condition or an order on a field that the table
+// does not declare. It matches ErrUnknownField with errors.Is.
 type FieldError struct {
 	Table string
 	Field string
+	// Choices are the fields the table declares, in declaration order
+	// (Django's "Choices are: …"). The message names the first
+	// maxChoicesShown of them and counts the rest.
+	Choices []string
 }
+
+// maxChoicesShown is how many of a FieldError's choices its message names.
+const maxChoicesShown = 20
 
 // Error returns the message described on FieldError.
 func (e *FieldError) Error() string {
-	return fmt.Sprintf("recstore: table %s has no field %q (declare it in NewTable)", e.Table, e.Field)
+	shown := e.Choices[:min(len(e.Choices), maxChoicesShown)]
+	more := ""
+	if n := len(e.Choices) - len(shown); n > 0 {
+		more = fmt.Sprintf(" and %d more", n)
+	}
+	return fmt.Sprintf("recstore: table %s has no field %q (choices are: %s%s)", e.Table, e.Field, strings.Join(shown, ", "), more)
 }
 
 // Unwrap returns ErrUnknownField.
@@ -223,6 +239,36 @@ func (e *LookupError) Error() string {
 
 // Unwrap returns ErrInvalidLookup.
 func (e *LookupError) Unwrap() error { return ErrInvalidLookup }
+
+// SliceError reports a query changed after Limit or Offset took a slice
+// of it, which Django refuses too: a slice fixes a query's records, and a
+// condition or an order applied underneath it would change which records
+// the slice holds. It matches ErrSliced with errors.Is. Apply Filter,
+// Exclude and OrderBy before Limit and Offset.
+type SliceError struct {
+	Table string
+	Call  string // the call refused: "Filter", "Exclude", "OrderBy", "Earliest", "Latest", "InBulk", "Get", "GetOrCreate"
+}
+
+// Error returns the message described on SliceError: Django's sentence
+// for the call.
+func (e *SliceError) Error() string {
+	var what string
+	switch e.Call {
+	case "OrderBy":
+		what = "cannot reorder a query once a slice has been taken"
+	case "Earliest", "Latest":
+		what = "cannot change a query once a slice has been taken"
+	case "InBulk":
+		what = "cannot use limit or offset with InBulk"
+	default:
+		what = "cannot filter a query once a slice has been taken"
+	}
+	return fmt.Sprintf("recstore: %s.%s: %s", e.Table, e.Call, what)
+}
+
+// Unwrap returns ErrSliced.
+func (e *SliceError) Unwrap() error { return ErrSliced }
 
 // CallbackError wraps an error returned by a user callback (create, update)
 // so that the caller can tell it from recstore's own errors; errors.Is and

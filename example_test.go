@@ -212,7 +212,7 @@ func ExampleTable_AddIndex() {
 	// removed: Lev Tolstoy
 	// <nil>
 	// Leo Tolstoy <nil>
-	// point author_email "leo@example.com"
+	// point author_email (email="leo@example.com")
 	// recstore: duplicate key value violates unique constraint "author_email" on Author: (email)=(leo@example.com) already held by id 1
 }
 
@@ -238,4 +238,76 @@ func ExampleIndexSpec_Where() {
 	// Output:
 	// <nil> <nil>
 	// recstore: duplicate key value violates unique constraint "active_email" on Account: (email)=(a@example.com) already held by id 2
+}
+
+// Range over a query with two variables: the loop itself carries the
+// error of a query that cannot run, so that it cannot go unnoticed.
+func ExampleQuery_All() {
+	_, authors := newAuthors()
+	authors.Insert(Author{Email: "leo@example.com", Org: "ru", Name: "Leo Tolstoy", Books: 2})
+	authors.Insert(Author{Email: "anna@example.com", Org: "ru", Name: "Anna", Books: 7})
+
+	for a, err := range authors.Filter(AuthorBooks.Gt(1)).OrderBy(AuthorBooks.Desc()).All() {
+		if err != nil {
+			fmt.Println(err)
+			break
+		}
+		fmt.Println(a.Name, a.Books)
+	}
+
+	pages := recstore.Field("pages", func(a *Author) int { return a.Books * 300 }) // not declared in the table
+	for _, err := range authors.Filter(pages.Gt(100)).All() {
+		fmt.Println(err)
+	}
+	// Output:
+	// Anna 7
+	// Leo Tolstoy 2
+	// recstore: table Author has no field "pages" (choices are: id, email, org, name, books)
+}
+
+// An index whose fields follow the order yields the records in order, in
+// either direction, after the fields that equalities fix: the last
+// authors of one org by name read only what they return.
+func ExampleQuery_OrderBy() {
+	_, authors := newAuthors()
+	for i, name := range []string{"Anna", "Boris", "Chekhov", "Dostoevsky"} {
+		authors.Insert(Author{Email: fmt.Sprint(i, "@example.com"), Org: "ru", Name: name})
+	}
+	authors.Insert(Author{Email: "proust@example.com", Org: "fr", Name: "Proust"})
+
+	q := authors.Filter(AuthorOrg.Eq("ru")).OrderBy(AuthorName.Desc()).Limit(2)
+	fmt.Println(q.Explain())
+	recs, _ := q.Collect()
+	for _, a := range recs {
+		fmt.Println(a.Name)
+	}
+	last, _ := authors.Filter(AuthorOrg.Eq("ru")).Latest(AuthorName)
+	fmt.Println(last.Name)
+	// Output:
+	// prefix org_name (org="ru") descending
+	// Dostoevsky
+	// Chekhov
+	// Dostoevsky
+}
+
+// Limit and Offset take a slice, and a slice of a slice is a slice of its
+// records, as in Python and Django; once sliced, a query's records are
+// fixed, and a Filter would change them.
+func ExampleQuery_Limit() {
+	_, authors := newAuthors()
+	for i := range 6 {
+		authors.Insert(Author{Email: fmt.Sprint(i, "@example.com"), Name: fmt.Sprint("author ", i)})
+	}
+	firstFive := authors.Filter().Limit(5)
+	recs, _ := firstFive.Offset(4).Collect() // qs[0:5][4:]
+	fmt.Println(len(recs), recs[0].Name)
+	n, _ := firstFive.Offset(2).Limit(10).Count() // qs[0:5][2:][:10]
+	fmt.Println(n)
+
+	_, err := firstFive.Filter(AuthorBooks.Gt(0)).Count()
+	fmt.Println(errors.Is(err, recstore.ErrSliced), err)
+	// Output:
+	// 1 author 4
+	// 3
+	// true recstore: Author.Filter: cannot filter a query once a slice has been taken
 }

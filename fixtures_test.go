@@ -48,6 +48,16 @@ func userTable(name *Column[User, string]) []TableOption[User] {
 	}
 }
 
+// userFields are the fields the User table of newUsers declares, in
+// declaration order: a *FieldError's choices.
+var userFields = []string{"id", "email", "org", "username", "age", "name"}
+
+// userFieldError is the *FieldError of a condition or an order on field,
+// which the User table of newUsers does not declare.
+func userFieldError(field string) *FieldError {
+	return &FieldError{Table: "User", Field: field, Choices: userFields}
+}
+
 // newUsers returns a fresh DB (newTestDB) with the User table: auto primary
 // key id, unique email, unique (org, username), plain index on age, and
 // name as a declared unindexed field.

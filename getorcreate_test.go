@@ -257,7 +257,7 @@ func TestTable_GetOrCreate_Errors(t *testing.T) {
 			lookup: uNickname.Eq("New"),
 			create: func() (User, error) { return newRec, nil },
 			is:     ErrUnknownField,
-			as:     func([]User) error { return &FieldError{Table: "User", Field: "nickname"} },
+			as:     func([]User) error { return userFieldError("nickname") },
 		},
 		{
 			// A lookup value no record can hold matches nothing; the
@@ -838,7 +838,7 @@ func TestTable_UpdateOrCreate_Errors(t *testing.T) {
 			name:   "lookup on an undeclared field",
 			lookup: uNickname.Eq("Alice"),
 			is:     ErrUnknownField,
-			as:     func([]User) error { return &FieldError{Table: "User", Field: "nickname"} },
+			as:     func([]User) error { return userFieldError("nickname") },
 		},
 	}
 	for _, tt := range tests {

@@ -127,26 +127,74 @@ func (d *indexDef[T]) probe(k key) func(*T) int {
 }
 
 // compareKey compares key k (keyOf's form) with stored record r's key in d.
+// It builds no key: a key held as bytes (composite, time, optional) is
+// encoded into a buffer on the stack.
 func (d *indexDef[T]) compareKey(k key, r *T) int {
-	if len(d.cols) == 1 {
-		kr, _ := d.cols[0].extract(r)
+	if c := d.cols[0]; len(d.cols) == 1 && !c.optional && c.kind != kindTime {
+		kr, _ := c.extract(r)
 		return k.compare(kr)
 	}
 	var buf [128]byte
-	b, _ := d.appendKey(buf[:0], r)
-	return strings.Compare(k.s, bytesString(b))
+	return strings.Compare(k.s, bytesString(d.appendRec(buf[:0], r)))
 }
 
-// hasPrefix reports whether stored record r's key in d (keyOf's form)
-// starts with prefix.
-func (d *indexDef[T]) hasPrefix(r *T, prefix string) bool {
-	if len(d.cols) == 1 {
-		kr, _ := d.cols[0].extract(r)
-		return strings.HasPrefix(kr.s, prefix)
+// comparePrefix compares prefix with the start of stored record r's key
+// in d (keyOf's form, for keys held as strings or bytes), cut to
+// len(prefix): zero for every record whose key starts with prefix.
+func (d *indexDef[T]) comparePrefix(prefix string, r *T) int {
+	var kr string
+	if c := d.cols[0]; len(d.cols) == 1 && !c.optional && c.kind != kindTime {
+		k, _ := c.extract(r)
+		kr = k.s
+	} else {
+		var buf [128]byte
+		kr = bytesString(d.appendRec(buf[:0], r))
 	}
-	var buf [128]byte
-	b, _ := d.appendKey(buf[:0], r)
-	return strings.HasPrefix(bytesString(b), prefix)
+	return strings.Compare(prefix, kr[:min(len(kr), len(prefix))])
+}
+
+// appendRec appends r's key in d as bytes: a composite key's encoding, or
+// a one-field key held as bytes (a time's, an optional field's).
+func (d *indexDef[T]) appendRec(buf []byte, r *T) []byte {
+	for _, c := range d.cols {
+		buf = c.appendTo(buf, r)
+	}
+	return buf
+}
+
+// edge is a place in an index's order, between two records: just before
+// or just after the records whose key is k, or (prefix) just after every
+// record whose key starts with k.s. Scans start and stop at edges, in
+// either direction; an edge never equals a record, so that a search for
+// it lands between records, whatever the index's kind.
+type edge struct {
+	k      key
+	after  bool // after the records of key k (else before them)
+	prefix bool // after every key that starts with k.s
+}
+
+func before(k key) edge { return edge{k: k} }
+
+func after(k key) edge { return edge{k: k, after: true} }
+
+func afterPrefix(p string) edge { return edge{k: key{s: p}, after: true, prefix: true} }
+
+// cmpEdge compares edge e with stored record r in d's order: negative if
+// e comes before r, positive if after; never zero.
+func (d *indexDef[T]) cmpEdge(e *edge, r *T) int {
+	var c int
+	if e.prefix {
+		c = d.comparePrefix(e.k.s, r)
+	} else {
+		c = d.compareKey(e.k, r)
+	}
+	switch {
+	case c != 0:
+		return c
+	case e.after:
+		return 1
+	}
+	return -1
 }
 
 // bytesString views b as a string, for comparing it without a copy; b must

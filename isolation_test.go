@@ -520,7 +520,8 @@ func TestDB_Update_Isolation(t *testing.T) {
 		// One verb reads one state: writes made while it iterates are not
 		// in its results, but the next verb sees them.
 		seen := 0
-		for u := range in.Filter(uAge.Eq(41)).All() {
+		for u, err := range in.Filter(uAge.Eq(41)).All() {
+			require.NoError(t, err)
 			seen++
 			_, err := in.Insert(userTagged(fmt.Sprint("during-", u.ID), 41))
 			require.NoError(t, err)
@@ -1024,7 +1025,10 @@ func TestDB_Update_BatchAllOrNothing(t *testing.T) {
 					}
 					// Every batch in the snapshot is whole.
 					per := map[int]int{}
-					for m := range in.Filter().All() {
+					for m, err := range in.Filter().All() {
+						if err != nil {
+							return err
+						}
 						per[m.Batch]++
 					}
 					for b, n := range per {

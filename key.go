@@ -237,13 +237,7 @@ func appendComponent(buf []byte, k kind, c key) []byte {
 	// componentLen must count what this appends.
 	switch k {
 	case kindString:
-		for i := 0; i < len(c.s); i++ {
-			buf = append(buf, c.s[i])
-			if c.s[i] == 0 {
-				buf = append(buf, 0xff)
-			}
-		}
-		return append(buf, 0, 1)
+		return append(appendEscaped(buf, c.s), 0, 1)
 	case kindTime:
 		return append(buf, c.s...)
 	case kindBool:
@@ -265,4 +259,97 @@ func componentLen(k kind, c key) int {
 	default:
 		return 8
 	}
+}
+
+// appendEscaped appends s with each 0x00 escaped as 0x00 0xff: a string
+// component without its terminator.
+func appendEscaped(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		buf = append(buf, s[i])
+		if s[i] == 0 {
+			buf = append(buf, 0xff)
+		}
+	}
+	return buf
+}
+
+// appender returns the function that appends a value of kind k as
+// appendComponent appends its key, without building the key: a time's
+// key is a string, which encoder allocates.
+func appender[V Key](k kind) func(buf []byte, v V) []byte {
+	size := reflect.TypeFor[V]().Size()
+	switch k {
+	case kindString:
+		return func(buf []byte, v V) []byte {
+			return append(appendEscaped(buf, *(*string)(unsafe.Pointer(&v))), 0, 1)
+		}
+	case kindInt:
+		return func(buf []byte, v V) []byte {
+			return binary.BigEndian.AppendUint64(buf, uint64(intAt(unsafe.Pointer(&v), size))^(1<<63))
+		}
+	case kindUint:
+		return func(buf []byte, v V) []byte {
+			return binary.BigEndian.AppendUint64(buf, uintAt(unsafe.Pointer(&v), size))
+		}
+	case kindFloat:
+		return func(buf []byte, v V) []byte {
+			k, _ := floatKey(floatAt(unsafe.Pointer(&v), size)) // stored values are not NaN
+			return binary.BigEndian.AppendUint64(buf, k.n)
+		}
+	case kindBool:
+		return func(buf []byte, v V) []byte {
+			if *(*bool)(unsafe.Pointer(&v)) {
+				return append(buf, 1)
+			}
+			return append(buf, 0)
+		}
+	default:
+		return func(buf []byte, v V) []byte {
+			t := *(*time.Time)(unsafe.Pointer(&v))
+			buf = binary.BigEndian.AppendUint64(buf, uint64(t.Unix())^(1<<63))
+			return binary.BigEndian.AppendUint32(buf, uint32(t.Nanosecond()))
+		}
+	}
+}
+
+// decodeComponent reads one component of kind k that appendComponent
+// wrote at the start of b, and returns its key and the bytes after it;
+// ok is false if b holds no whole component. For Explain: no hot path
+// decodes keys.
+func decodeComponent(k kind, b string) (c key, rest string, ok bool) {
+	var n int
+	switch k {
+	case kindString:
+		var s []byte
+		for i := 0; i+1 < len(b); i++ {
+			switch {
+			case b[i] != 0:
+				s = append(s, b[i])
+			case b[i+1] == 0xff:
+				s = append(s, 0)
+				i++
+			case b[i+1] == 1:
+				return key{s: string(s)}, b[i+2:], true
+			default:
+				return key{}, "", false
+			}
+		}
+		return key{}, "", false
+	case kindTime:
+		n = timeKeyLen
+	case kindBool:
+		n = 1
+	default:
+		n = 8
+	}
+	if len(b) < n {
+		return key{}, "", false
+	}
+	switch k {
+	case kindTime:
+		return key{s: b[:n]}, b[n:], true
+	case kindBool:
+		return key{n: uint64(b[0])}, b[n:], true
+	}
+	return key{n: binary.BigEndian.Uint64([]byte(b[:n]))}, b[n:], true
 }

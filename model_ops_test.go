@@ -308,7 +308,9 @@ type mdlAPI interface {
 	UpdateOrCreate(lookup mdlCond, update func(User) (User, error), create func() (User, error)) (User, bool, error)
 	InsertMany([]User, OnConflict[User]) (BulkResult[User], error)
 	Collect(mdlQuery) ([]User, error)
-	All(q mdlQuery, yield func(User) bool)
+	// All yields q's records until yield returns false, and returns why
+	// q cannot run, having yielded nothing.
+	All(q mdlQuery, yield func(User) bool) error
 	Count(mdlQuery) (int, error)
 	First(mdlQuery) (User, bool, error)
 	QueryDelete(mdlQuery) (int, error)
@@ -347,12 +349,16 @@ func (s *mdlStore) Commit() error                        { return s.tx.Commit() 
 func (s *mdlStore) Rollback() error                      { return s.tx.Rollback() }
 func (s *mdlStore) bound(tx *Tx) *mdlStore               { return &mdlStore{db: s.db, t: s.t.In(tx), tx: tx} }
 
-func (s *mdlStore) All(q mdlQuery, yield func(User) bool) {
-	for u := range q.build(s.t).All() {
+func (s *mdlStore) All(q mdlQuery, yield func(User) bool) error {
+	for u, err := range q.build(s.t).All() {
+		if err != nil {
+			return err
+		}
 		if !yield(u) {
-			return
+			return nil
 		}
 	}
+	return nil
 }
 
 func (s *mdlStore) RunView(fn func(mdlAPI) error) error {
@@ -687,7 +693,7 @@ func mdlRun1(api mdlAPI, op *mdlOp) (res string, err error) {
 		// sub-operations through the same handle.
 		var us []User
 		var subs []string
-		api.All(op.query, func(u User) bool {
+		err := api.All(op.query, func(u User) bool {
 			if len(us) == 0 {
 				for _, s := range op.subs {
 					subs = append(subs, mdlRun(api, s, true))
@@ -696,7 +702,7 @@ func mdlRun1(api mdlAPI, op *mdlOp) (res string, err error) {
 			us = append(us, u)
 			return op.stop == 0 || len(us) < op.stop
 		})
-		return fmt.Sprintf("ok %s {%s}", mdlUsers(us), strings.Join(subs, "; ")), nil
+		return fmt.Sprintf("ok %s {%s}", mdlUsers(us), strings.Join(subs, "; ")), err
 	case mkCount:
 		n, err := api.Count(op.query)
 		return fmt.Sprintf("ok %d", n), err

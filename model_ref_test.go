@@ -280,7 +280,7 @@ func (c *mdlCond) problem() error {
 		return &LookupError{Table: "User", Reason: "Prefix on field " + mdlFieldNames[c.f] + ", which is not a string"}
 	}
 	if c.f == mdlFNick {
-		return &FieldError{Table: "User", Field: mdlFieldNames[mdlFNick]}
+		return userFieldError(mdlFieldNames[mdlFNick])
 	}
 	return nil
 }
@@ -342,7 +342,7 @@ func (q *mdlQuery) problem() error {
 	}
 	for _, o := range q.order {
 		if o.f == mdlFNick {
-			return &FieldError{Table: "User", Field: mdlFieldNames[mdlFNick]}
+			return userFieldError(mdlFieldNames[mdlFNick])
 		}
 	}
 	c := q.cond()
@@ -935,10 +935,10 @@ func (m *mdlModel) Collect(q mdlQuery) ([]User, error) {
 // All yields q's records to yield until it returns false, on the state of
 // when it began: yield may write through the handle. Its read is placed
 // where it began.
-func (m *mdlModel) All(q mdlQuery, yield func(User) bool) {
+func (m *mdlModel) All(q mdlQuery, yield func(User) bool) error {
 	s, err := m.read(q)
 	if err != nil {
-		return
+		return err
 	}
 	at := m.place()
 	recs := q.results(s)
@@ -951,6 +951,7 @@ func (m *mdlModel) All(q mdlQuery, yield func(User) bool) {
 		}
 	}
 	m.rememberList(at, q, recs[:n], whole)
+	return nil
 }
 
 func (m *mdlModel) Count(q mdlQuery) (int, error) {

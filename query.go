@@ -3,6 +3,7 @@ package recstore
 import (
 	"fmt"
 	"iter"
+	"math"
 	"slices"
 )
 
@@ -45,21 +46,34 @@ func (s *tableVersion[T]) matches(p plan[T], cond *Cond[T]) (*T, int) {
 }
 
 // Query is a set of records of one table, described by conditions, an
-// order, an offset and a limit, and read when a verb (All, Collect, Get,
-// First, Count, Delete, …) runs. Build one with Table.Filter. Methods that
+// order and a slice, and read when a verb (All, Collect, Get, First,
+// Count, Delete, …) runs. Build one with Table.Filter. Methods that
 // refine a Query return a new one, so a Query is immutable and safe for
 // concurrent use by multiple goroutines.
 //
 // Each verb reads one snapshot of the table from start to end, however
 // many writes commit meanwhile. Without OrderBy, records come in primary
 // key order.
+//
+// A mistake made building a query (a negative Limit, a Filter after a
+// slice, …) is carried in it, and every verb reports it: the first one
+// made, before the query's conditions are checked.
+//
+// Slices follow Django's: Limit and Offset take a slice of the query's
+// records, in order, as qs[a:b] does, and a slice of a slice is a slice
+// of those records (qs[0:5][4:] is one record). Once sliced, a query's
+// records are fixed: Filter, Exclude and OrderBy, and Earliest, Latest,
+// InBulk, GetOrCreate and Get with conditions, fail with a *SliceError.
+// Every other verb acts on exactly the sliced records.
 type Query[T any] struct {
-	t       *Table[T]
-	cond    Cond[T]
-	order   []Order[T]
-	offset  int
-	limit   int
-	limited bool
+	t     *Table[T]
+	cond  Cond[T]
+	order []Order[T]
+	// The slice: records start to stop (exclusive, if limited) of the
+	// query's records in order; start is at most stop.
+	start, stop int
+	limited     bool
+	err         error // the first mistake made building the query
 }
 
 // Order is one term of Query.OrderBy: a field and a direction.
@@ -87,52 +101,134 @@ func (q *Query[T]) with(change func(*Query[T])) *Query[T] {
 	return &c
 }
 
+// fail notes err as q's mistake, unless q already has one.
+func (q *Query[T]) fail(err error) {
+	if q.err == nil {
+		q.err = err
+	}
+}
+
+// failed returns q with err as its mistake, unless it has one.
+func (q *Query[T]) failed(err error) *Query[T] {
+	return q.with(func(c *Query[T]) { c.fail(err) })
+}
+
+// sliced reports whether Limit or Offset took a slice of q (Offset(0)
+// takes none, as qs[0:] in Django).
+func (q *Query[T]) sliced() bool { return q.limited || q.start > 0 }
+
+// refused is the error of call on q once sliced.
+func (q *Query[T]) refused(call string) error { return &SliceError{Table: q.t.Name(), Call: call} }
+
 // Filter narrows q to the records that also match every one of conds.
+// After Limit or Offset, every verb of the result fails with a
+// *SliceError (Filter() with no conditions changes nothing).
 func (q *Query[T]) Filter(conds ...Cond[T]) *Query[T] {
-	return q.with(func(c *Query[T]) { c.cond = And(q.cond, condOf(conds)) })
+	return q.narrow("Filter", conds, func(c Cond[T]) Cond[T] { return c })
 }
 
 // Exclude narrows q to the records that do not match all of conds
 // together: NOT (a AND b). A record whose optional field is null is kept
-// by Exclude(field.Eq(v)), as in Django. Exclude() changes nothing.
+// by Exclude(field.Eq(v)), as in Django. Exclude() changes nothing. After
+// Limit or Offset, every verb of the result fails with a *SliceError.
 func (q *Query[T]) Exclude(conds ...Cond[T]) *Query[T] {
+	return q.narrow("Exclude", conds, Not[T])
+}
+
+// narrow is Filter (call) and Exclude: q and wrap of conds together.
+func (q *Query[T]) narrow(call string, conds []Cond[T], wrap func(Cond[T]) Cond[T]) *Query[T] {
 	if len(conds) == 0 {
 		return q
 	}
-	return q.with(func(c *Query[T]) { c.cond = And(q.cond, Not(condOf(conds))) })
+	return q.with(func(c *Query[T]) {
+		if q.sliced() {
+			c.fail(q.refused(call))
+			return
+		}
+		c.cond = And(q.cond, wrap(condOf(conds)))
+	})
 }
 
 // OrderBy orders q by the terms, the primary key breaking ties in
-// ascending order; it replaces any earlier order.
+// ascending order; it replaces any earlier order. After Limit or Offset,
+// every verb of the result fails with a *SliceError.
+//
+// An index whose fields, after those that equalities fix, follow the
+// terms (in one direction, either) yields the records in order, so that
+// Limit, First and Last read only what they return: an index on (org,
+// joined) serves Filter(org.Eq(x)).OrderBy(joined.Desc()). Explain says
+// whether a query sorts.
 func (q *Query[T]) OrderBy(terms ...Order[T]) *Query[T] {
-	return q.with(func(c *Query[T]) { c.order = slices.Clone(terms) })
+	return q.with(func(c *Query[T]) {
+		if q.sliced() {
+			c.fail(q.refused("OrderBy"))
+			return
+		}
+		c.order = slices.Clone(terms)
+	})
 }
 
-// Offset skips the first n records of q; it replaces any earlier offset.
-// A negative n makes every verb fail.
+// Offset skips the first n records of q, as a Python slice qs[n:] does:
+// on a query already sliced, the first n records of the slice. A negative
+// n makes every verb fail.
 func (q *Query[T]) Offset(n int) *Query[T] {
-	return q.with(func(c *Query[T]) { c.offset = n })
+	return q.with(func(c *Query[T]) {
+		if n < 0 {
+			c.fail(&LookupError{Table: q.t.Name(), Reason: fmt.Sprintf("negative offset %d", n)})
+			return
+		}
+		c.start = addCapped(c.start, n)
+		if c.limited {
+			c.stop = max(c.stop, c.start)
+		}
+	})
 }
 
-// Limit keeps at most n records of q; it replaces any earlier limit. A
-// negative n makes every verb fail.
+// Limit keeps at most the first n records of q, as a Python slice qs[:n]
+// does: on a query already sliced, of the slice, so that a Limit never
+// adds records (Limit(5).Limit(10) keeps five). A negative n makes every
+// verb fail.
 func (q *Query[T]) Limit(n int) *Query[T] {
-	return q.with(func(c *Query[T]) { c.limit, c.limited = n, true })
+	return q.with(func(c *Query[T]) {
+		if n < 0 {
+			c.fail(&LookupError{Table: q.t.Name(), Reason: fmt.Sprintf("negative limit %d", n)})
+			return
+		}
+		stop := addCapped(c.start, n)
+		if c.limited {
+			stop = min(stop, c.stop)
+		}
+		c.stop, c.limited = stop, true
+	})
 }
 
-// validate returns why q cannot run on a table of sch: a negative offset
-// or limit, an order (if ordered: Get and GetOrCreate ignore it) or a
+// addCapped is a + b for non-negative a and b, at most math.MaxInt.
+func addCapped(a, b int) int {
+	if a > math.MaxInt-b {
+		return math.MaxInt
+	}
+	return a + b
+}
+
+// clip is how many of n records, in order, the slice of q keeps.
+func (q *Query[T]) clip(n int) int {
+	n = max(0, n-q.start)
+	if q.limited {
+		n = min(n, q.stop-q.start)
+	}
+	return n
+}
+
+// validate returns why q cannot run on a table of sch: a mistake made
+// building it, an order (if ordered: Get and GetOrCreate ignore it) or a
 // condition on a field the table does not declare, a bad value.
 func (q *Query[T]) validate(sch *tableSchema[T], ordered bool) error {
-	switch {
-	case q.offset < 0:
-		return &LookupError{Table: sch.table, Reason: fmt.Sprintf("negative offset %d", q.offset)}
-	case q.limited && q.limit < 0:
-		return &LookupError{Table: sch.table, Reason: fmt.Sprintf("negative limit %d", q.limit)}
+	if q.err != nil {
+		return q.err
 	}
 	for _, o := range q.order {
 		if ordered && (o.col == nil || !sch.hasCol(o.col)) {
-			return &FieldError{Table: sch.table, Field: o.col.nameOrNil()}
+			return sch.unknownField(o.col.nameOrNil())
 		}
 	}
 	return q.cond.check(sch)
@@ -158,20 +254,27 @@ type prepared[T any] struct {
 	q *Query[T]
 	s *tableVersion[T]
 	p plan[T]
+	// order is the order the records must come in (effectiveOrder), of
+	// which the plan's scan yields the first sorted terms in order.
+	order  []Order[T]
+	sorted int
 }
 
 func (q *Query[T]) on(s *tableVersion[T]) prepared[T] {
-	return prepared[T]{q: q, s: s, p: s.sch.plan(&q.cond)}
+	p, order, sorted := s.sch.ordered(&q.cond, q.order)
+	return prepared[T]{q: q, s: s, p: p, order: order, sorted: sorted}
 }
 
-// each calls fn with q's records in order, after the offset, up to the
-// limit, until fn returns false, and reports whether it ran to the end.
-// An index whose order is the query's streams, so a limit stops early; any
-// other order collects and sorts.
+// each calls fn with q's records in order, within the slice, until fn
+// returns false, and reports whether it ran to the end. A plan that yields
+// the order streams, so a limit stops early; one that yields its leading
+// terms streams in runs of records equal in them, each sorted alone; any
+// other plan collects and sorts.
 func (r prepared[T]) each(fn func(*T) bool) bool {
-	skip, left := r.q.offset, -1
-	if r.q.limited {
-		left = r.q.limit
+	q := r.q
+	skip, left := q.start, -1
+	if q.limited {
+		left = q.stop - q.start
 	}
 	if left == 0 {
 		return true
@@ -189,40 +292,82 @@ func (r prepared[T]) each(fn func(*T) bool) bool {
 		left--
 		return left != 0
 	}
-	if p, ok := r.streaming(); ok {
-		r.s.scan(p, &r.q.cond, emit)
-		return !stopped
-	}
-	var recs []*T
-	r.s.scan(r.p, &r.q.cond, func(rec *T) bool {
-		recs = append(recs, rec)
-		return true
-	})
-	recs = r.s.sch.sorted(recs, r.q.order)
-	for _, rec := range recs {
-		if !emit(rec) {
-			break
+	switch {
+	case r.sorted == len(r.order):
+		r.s.scan(r.p, &q.cond, emit)
+	case r.sorted > 0:
+		r.runs(emit)
+	default:
+		var recs []*T
+		r.s.scan(r.p, &q.cond, func(rec *T) bool {
+			recs = append(recs, rec)
+			return true
+		})
+		for _, rec := range r.s.sch.sorted(recs, r.order) {
+			if !emit(rec) {
+				break
+			}
 		}
 	}
 	return !stopped
 }
 
-// count is the number of q's records.
-func (r prepared[T]) count() int {
-	q := r.q
-	if q.cond.h == nil && q.offset == 0 && !q.limited {
-		return r.s.len()
+// runs calls emit with the plan's records in order, until emit returns
+// false: the scan yields them ordered by the order's first r.sorted terms,
+// and each run of records equal in those is sorted by the rest before it
+// is emitted (a descending scan of a plain index yields ties in
+// descending primary key order, which the query breaks ascending).
+func (r prepared[T]) runs(emit func(*T) bool) {
+	lead, rest := r.order[:r.sorted], r.order[r.sorted:]
+	var run []*T
+	flush := func() bool {
+		if len(run) > 1 {
+			slices.SortFunc(run, func(a, b *T) int { return compareBy(rest, a, b) })
+		}
+		for _, rec := range run {
+			if !emit(rec) {
+				return false
+			}
+		}
+		run = run[:0]
+		return true
+	}
+	if r.s.scan(r.p, &r.q.cond, func(rec *T) bool {
+		if len(run) > 0 && compareBy(lead, run[0], rec) != 0 && !flush() {
+			return false
+		}
+		run = append(run, rec)
+		return true
+	}) {
+		flush()
+	}
+}
+
+// compareBy orders two stored records by terms.
+func compareBy[T any](terms []Order[T], a, b *T) int {
+	for _, o := range terms {
+		if c := o.col.compare(a, b); c != 0 {
+			if o.desc {
+				return -c
+			}
+			return c
+		}
+	}
+	return 0
+}
+
+// count is the number of q's records in s. It reads no further than the
+// slice's end, in any order.
+func (q *Query[T]) count(s *tableVersion[T]) int {
+	if q.cond.h == nil && !q.sliced() {
+		return s.len()
 	}
 	n := 0
-	r.s.scan(r.p, &q.cond, func(*T) bool {
+	s.scan(s.sch.plan(&q.cond), &q.cond, func(*T) bool {
 		n++
-		return true
+		return !q.limited || n < q.stop
 	})
-	n = max(0, n-q.offset)
-	if q.limited {
-		n = min(n, q.limit)
-	}
-	return n
+	return q.clip(n)
 }
 
 // collect returns q's records.
@@ -237,40 +382,14 @@ func (r prepared[T]) collect() []*T {
 
 // explain describes how r reads its table.
 func (r prepared[T]) explain() string {
-	if p, ok := r.streaming(); ok {
-		return r.s.sch.explain(p)
+	s := r.s.sch.explain(r.p)
+	switch {
+	case r.sorted == 0:
+		s += ", then sort"
+	case r.sorted < len(r.order):
+		s += ", then sort ties"
 	}
-	return r.s.sch.explain(r.p) + ", then sort"
-}
-
-// streaming returns a plan that yields the matches already in the query's
-// order, if there is one.
-func (r prepared[T]) streaming() (plan[T], bool) {
-	p, sch := r.p, r.s.sch
-	if p.how == pointGet { // at most one record: any order
-		return p, true
-	}
-	switch len(r.q.order) {
-	case 0: // primary key order; a plain index orders one key's records so
-		return p, p.index == 0 && p.how != unionScan || p.how == keyScan
-	case 1:
-	default:
-		return p, false
-	}
-	o := r.q.order[0]
-	if o.desc {
-		return p, false
-	}
-	if p.how == fullScan {
-		for i, d := range sch.indexes {
-			if len(d.cols) == 1 && d.cols[0] == o.col && d.complete {
-				return plan[T]{how: rangeScan, index: i}, true
-			}
-		}
-		return p, false
-	}
-	d := sch.indexes[p.index]
-	return p, len(d.cols) == 1 && d.cols[0] == o.col && p.how != unionScan
+	return s
 }
 
 // sorted orders recs by terms, then by primary key ascending. Each
@@ -308,24 +427,34 @@ func (sch *tableSchema[T]) sorted(recs []*T, terms []Order[T]) []*T {
 	return recs
 }
 
-// All returns an iterator over q's records (copies, owned by the caller),
-// for range-over-func. It yields nothing if q is invalid or its DB closed:
-// Err says why.
-func (q *Query[T]) All() iter.Seq[T] {
-	return func(yield func(T) bool) {
+// All returns an iterator over q's records (copies, owned by the caller)
+// and, if q cannot run, why: range over it with two variables.
+//
+//	for rec, err := range q.All() {
+//		if err != nil {
+//			return err
+//		}
+//		…
+//	}
+//
+// An invalid query (an unknown field, a bad value, a negative limit, a
+// change after a slice), a closed DB or an ended transaction yields one
+// zero record with the error, and nothing else.
+func (q *Query[T]) All() iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
 		ops, err := q.reader()
-		if err != nil {
-			return
+		stopped := false
+		if err == nil {
+			err = ops.each(q, func(rec *T) bool {
+				stopped = !yield(*rec, nil)
+				return !stopped
+			})
 		}
-		_ = ops.each(q, func(rec *T) bool { return yield(*rec) })
+		if err != nil && !stopped {
+			var zero T
+			yield(zero, err)
+		}
 	}
-}
-
-// Err returns why q cannot run (an unknown field, a bad value, a negative
-// limit, a closed DB), or nil.
-func (q *Query[T]) Err() error {
-	_, err := q.reader()
-	return err
 }
 
 // Collect returns q's records in order.
@@ -346,9 +475,18 @@ func (q *Query[T]) Collect() ([]T, error) {
 }
 
 // Get returns the one record of q that matches every one of conds, with
-// Table.Get's errors. Order, offset and limit do not apply.
+// Table.Get's errors. Order does not apply, unless q is sliced: then Get()
+// returns the one record of the slice (a *NotFoundError if it holds none,
+// a *MultipleReturnedError if several), and Get with conditions fails
+// with a *SliceError, as in Django.
 func (q *Query[T]) Get(conds ...Cond[T]) (T, error) {
 	var zero T
+	if q.sliced() {
+		if len(conds) > 0 {
+			q = q.failed(q.refused("Get"))
+		}
+		return q.getSliced()
+	}
 	ops, err := q.use(false, false)
 	if err != nil {
 		return zero, err
@@ -364,8 +502,34 @@ func (q *Query[T]) Get(conds ...Cond[T]) (T, error) {
 	return *rec, nil
 }
 
+// getSliced is Get() on a sliced query: the slice must hold one record.
+func (q *Query[T]) getSliced() (T, error) {
+	var zero T
+	ops, err := q.reader()
+	if err != nil {
+		return zero, err
+	}
+	var found *T
+	n := 0
+	err = ops.each(q, func(rec *T) bool {
+		found = rec
+		n++
+		return n < maxGetResults
+	})
+	switch {
+	case err != nil:
+		return zero, err
+	case n == 0:
+		return zero, &NotFoundError{Table: q.t.Name()}
+	case n > 1:
+		return zero, &MultipleReturnedError{Table: q.t.Name(), Count: n}
+	}
+	return *found, nil
+}
+
 // First returns q's first record and true, or false if q is empty.
 // Without OrderBy, the first is the one with the smallest primary key.
+// On a sliced query, the slice's first.
 func (q *Query[T]) First() (T, bool, error) {
 	var zero T
 	ops, err := q.reader()
@@ -383,8 +547,14 @@ func (q *Query[T]) First() (T, bool, error) {
 	return *first, true, nil
 }
 
-// Last returns q's last record and true, or false if q is empty.
+// Last returns q's last record and true, or false if q is empty. It reads
+// q in the reverse order (every term reversed, the primary key breaking
+// ties descending) and takes the first, which streams wherever the order
+// does. On a sliced query, the slice's last: it reads the slice.
 func (q *Query[T]) Last() (T, bool, error) {
+	if !q.sliced() {
+		return q.reversed().First()
+	}
 	var zero T
 	ops, err := q.reader()
 	if err != nil {
@@ -401,21 +571,37 @@ func (q *Query[T]) Last() (T, bool, error) {
 	return *last, true, nil
 }
 
+// reversed is q in the reverse order: its records, last first.
+func (q *Query[T]) reversed() *Query[T] {
+	return q.with(func(c *Query[T]) {
+		c.order = make([]Order[T], 0, len(q.order)+1)
+		for _, o := range q.order {
+			c.order = append(c.order, Order[T]{col: o.col, desc: !o.desc})
+		}
+		c.order = append(c.order, Order[T]{col: q.t.eng.schema().pk.cols[0], desc: true})
+	})
+}
+
 // Earliest returns the record of q with the smallest values of fields, in
 // that order (Django's earliest), or of the primary key if none are given;
-// a *NotFoundError if q is empty.
+// a *NotFoundError if q is empty. It replaces q's order, and streams from
+// an index as OrderBy does. On a sliced query it fails with a *SliceError.
 func (q *Query[T]) Earliest(fields ...ColumnOf[T]) (T, error) {
-	return q.firstBy(fields, false)
+	return q.firstBy("Earliest", fields, false)
 }
 
 // Latest returns the record of q with the largest values of fields (Django's
 // latest), or of the primary key if none are given; a *NotFoundError if q
-// is empty.
+// is empty. It replaces q's order, and streams from an index as OrderBy
+// does. On a sliced query it fails with a *SliceError.
 func (q *Query[T]) Latest(fields ...ColumnOf[T]) (T, error) {
-	return q.firstBy(fields, true)
+	return q.firstBy("Latest", fields, true)
 }
 
-func (q *Query[T]) firstBy(fields []ColumnOf[T], desc bool) (T, error) {
+func (q *Query[T]) firstBy(call string, fields []ColumnOf[T], desc bool) (T, error) {
+	if q.sliced() {
+		q = q.failed(q.refused(call))
+	}
 	if len(fields) == 0 { // by primary key
 		fields = []ColumnOf[T]{pkColumn[T]{q.t.eng.schema().pk.cols[0]}}
 	}
@@ -425,14 +611,16 @@ func (q *Query[T]) firstBy(fields []ColumnOf[T], desc bool) (T, error) {
 			terms[i] = Order[T]{col: f.meta(), desc: desc}
 		}
 	}
-	rec, ok, err := q.OrderBy(terms...).First()
+	c := *q
+	c.order = terms
+	rec, ok, err := c.First()
 	if err == nil && !ok {
 		err = &NotFoundError{Table: q.t.Name()}
 	}
 	return rec, err
 }
 
-// Count returns the number of q's records.
+// Count returns the number of q's records (of the slice, if sliced).
 func (q *Query[T]) Count() (int, error) {
 	ops, err := q.reader()
 	if err != nil {
@@ -441,14 +629,20 @@ func (q *Query[T]) Count() (int, error) {
 	return ops.count(q)
 }
 
-// Exists reports whether q has a record.
+// Exists reports whether q has a record (the slice, if sliced).
 func (q *Query[T]) Exists() (bool, error) {
 	_, ok, err := q.First()
 	return ok, err
 }
 
-// Explain describes how q reads its table: the index and bounds it uses,
-// and whether it sorts. For tests and for people tuning indexes.
+// Explain describes how q reads its table, for tests and for people tuning
+// indexes, in one grammar: the access ("point", "key scan", "range",
+// "prefix", "in", "full scan", or a "union" of plans), the index, the
+// values it fixes or bounds, by field ("(org=\"acme\", joined > …)"),
+// "descending" if it reads the index backwards, and ", then sort" if the
+// records must be sorted (", then sort ties" if only runs of records
+// equal in the order's leading fields are). An invalid query is
+// "invalid: " and its error.
 func (q *Query[T]) Explain() string {
 	ops, err := q.reader()
 	if err == nil {
@@ -460,9 +654,9 @@ func (q *Query[T]) Explain() string {
 	return "invalid: " + err.Error()
 }
 
-// Delete removes q's records in one atomic step and returns how many. The
-// query runs again inside the commit, so it removes exactly what matches
-// at that moment.
+// Delete removes q's records (exactly the slice's, if sliced) in one
+// atomic step and returns how many. The query runs again inside the
+// commit, so it removes exactly what matches at that moment.
 func (q *Query[T]) Delete() (int, error) {
 	ops, err := q.use(true, true)
 	if err != nil {
@@ -471,13 +665,13 @@ func (q *Query[T]) Delete() (int, error) {
 	return ops.deleteWhere(q)
 }
 
-// Update replaces each of q's records by fn's result, in one atomic step,
-// and returns how many it replaced. fn receives a copy of each record and
-// must keep its primary key; it runs in the caller's goroutine and runs
-// again, for every record, if a concurrent write changed what q matched, so
-// keep it free of side effects; it must not call back into the DB. A
-// unique violation, an error from fn (wrapped in a *CallbackError) or a
-// changed primary key changes nothing.
+// Update replaces each of q's records (exactly the slice's, if sliced) by
+// fn's result, in one atomic step, and returns how many it replaced. fn
+// receives a copy of each record and must keep its primary key; it runs in
+// the caller's goroutine and runs again, for every record, if a concurrent
+// write changed what q matched, so keep it free of side effects; it must
+// not call back into the DB. A unique violation, an error from fn (wrapped
+// in a *CallbackError) or a changed primary key changes nothing.
 func (q *Query[T]) Update(fn func(T) (T, error)) (int, error) {
 	ops, err := q.use(true, true)
 	if err != nil {
@@ -509,10 +703,13 @@ func (sch *tableSchema[T]) updated(old *T, fn func(T) (T, error)) (entry[T], err
 // InBulk returns q's records whose field is one of values, keyed by that
 // field (Django's in_bulk). field must be unique on its own (the primary
 // key or a one-field unique index); values absent from q are absent from
-// the map.
+// the map. On a sliced query it fails with a *SliceError.
 func InBulk[T any, V Key](q *Query[T], field *Column[T, V], values ...V) (map[V]T, error) {
 	if _, ok := q.t.eng.schema().single[field.meta()]; !ok {
 		return nil, &LookupError{Table: q.t.Name(), Reason: fmt.Sprintf("InBulk on field %q, which no one-field unique index covers", field.Name())}
+	}
+	if q.sliced() {
+		q = q.failed(q.refused("InBulk"))
 	}
 	recs, err := q.Filter(field.In(values...)).Collect()
 	if err != nil {
@@ -527,9 +724,13 @@ func InBulk[T any, V Key](q *Query[T], field *Column[T, V], values ...V) (map[V]
 
 // GetOrCreate is Table.GetOrCreate with the search limited to q's records:
 // a record matching lookup outside q does not count. The created record
-// must match lookup, not q (Django's rule).
+// must match lookup, not q (Django's rule). Order does not apply; on a
+// sliced query it fails with a *SliceError.
 func (q *Query[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (T, bool, error) {
 	var zero T
+	if q.sliced() {
+		q = q.failed(q.refused("GetOrCreate"))
+	}
 	ops, err := q.use(true, false)
 	if err != nil {
 		return zero, false, err
@@ -555,7 +756,7 @@ func (m *memTable[T]) each(q *Query[T], fn func(*T) bool) error {
 	return nil
 }
 
-func (m *memTable[T]) count(q *Query[T]) (int, error) { return q.on(m.latest()).count(), nil }
+func (m *memTable[T]) count(q *Query[T]) (int, error) { return q.count(m.latest()), nil }
 
 func (m *memTable[T]) explain(q *Query[T]) (string, error) { return q.on(m.latest()).explain(), nil }
 
@@ -606,8 +807,8 @@ func (t *txTable[T]) each(q *Query[T], fn func(*T) bool) error {
 }
 
 func (t *txTable[T]) count(q *Query[T]) (int, error) {
-	n := q.on(t.view()).count()
-	t.observe(func(v *tableVersion[T]) bool { return q.on(v).count() == n })
+	n := q.count(t.view())
+	t.observe(func(v *tableVersion[T]) bool { return q.count(v) == n })
 	return n, nil
 }
 

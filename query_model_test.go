@@ -54,6 +54,7 @@ type fltField[R any] struct {
 	values   []any // the values conditions use: records' values and others
 	cond     func(op fltOp, vals []any) Cond[R]
 	order    func(desc bool) Order[R]
+	column   ColumnOf[R]
 	get      func(r *R) (v any, ok bool) // ok false: null
 	cmp      func(a, b any) int
 	prefix   func(v, p any) bool
@@ -62,7 +63,7 @@ type fltField[R any] struct {
 // fltFieldOf describes column c; get reads its value without the library
 // (ok false for a null).
 func fltFieldOf[R any, V Key](c *Column[R, V], declared bool, get func(*R) (V, bool), cmpV func(a, b V) int, values ...V) fltField[R] {
-	f := fltField[R]{name: c.Name(), declared: declared}
+	f := fltField[R]{name: c.Name(), declared: declared, column: c}
 	for _, v := range values {
 		f.values = append(f.values, v)
 	}
@@ -148,6 +149,9 @@ type fltSchema[R any] struct {
 	preds  []fltPred[R]
 	id     func(*R) int64
 	pkEq   func(id int64) Cond[R]
+	inBulk func(q *Query[R], ids ...int64) (map[int64]R, error) // InBulk by primary key
+	// orders are the table's indexes, for orders that an index yields.
+	orders []fltIndex
 	open   func(t testing.TB, opts Options) (*DB, *Table[R])
 	decode func(s *fltBytes, id int64) R // a random record
 	change func(r R) R                   // Query.Update's function: changes no unique field
@@ -164,6 +168,13 @@ func (s *fltSchema[R]) declared() int {
 		}
 	}
 	return n
+}
+
+// fltIndex is an index to the model: its fields (indexes into
+// fltSchema.fields) and, for a partial index, its Where's conjuncts.
+type fltIndex struct {
+	fields []int
+	where  []fltCond
 }
 
 // fltBytes is the source of every random choice: a fuzz input (then 0 once
@@ -205,18 +216,53 @@ type fltOrder struct {
 	desc  bool
 }
 
+// fltStepKind is what a call on a query does.
+type fltStepKind uint8
+
+const (
+	fltFilterStep fltStepKind = iota
+	fltExcludeStep
+	fltOrderStep
+	fltOffsetStep
+	fltLimitStep
+)
+
+// fltStep is one call on a query: Filter(conds...), Exclude(conds...),
+// OrderBy(order...), Offset(n) or Limit(n).
+type fltStep struct {
+	kind  fltStepKind
+	conds []fltCond
+	order []fltOrder
+	n     int
+}
+
 // fltQuery is a query the model can both build and evaluate:
-// Filter(filter...).Exclude(exclude...).Filter(refine...).OrderBy(order...)
-// .Offset(offset).Limit(limit), each step present only if set.
+// Table.Filter(filter...) then each call of steps, in order.
 type fltQuery struct {
-	filter    []fltCond
-	exclude   []fltCond // nil: no Exclude
-	refine    []fltCond // nil: no second Filter
-	order     []fltOrder
-	offset    int
-	hasOffset bool
-	limit     int
-	hasLimit  bool
+	filter []fltCond
+	steps  []fltStep
+}
+
+// fltEval is the reference's reading of a query's calls, by the
+// documented rules: the conditions that apply (Filter and Exclude steps),
+// the order, the slice (start to stop, exclusive if limited, as Python's
+// slices of slices compose), and the sentinel of the first mistake made
+// building it (a negative Offset or Limit; a Filter, Exclude or OrderBy
+// after a slice).
+type fltEval struct {
+	filters     []fltStep
+	order       []fltOrder
+	start, stop int
+	limited     bool
+	built       error
+}
+
+func (e *fltEval) sliced() bool { return e.limited || e.start > 0 }
+
+func (e *fltEval) fail(err error) {
+	if e.built == nil {
+		e.built = err
+	}
 }
 
 // genCond decodes a condition tree of at most depth levels of And, Or and
@@ -285,30 +331,84 @@ func (s *fltSchema[R]) genQuery(src *fltBytes) fltQuery {
 		q.filter = append(q.filter, s.genCond(src, 3))
 	}
 	if src.n(4) == 3 {
+		st := fltStep{kind: fltExcludeStep}
 		for range 1 + src.n(2) {
-			q.exclude = append(q.exclude, s.genCond(src, 2))
+			st.conds = append(st.conds, s.genCond(src, 2))
 		}
+		q.steps = append(q.steps, st)
 	}
 	if src.n(4) == 3 {
-		q.refine = append(q.refine, s.genCond(src, 2))
+		q.steps = append(q.steps, fltStep{kind: fltFilterStep, conds: []fltCond{s.genCond(src, 2)}})
 	}
-	for range src.n(4) {
-		q.order = append(q.order, fltOrder{field: s.genField(src), desc: src.next()&1 == 1})
+	if n := src.n(4); n > 0 {
+		q.steps = append(q.steps, fltStep{kind: fltOrderStep, order: s.genOrder(src, n, &q)})
 	}
-	count := func() (int, bool) {
+	count := func() int {
 		switch b := src.next(); {
 		case b == 0xfe:
-			return -1 - src.n(3), true
-		case b%4 == 2:
-			return src.n(8), true
+			return -1 - src.n(3)
 		case b%4 == 3:
-			return src.n(64), true
+			return src.n(64)
 		}
-		return 0, false
+		return src.n(8)
 	}
-	q.offset, q.hasOffset = count()
-	q.limit, q.hasLimit = count()
+	for range src.n(4) { // slices of slices
+		kind := fltOffsetStep
+		if src.next()&1 == 1 {
+			kind = fltLimitStep
+		}
+		q.steps = append(q.steps, fltStep{kind: kind, n: count()})
+	}
+	if src.n(8) == 7 { // a refinement after the slice, which it refuses
+		switch src.n(5) {
+		case 0:
+			q.steps = append(q.steps, fltStep{kind: fltFilterStep, conds: []fltCond{s.genCond(src, 1)}})
+		case 1:
+			q.steps = append(q.steps, fltStep{kind: fltExcludeStep, conds: []fltCond{s.genCond(src, 1)}})
+		case 2:
+			q.steps = append(q.steps, fltStep{kind: fltOrderStep, order: s.genOrder(src, 1+src.n(2), nil)})
+		case 3:
+			q.steps = append(q.steps, fltStep{kind: fltFilterStep}) // Filter(): no change
+		default:
+			q.steps = append(q.steps, fltStep{kind: fltExcludeStep}) // Exclude(): no change
+		}
+	}
 	return q
+}
+
+// genOrder decodes an order of n terms, or, one time in three, the fields
+// of an index (s.orders) in one direction or mixed ones, perhaps with the
+// primary key after them and (into q, if given) an equality on the first
+// field and a partial index's Where: the orders an index can yield.
+func (s *fltSchema[R]) genOrder(src *fltBytes, n int, q *fltQuery) []fltOrder {
+	var order []fltOrder
+	if src.n(3) > 0 {
+		for range n {
+			order = append(order, fltOrder{field: s.genField(src), desc: src.next()&1 == 1})
+		}
+		return order
+	}
+	index := fltPick(src, s.orders)
+	idx := index.fields
+	desc, mixed := src.next()&1 == 1, src.n(4) == 0
+	for _, f := range idx {
+		o := fltOrder{field: f, desc: desc}
+		if mixed {
+			o.desc = src.next()&1 == 1
+		}
+		order = append(order, o)
+	}
+	if src.n(3) == 0 {
+		order = append(order, fltOrder{field: 0, desc: src.next()&1 == 1}) // the primary key
+	}
+	if q != nil && len(idx) > 1 && src.n(2) == 0 {
+		f := &s.fields[idx[0]]
+		q.filter = append(q.filter, fltCond{op: fltEq, field: idx[0], vals: []any{fltPick(src, f.values)}})
+	}
+	if q != nil && len(index.where) > 0 && src.n(4) > 0 {
+		q.filter = append(q.filter, index.where...)
+	}
+	return order
 }
 
 // build makes the library's condition.
@@ -345,26 +445,78 @@ func (s *fltSchema[R]) buildAll(cs []fltCond) []Cond[R] {
 // query makes the library's query on tbl.
 func (s *fltSchema[R]) query(tbl *Table[R], fq fltQuery) *Query[R] {
 	q := tbl.Filter(s.buildAll(fq.filter)...)
-	if fq.exclude != nil {
-		q = q.Exclude(s.buildAll(fq.exclude)...)
-	}
-	if fq.refine != nil {
-		q = q.Filter(s.buildAll(fq.refine)...)
-	}
-	if len(fq.order) > 0 {
-		terms := make([]Order[R], len(fq.order))
-		for i, o := range fq.order {
-			terms[i] = s.fields[o.field].order(o.desc)
+	for _, st := range fq.steps {
+		switch st.kind {
+		case fltFilterStep:
+			q = q.Filter(s.buildAll(st.conds)...)
+		case fltExcludeStep:
+			q = q.Exclude(s.buildAll(st.conds)...)
+		case fltOrderStep:
+			q = q.OrderBy(s.orderOf(st.order)...)
+		case fltOffsetStep:
+			q = q.Offset(st.n)
+		case fltLimitStep:
+			q = q.Limit(st.n)
 		}
-		q = q.OrderBy(terms...)
-	}
-	if fq.hasOffset {
-		q = q.Offset(fq.offset)
-	}
-	if fq.hasLimit {
-		q = q.Limit(fq.limit)
 	}
 	return q
+}
+
+func (s *fltSchema[R]) orderOf(order []fltOrder) []Order[R] {
+	terms := make([]Order[R], len(order))
+	for i, o := range order {
+		terms[i] = s.fields[o.field].order(o.desc)
+	}
+	return terms
+}
+
+// evalQuery reads fq's calls by the documented rules.
+func (s *fltSchema[R]) evalQuery(fq fltQuery) fltEval {
+	e := fltEval{filters: []fltStep{{kind: fltFilterStep, conds: fq.filter}}}
+	add := func(a, b int) int { // capped at math.MaxInt
+		if a > math.MaxInt-b {
+			return math.MaxInt
+		}
+		return a + b
+	}
+	for _, st := range fq.steps {
+		switch st.kind {
+		case fltFilterStep, fltExcludeStep:
+			switch {
+			case len(st.conds) == 0:
+			case e.sliced():
+				e.fail(ErrSliced)
+			default:
+				e.filters = append(e.filters, st)
+			}
+		case fltOrderStep:
+			if e.sliced() {
+				e.fail(ErrSliced)
+				continue
+			}
+			e.order = st.order
+		case fltOffsetStep:
+			if st.n < 0 {
+				e.fail(ErrInvalidLookup)
+				continue
+			}
+			e.start = add(e.start, st.n)
+			if e.limited {
+				e.stop = max(e.stop, e.start)
+			}
+		case fltLimitStep:
+			if st.n < 0 {
+				e.fail(ErrInvalidLookup)
+				continue
+			}
+			stop := add(e.start, st.n)
+			if e.limited {
+				stop = min(stop, e.stop)
+			}
+			e.stop, e.limited = stop, true
+		}
+	}
+	return e
 }
 
 // eval is the reference: whether r satisfies c, by the documented rules.
@@ -439,9 +591,12 @@ func (s *fltSchema[R]) evalAll(cs []fltCond, r *R) bool {
 
 // matches is the reference for q's condition.
 func (s *fltSchema[R]) matches(fq fltQuery, r *R) bool {
-	return s.evalAll(fq.filter, r) &&
-		(fq.exclude == nil || !s.evalAll(fq.exclude, r)) &&
-		s.evalAll(fq.refine, r)
+	for _, st := range s.evalQuery(fq).filters {
+		if s.evalAll(st.conds, r) != (st.kind == fltFilterStep) {
+			return false
+		}
+	}
+	return true
 }
 
 // compare is the reference order: the terms, nulls first ascending and
@@ -472,28 +627,39 @@ func (s *fltSchema[R]) compare(order []fltOrder, a, b *R) int {
 	return cmp.Compare(s.id(a), s.id(b))
 }
 
-// result is the reference for q's records, from recs by a linear scan.
+// result is the reference for q's records, from recs by a linear scan:
+// the matches, sorted, sliced.
 func (s *fltSchema[R]) result(fq fltQuery, recs []R) []R {
+	e := s.evalQuery(fq)
+	out := s.ordered(fq, e.order, recs)
+	out = out[min(e.start, len(out)):]
+	if e.limited {
+		out = out[:min(e.stop-e.start, len(out))]
+	}
+	return out
+}
+
+// ordered is the records of recs that fq's condition matches, in order.
+func (s *fltSchema[R]) ordered(fq fltQuery, order []fltOrder, recs []R) []R {
 	var out []R
 	for i := range recs {
 		if s.matches(fq, &recs[i]) {
 			out = append(out, recs[i])
 		}
 	}
-	slices.SortFunc(out, func(a, b R) int { return s.compare(fq.order, &a, &b) })
-	if fq.hasOffset {
-		out = out[min(fq.offset, len(out)):]
-	}
-	if fq.hasLimit {
-		out = out[:min(fq.limit, len(out))]
-	}
+	slices.SortFunc(out, func(a, b R) int { return s.compare(order, &a, &b) })
 	return out
 }
 
 // problems lists the sentinel errors the query may fail with, by the
-// documented rules; none for a valid query. withOrder false leaves out
-// the order's, which Get does not use.
+// documented rules; none for a valid query. A mistake made building it is
+// the one error. withOrder false leaves out the order's, which Get does
+// not use on a query that is not sliced.
 func (s *fltSchema[R]) problems(fq fltQuery, withOrder bool) []error {
+	e := s.evalQuery(fq)
+	if e.built != nil {
+		return []error{e.built}
+	}
 	var errs []error
 	var walk func(c fltCond)
 	walk = func(c fltCond) {
@@ -522,14 +688,13 @@ func (s *fltSchema[R]) problems(fq fltQuery, withOrder bool) []error {
 			}
 		}
 	}
-	for _, c := range slices.Concat(fq.filter, fq.exclude, fq.refine) {
-		walk(c)
-	}
-	if fq.hasOffset && fq.offset < 0 || fq.hasLimit && fq.limit < 0 {
-		errs = append(errs, ErrInvalidLookup)
+	for _, st := range e.filters {
+		for _, c := range st.conds {
+			walk(c)
+		}
 	}
 	if withOrder {
-		for _, o := range fq.order {
+		for _, o := range e.order {
 			if !s.fields[o.field].declared {
 				errs = append(errs, ErrUnknownField)
 			}
@@ -575,26 +740,29 @@ func (s *fltSchema[R]) condsString(cs []fltCond) string {
 func (s *fltSchema[R]) queryString(fq fltQuery) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Filter(%s)", s.condsString(fq.filter))
-	if fq.exclude != nil {
-		fmt.Fprintf(&b, ".Exclude(%s)", s.condsString(fq.exclude))
-	}
-	if fq.refine != nil {
-		fmt.Fprintf(&b, ".Filter(%s)", s.condsString(fq.refine))
-	}
-	if len(fq.order) > 0 {
-		terms := make([]string, len(fq.order))
-		for i, o := range fq.order {
-			terms[i] = s.fields[o.field].name + map[bool]string{false: ".Asc()", true: ".Desc()"}[o.desc]
+	for _, st := range fq.steps {
+		switch st.kind {
+		case fltFilterStep:
+			fmt.Fprintf(&b, ".Filter(%s)", s.condsString(st.conds))
+		case fltExcludeStep:
+			fmt.Fprintf(&b, ".Exclude(%s)", s.condsString(st.conds))
+		case fltOrderStep:
+			fmt.Fprintf(&b, ".OrderBy(%s)", s.orderString(st.order))
+		case fltOffsetStep:
+			fmt.Fprintf(&b, ".Offset(%d)", st.n)
+		case fltLimitStep:
+			fmt.Fprintf(&b, ".Limit(%d)", st.n)
 		}
-		fmt.Fprintf(&b, ".OrderBy(%s)", strings.Join(terms, ", "))
-	}
-	if fq.hasOffset {
-		fmt.Fprintf(&b, ".Offset(%d)", fq.offset)
-	}
-	if fq.hasLimit {
-		fmt.Fprintf(&b, ".Limit(%d)", fq.limit)
 	}
 	return b.String()
+}
+
+func (s *fltSchema[R]) orderString(order []fltOrder) string {
+	terms := make([]string, len(order))
+	for i, o := range order {
+		terms[i] = s.fields[o.field].name + map[bool]string{false: ".Asc()", true: ".Desc()"}[o.desc]
+	}
+	return strings.Join(terms, ", ")
 }
 
 func (s *fltSchema[R]) ids(recs []R) []int64 {
@@ -605,8 +773,12 @@ func (s *fltSchema[R]) ids(recs []R) []int64 {
 	return ids
 }
 
-// check runs every read verb of fq on tbl and compares it with the
-// reference over recs, the table's records in primary key order.
+// check runs every verb of fq on tbl and compares it with the reference
+// over recs, the table's records in primary key order: every read verb;
+// on a slice, Get() from the slice and the slice error of Get with a
+// condition, Filter, Exclude, OrderBy, Earliest, Latest, InBulk and
+// GetOrCreate; otherwise Get with Table.Get's rules, Earliest and Latest
+// by the order's fields, and InBulk.
 func (s *fltSchema[R]) check(t testing.TB, tbl *Table[R], recs []R, fq fltQuery, where string) {
 	t.Helper()
 	q := s.query(tbl, fq)
@@ -618,6 +790,7 @@ func (s *fltSchema[R]) check(t testing.TB, tbl *Table[R], recs []R, fq fltQuery,
 		s.checkInvalid(t, q, fq, probs, fail)
 		return
 	}
+	e := s.evalQuery(fq)
 	want := s.result(fq, recs)
 	got, err := q.Collect()
 	if err != nil {
@@ -643,35 +816,125 @@ func (s *fltSchema[R]) check(t testing.TB, tbl *Table[R], recs []R, fq fltQuery,
 	if err != nil || ok != (len(want) > 0) || ok && s.id(&last) != s.id(&want[len(want)-1]) {
 		fail("Last: %v, %v, %v; want %v", s.ids([]R{last}), ok, err, s.ids(want))
 	}
-	if all := s.ids(slices.Collect(q.All())); !slices.Equal(all, s.ids(want)) {
-		fail("All: %v; want %v", all, s.ids(want))
+	if all, err := allOf(t, q); err != nil || !slices.Equal(s.ids(all), s.ids(want)) {
+		fail("All: %v, %v; want %v", s.ids(all), err, s.ids(want))
 	}
 	if strings.HasPrefix(q.Explain(), "invalid") {
 		fail("Explain of a valid query")
 	}
-	// Get ignores order, offset and limit.
-	var matching []R
-	for i := range recs {
-		if s.matches(fq, &recs[i]) {
-			matching = append(matching, recs[i])
+	// Get: the one record of the slice, in order; on a query not sliced,
+	// of the matches, in any order.
+	one := want
+	if !e.sliced() {
+		one = s.ordered(fq, nil, recs)
+	}
+	s.checkGet(q, one, fail)
+	if e.sliced() {
+		s.checkSliced(t, tbl, q, fail)
+		return
+	}
+	// Earliest and Latest by the order's fields (the primary key if none),
+	// on the matches.
+	var fields []ColumnOf[R]
+	var asc, desc []fltOrder
+	for _, o := range e.order {
+		fields = append(fields, s.fields[o.field].column)
+		asc = append(asc, fltOrder{field: o.field})
+		desc = append(desc, fltOrder{field: o.field, desc: true})
+	}
+	if len(fields) == 0 {
+		asc, desc = []fltOrder{{field: 0}}, []fltOrder{{field: 0, desc: true}}
+	}
+	for _, c := range []struct {
+		verb  string
+		call  func(...ColumnOf[R]) (R, error)
+		order []fltOrder
+	}{{"Earliest", q.Earliest, asc}, {"Latest", q.Latest, desc}} {
+		byIt := s.ordered(fq, c.order, recs)
+		rec, err := c.call(fields...)
+		switch {
+		case len(byIt) == 0 && !errors.Is(err, ErrNotFound):
+			fail("%s: %v; want ErrNotFound", c.verb, err)
+		case len(byIt) > 0 && (err != nil || s.id(&rec) != s.id(&byIt[0])):
+			fail("%s: %v, %v; want %v", c.verb, s.ids([]R{rec}), err, s.ids(byIt[:1]))
 		}
 	}
-	one, err := q.Get()
-	switch len(matching) {
+	// InBulk by primary key: every other id, and one that no record has.
+	var ids []int64
+	for i := range recs {
+		if i%2 == 0 {
+			ids = append(ids, s.id(&recs[i]))
+		}
+	}
+	bulk, err := s.inBulk(q, append(ids, -7)...)
+	wantBulk := map[int64]R{}
+	for _, r := range one {
+		if id := s.id(&r); slices.Contains(ids, id) {
+			wantBulk[id] = r
+		}
+	}
+	if err != nil || !reflect.DeepEqual(bulk, wantBulk) {
+		fail("InBulk: %d records, %v; want %d", len(bulk), err, len(wantBulk))
+	}
+}
+
+// checkGet requires q.Get() to find the one record of one (NotFound if
+// none, MultipleReturned with the count, exact up to 20, if several).
+func (s *fltSchema[R]) checkGet(q *Query[R], one []R, fail func(string, ...any)) {
+	got, err := q.Get()
+	switch len(one) {
 	case 0:
 		if !errors.Is(err, ErrNotFound) {
 			fail("Get: %v; want ErrNotFound", err)
 		}
 	case 1:
-		if err != nil || s.id(&one) != s.id(&matching[0]) {
-			fail("Get: %v, %v; want %v", s.ids([]R{one}), err, s.ids(matching))
+		if err != nil || s.id(&got) != s.id(&one[0]) {
+			fail("Get: %v, %v; want %v", s.ids([]R{got}), err, s.ids(one))
 		}
 	default:
 		var mr *MultipleReturnedError
-		if !errors.As(err, &mr) || mr.Count != min(len(matching), 21) { // exact up to 20, then 21
-			fail("Get: %v; want MultipleReturnedError with count %d", err, min(len(matching), 21))
+		if !errors.As(err, &mr) || mr.Count != min(len(one), 21) { // exact up to 20, then 21
+			fail("Get: %v; want MultipleReturnedError with count %d", err, min(len(one), 21))
 		}
 	}
+}
+
+// checkSliced requires the calls that a slice refuses to fail with a
+// *SliceError naming them, and to change nothing.
+func (s *fltSchema[R]) checkSliced(t testing.TB, tbl *Table[R], q *Query[R], fail func(string, ...any)) {
+	t.Helper()
+	before := dump(t, tbl)
+	created := false
+	refused := []struct {
+		call string
+		run  func() error
+	}{
+		{"Get", func() error { _, err := q.Get(Cond[R]{}); return err }},
+		{"Filter", func() error { _, err := q.Filter(Cond[R]{}).Count(); return err }},
+		{"Exclude", func() error { _, err := q.Exclude(s.pkEq(-7)).Collect(); return err }},
+		{"OrderBy", func() error { _, _, err := q.OrderBy().First(); return err }},
+		{"Earliest", func() error { _, err := q.Earliest(); return err }},
+		{"Latest", func() error { _, err := q.Latest(s.fields[0].column); return err }},
+		{"InBulk", func() error { _, err := s.inBulk(q, 1); return err }},
+		{"GetOrCreate", func() error {
+			_, _, err := q.GetOrCreate(s.pkEq(-7), func() (R, error) { created = true; var r R; return r, nil })
+			return err
+		}},
+	}
+	for _, c := range refused {
+		var se *SliceError
+		if err := c.run(); !errors.Is(err, ErrSliced) || !errors.As(err, &se) || se.Call != c.call || se.Table != s.table {
+			fail("%s on a slice: %v; want a *SliceError for %s", c.call, err, c.call)
+		}
+	}
+	if created {
+		fail("GetOrCreate on a slice called create")
+	}
+	// Filter and Exclude without conditions change nothing, refuse nothing.
+	if _, err := q.Filter().Exclude().Count(); err != nil {
+		fail("Filter().Exclude() on a slice: %v", err)
+	}
+	require.Equal(t, before, dump(t, tbl), "a refused call changed the table")
 }
 
 // checkInvalid requires every verb of q to fail with one of probs.
@@ -711,16 +974,31 @@ func (s *fltSchema[R]) checkInvalid(t testing.TB, q *Query[R], fq fltQuery, prob
 	if ok {
 		fail("Last found with an error")
 	}
-	is("Err", q.Err(), probs)
+	all, err := allOf(t, q)
+	is("All", err, probs)
+	if len(all) != 0 {
+		fail("All yields records of an invalid query")
+	}
 	if !strings.HasPrefix(q.Explain(), "invalid: ") {
 		fail("Explain of an invalid query")
 	}
-	if len(slices.Collect(q.All())) != 0 {
-		fail("All yields records of an invalid query")
-	}
-	if getProbs := s.problems(fq, false); len(getProbs) > 0 {
+	e := s.evalQuery(fq)
+	if getProbs := s.problems(fq, e.sliced()); len(getProbs) > 0 {
 		_, err = q.Get()
 		is("Get", err, getProbs)
+	}
+	// Earliest and Latest replace the order: the order's problems do not
+	// count. A slice refuses them, a mistake made before any condition's
+	// is checked.
+	noOrder := s.problems(fq, false)
+	if e.built == nil && e.sliced() {
+		noOrder = []error{ErrSliced}
+	}
+	if len(noOrder) > 0 {
+		_, err = q.Earliest()
+		is("Earliest", err, noOrder)
+		_, err = q.Latest()
+		is("Latest", err, noOrder)
 	}
 }
 
@@ -900,9 +1178,11 @@ func fltUserSchema() *fltSchema[User] {
 			{"age even", func(u *User) bool { return u.Age%2 == 0 }},
 			{"name shorter than org", func(u *User) bool { return len(u.Name) < len(u.Org) }},
 		},
-		id:   func(u *User) int64 { return u.ID },
-		pkEq: func(id int64) Cond[User] { return uID.Eq(id) },
-		open: func(t testing.TB, opts Options) (*DB, *Table[User]) { return newUsers(t, opts) },
+		id:     func(u *User) int64 { return u.ID },
+		pkEq:   func(id int64) Cond[User] { return uID.Eq(id) },
+		inBulk: func(q *Query[User], ids ...int64) (map[int64]User, error) { return InBulk(q, uID, ids...) },
+		orders: []fltIndex{{fields: []int{0}}, {fields: []int{1}}, {fields: []int{2, 3}}, {fields: []int{5}}}, // id, email, (org, username), age
+		open:   func(t testing.TB, opts Options) (*DB, *Table[User]) { return newUsers(t, opts) },
 		decode: func(src *fltBytes, id int64) User {
 			u := User{ID: id, Org: fltPick(src, orgs), Name: fltPick(src, names), Age: fltPick(src, ages)}
 			if b := src.next(); b < 24 {
@@ -976,8 +1256,13 @@ func fltItemSchema() *fltSchema[fltItem] {
 			{"nick or score null", func(r *fltItem) bool { return r.Nick == nil || r.Score == nil }},
 			{"size at least 2", func(r *fltItem) bool { return r.Size >= 2 }},
 		},
-		id:   func(r *fltItem) int64 { return r.ID },
-		pkEq: func(id int64) Cond[fltItem] { return fltID.Eq(id) },
+		id:     func(r *fltItem) int64 { return r.ID },
+		pkEq:   func(id int64) Cond[fltItem] { return fltID.Eq(id) },
+		inBulk: func(q *Query[fltItem], ids ...int64) (map[int64]fltItem, error) { return InBulk(q, fltID, ids...) },
+		// id, name, nick, rank, score, at, done, (group, rank), size where done
+		orders: []fltIndex{{fields: []int{0}}, {fields: []int{1}}, {fields: []int{4}}, {fields: []int{3}}, {fields: []int{5}},
+			{fields: []int{6}}, {fields: []int{7}}, {fields: []int{2, 3}},
+			{fields: []int{8}, where: []fltCond{{op: fltEq, field: 7, vals: []any{true}}}}},
 		open: fltNewItems,
 		decode: func(src *fltBytes, id int64) fltItem {
 			r := fltItem{ID: id, Group: fltPick(src, fltGroups), Rank: fltPick(src, fltRanks),
@@ -1051,21 +1336,28 @@ func TestQuery_Model_ReferenceAgreesWithFixtures(t *testing.T) {
 	leaf := func(name string, op fltOp, vals ...any) fltCond {
 		return fltCond{op: op, field: field(name), vals: vals}
 	}
+	orderBy := func(order ...fltOrder) fltStep { return fltStep{kind: fltOrderStep, order: order} }
+	offset := func(n int) fltStep { return fltStep{kind: fltOffsetStep, n: n} }
+	limit := func(n int) fltStep { return fltStep{kind: fltLimitStep, n: n} }
 	tests := []struct {
 		q    fltQuery
 		want []int64
 	}{
 		{fltQuery{filter: []fltCond{leaf("nick", fltNe, "al")}}, []int64{20, 30, 40, 50, 60}},
-		{fltQuery{exclude: []fltCond{leaf("nick", fltEq, "al")}}, []int64{20, 30, 40, 50, 60}},
+		{fltQuery{steps: []fltStep{{kind: fltExcludeStep, conds: []fltCond{leaf("nick", fltEq, "al")}}}}, []int64{20, 30, 40, 50, 60}},
 		{fltQuery{filter: []fltCond{leaf("nick", fltLt, "b")}}, []int64{10, 40, 60}},
 		{fltQuery{filter: []fltCond{leaf("score", fltEq, 0.0)}}, []int64{30, 40}},
 		{fltQuery{filter: []fltCond{leaf("at", fltEq, fltT0.In(fltZone))}}, []int64{10, 30}},
-		{fltQuery{order: []fltOrder{{field("score"), false}}}, []int64{20, 60, 30, 40, 10, 50}},
-		{fltQuery{order: []fltOrder{{field("score"), true}}}, []int64{50, 10, 30, 40, 20, 60}},
-		{fltQuery{order: []fltOrder{{field("group"), false}, {field("rank"), true}}, hasOffset: true, offset: 1, hasLimit: true, limit: 3}, []int64{10, 60, 20}},
+		{fltQuery{steps: []fltStep{orderBy(fltOrder{field("score"), false})}}, []int64{20, 60, 30, 40, 10, 50}},
+		{fltQuery{steps: []fltStep{orderBy(fltOrder{field("score"), true})}}, []int64{50, 10, 30, 40, 20, 60}},
+		{fltQuery{steps: []fltStep{orderBy(fltOrder{field("group"), false}, fltOrder{field("rank"), true}), offset(1), limit(3)}}, []int64{10, 60, 20}},
+		{fltQuery{steps: []fltStep{orderBy(fltOrder{field("group"), false}, fltOrder{field("rank"), true}), limit(3), offset(1)}}, []int64{10, 60}},
+		{fltQuery{steps: []fltStep{orderBy(fltOrder{field("rank"), true}), limit(5), offset(4), limit(9)}}, []int64{40}},
+		{fltQuery{steps: []fltStep{limit(5), offset(7)}}, []int64{}},
+		{fltQuery{steps: []fltStep{offset(2), offset(1), limit(2), limit(3)}}, []int64{40, 50}},
 	}
 	for _, tt := range tests {
-		require.Equal(t, tt.want, s.ids(s.result(tt.q, recs)), s.queryString(tt.q))
+		require.Equal(t, tt.want, append([]int64{}, s.ids(s.result(tt.q, recs))...), s.queryString(tt.q))
 		_, items, _ := fltItems(t)
 		s.check(t, items, recs, tt.q, "fixture")
 	}

@@ -52,8 +52,9 @@ var (
 
 // fltNewItems returns a DB with the Item table: primary key id, unique
 // name, unique optional nick (nulls distinct), plain indexes on rank,
-// optional score, at, done and (group, rank), and size and tag declared
-// unindexed. The invariant checker runs when the test ends.
+// optional score, at, done and (group, rank), a partial plain index on
+// size for the records whose done is true, and tag declared unindexed.
+// The invariant checker runs when the test ends.
 func fltNewItems(t testing.TB, opts Options) (*DB, *Table[fltItem]) {
 	t.Helper()
 	db := newTestDB(t, opts)
@@ -66,6 +67,7 @@ func fltNewItems(t testing.TB, opts Options) (*DB, *Table[fltItem]) {
 		Index("item_at", fltAt),
 		Index("item_done", fltDone),
 		Index("item_group_rank", fltGroup, fltRank),
+		Index("item_done_size", fltSize).Where(fltDone.Eq(true)),
 		Fields(fltSize, fltTag))
 	require.NoError(t, err)
 	return db, items
@@ -111,17 +113,46 @@ func fltItems(t testing.TB) (*DB, *Table[fltItem], map[int64]fltItem) {
 	return db, items, byID
 }
 
+// allOf ranges over q.All() and returns the records it yielded and its
+// error, which must come once, alone (with a zero record), and last.
+func allOf[T any](t testing.TB, q *Query[T]) ([]T, error) {
+	t.Helper()
+	var recs []T
+	var err error
+	afterErr := 0
+	var zero T
+	nonZero := false
+	for rec, e := range q.All() {
+		switch {
+		case err != nil:
+			afterErr++
+		case e != nil:
+			err = e
+			nonZero = any(rec) != any(zero)
+		default:
+			recs = append(recs, rec)
+		}
+	}
+	require.Zero(t, afterErr, "All yielded after its error")
+	require.False(t, nonZero, "All yielded a record with its error")
+	if err != nil {
+		require.Empty(t, recs, "All yielded records and an error")
+	}
+	return recs, err
+}
+
 // fltRequireQuery checks every read verb of q against want, the ids of
-// q's records in order: Collect, All, Count, Exists, First, Last, Err and
+// q's records in order: Collect, All, Count, Exists, First, Last and
 // Explain.
 func fltRequireQuery[T any](t *testing.T, q *Query[T], ids func([]T) []int64, want []int64) {
 	t.Helper()
-	require.NoError(t, q.Err())
 	assert.NotContains(t, q.Explain(), "invalid")
 	got, err := q.Collect()
 	require.NoError(t, err)
 	require.Equal(t, want, ids(got), "Collect (%s)", q.Explain())
-	assert.Equal(t, want, ids(slices.Collect(q.All())), "All")
+	all, err := allOf(t, q)
+	require.NoError(t, err, "All")
+	assert.Equal(t, want, ids(all), "All")
 	n, err := q.Count()
 	require.NoError(t, err)
 	assert.Equal(t, len(want), n, "Count")
@@ -367,9 +398,20 @@ func TestQuery_LimitOffset(t *testing.T) {
 		{"Offset to the end", byAge.Offset(8), []int64{}},
 		{"Offset past the end", byAge.Offset(100), []int64{}},
 		{"Offset and Limit", byAge.Offset(2).Limit(3), []int64{1, 2, 5}},
-		{"Limit and Offset in either order", byAge.Limit(3).Offset(2), []int64{1, 2, 5}},
+		{"Offset of a Limit takes from the slice", byAge.Limit(3).Offset(2), []int64{1}},
+		{"Offset of a Limit, as qs[0:5][4:]", byAge.Limit(5).Offset(4), []int64{5}},
+		{"Offset past a Limit's end", byAge.Limit(5).Offset(7), []int64{}},
+		{"Limit of an Offset past a Limit's end", byAge.Limit(5).Offset(7).Limit(3), []int64{}},
 		{"Limit past the end after Offset", byAge.Offset(6).Limit(5), []int64{8, 6}},
-		{"last Limit wins", byAge.Limit(1).Limit(2), []int64{7, 4}},
+		{"a Limit of a slice never adds records", byAge.Limit(1).Limit(2), []int64{7}},
+		{"a shorter Limit of a slice", byAge.Limit(5).Limit(2), []int64{7, 4}},
+		{"Offsets add up", byAge.Offset(2).Offset(3), []int64{3, 8, 6}},
+		{"slices of slices", byAge.Offset(1).Limit(6).Offset(2).Limit(3).Offset(1), []int64{5, 3}},
+		{"Offset(0) is no slice", byAge.Offset(0).Limit(2), []int64{7, 4}},
+		{"huge Offsets saturate", byAge.Offset(math.MaxInt).Offset(math.MaxInt).Limit(1), []int64{}},
+		{"huge Limits", byAge.Offset(7).Limit(math.MaxInt).Limit(math.MaxInt), []int64{6}},
+		{"Limit descending, streamed", users.Filter().OrderBy(uAge.Desc()).Limit(3), []int64{6, 3, 8}},
+		{"Offset descending, streamed", users.Filter().OrderBy(uAge.Desc()).Offset(3).Limit(3), []int64{1, 2, 5}},
 		{"Limit in primary key order", users.Filter(uAge.Eq(30)).Limit(2), []int64{1, 2}},
 		{"Offset in primary key order", users.Filter(uAge.Eq(30)).Offset(1), []int64{2, 5}},
 		{"Limit with sort", users.Filter().OrderBy(uName.Desc()).Limit(2), []int64{5, 6}},
@@ -467,6 +509,13 @@ func TestQuery_First_Last_Empty(t *testing.T) {
 			ok, err = q.Exists()
 			require.NoError(t, err)
 			assert.False(t, ok)
+			if q.sliced() { // a slice refuses them
+				_, err = q.Earliest(uAge)
+				requireErrorAs(t, err, &SliceError{Table: "User", Call: "Earliest"})
+				_, err = q.Latest(uAge)
+				requireErrorAs(t, err, &SliceError{Table: "User", Call: "Latest"})
+				return
+			}
 			_, err = q.Earliest(uAge)
 			requireNotFound(t, err, "User")
 			_, err = q.Latest(uAge)
@@ -504,12 +553,27 @@ func TestQuery_Earliest_Latest(t *testing.T) {
 	got, err = users.Filter().Latest(uName, uEmail) // Zoe
 	require.NoError(t, err)
 	assert.Equal(t, user(5), got)
-	got, err = users.Filter().OrderBy(uName.Desc()).Limit(0).Earliest(uAge) // Earliest replaces the order; the limit stays
-	requireNotFound(t, err, "User")
-	assert.Zero(t, got)
-	got, err = users.Filter().Offset(1).Earliest(uAge) // the offset applies
+	got, err = users.Filter().OrderBy(uName.Desc()).Earliest(uAge) // Earliest replaces the order
 	require.NoError(t, err)
-	assert.Equal(t, user(4), got)
+	assert.Equal(t, user(7), got)
+	got, err = users.Filter().OrderBy(uName.Desc()).Limit(5).Earliest(uAge) // a slice fixes the records
+	requireErrorAs(t, err, &SliceError{Table: "User", Call: "Earliest"})
+	assert.Zero(t, got)
+	got, err = users.Filter().Offset(1).Latest(uAge)
+	requireErrorAs(t, err, &SliceError{Table: "User", Call: "Latest"})
+	assert.Zero(t, got)
+	got, err = users.Filter().Offset(0).Latest(uAge) // Offset(0) is no slice
+	require.NoError(t, err)
+	assert.Equal(t, user(6), got)
+	got, err = users.Filter(uAge.Ge(30)).Latest(uAge, uEmail) // 41: Bob and Al, the larger email
+	require.NoError(t, err)
+	assert.Equal(t, user(6), got)
+	got, err = users.Filter(uAge.Lt(52)).Latest(uAge, uEmail) // 41: Bob and Al, the larger email
+	require.NoError(t, err)
+	assert.Equal(t, user(3), got)
+	got, err = users.Filter().Latest() // no field: primary key order
+	require.NoError(t, err)
+	assert.Equal(t, user(8), got)
 	got, err = users.Filter().Earliest() // no field: primary key order
 	require.NoError(t, err)
 	assert.Equal(t, user(1), got)
@@ -559,12 +623,38 @@ func TestQuery_Get(t *testing.T) {
 	_, err = acme.Get(uAge.Between(41, 19))
 	requireNotFound(t, err, "User")
 
-	// Order, offset and limit do not apply.
-	got, err = users.Filter(uAge.Eq(19)).OrderBy(uName.Desc()).Offset(5).Limit(0).Get()
+	// Order does not apply.
+	got, err = users.Filter(uAge.Eq(19)).OrderBy(uName.Desc()).Get()
 	require.NoError(t, err)
 	assert.Equal(t, stored[6], got)
-	_, err = users.Filter(uAge.Eq(30)).Limit(1).Get()
+	_, err = users.Filter(uAge.Eq(30)).OrderBy(uName.Desc()).Get()
 	requireMultiple(t, err, "User", 3)
+
+	// On a slice, Get() takes the one record of the slice, in order.
+	got, err = users.Filter(uAge.Eq(30)).Limit(1).Get()
+	require.NoError(t, err)
+	assert.Equal(t, stored[0], got)
+	got, err = users.Filter(uAge.Eq(30)).OrderBy(uName.Desc()).Limit(1).Get() // Zoe
+	require.NoError(t, err)
+	assert.Equal(t, stored[4], got)
+	got, err = users.Filter(uAge.Eq(30)).Limit(2).Offset(1).Get() // Ann
+	require.NoError(t, err)
+	assert.Equal(t, stored[1], got)
+	_, err = users.Filter(uAge.Eq(30)).Limit(2).Get()
+	requireMultiple(t, err, "User", 2)
+	_, err = users.Filter().Offset(1).Get()
+	requireMultiple(t, err, "User", 7)
+	_, err = users.Filter(uAge.Eq(19)).Offset(5).Limit(0).Get()
+	requireNotFound(t, err, "User")
+	_, err = users.Filter(uAge.Eq(19)).Offset(1).Get()
+	requireNotFound(t, err, "User")
+	// With conditions, it would filter the slice: Django refuses.
+	_, err = users.Filter(uAge.Eq(30)).Limit(2).Get(uName.Eq("Leo"))
+	require.ErrorIs(t, err, ErrSliced)
+	requireErrorAs(t, err, &SliceError{Table: "User", Call: "Get"})
+	assert.Equal(t, "recstore: User.Get: cannot filter a query once a slice has been taken", err.Error())
+	_, err = users.Filter(uAge.Eq(30)).Limit(2).OrderBy(uAge.Desc()).Get() // the first mistake
+	requireErrorAs(t, err, &SliceError{Table: "User", Call: "OrderBy"})
 
 	// Table.Get's errors.
 	_, err = acme.Limit(-1).Get(uAge.Eq(19))
@@ -631,7 +721,9 @@ func TestQuery_Verbs_InvalidQuery(t *testing.T) {
 		return &KeyError{Table: "Item", Field: field, Reason: "NaN cannot be compared", Err: ErrInvalidKey}
 	}
 	lookupErr := func(reason string) error { return &LookupError{Table: "Item", Reason: reason} }
-	fieldErr := func(field string) error { return &FieldError{Table: "Item", Field: field} }
+	fieldErr := func(field string) error {
+		return &FieldError{Table: "Item", Field: field, Choices: []string{"id", "name", "nick", "rank", "score", "at", "done", "group", "size", "tag"}}
+	}
 	tests := []struct {
 		name string
 		q    *Query[fltItem]
@@ -701,10 +793,10 @@ func TestQuery_Verbs_InvalidQuery(t *testing.T) {
 				check("Latest", err)
 				assert.Zero(t, rec)
 			}
-			err = q.Err()
-			check("Err", err)
+			all, err := allOf(t, q)
+			check("All", err)
+			assert.Empty(t, all, "All")
 			assert.Equal(t, "invalid: "+err.Error(), q.Explain())
-			assert.Empty(t, slices.Collect(q.All()), "All")
 			bulk, err := InBulk(q, fltID, 10, 20)
 			check("InBulk", err)
 			assert.Nil(t, bulk)
@@ -745,10 +837,10 @@ func TestQuery_Verbs_InvalidQuery(t *testing.T) {
 	}
 
 	t.Run("message", func(t *testing.T) {
-		err := items.Filter(fltScore.Eq(nan)).Err()
+		_, err := items.Filter(fltScore.Eq(nan)).Count()
 		assert.Equal(t, `recstore: invalid key in table Item for field "score": NaN cannot be compared`, err.Error())
-		err = items.Filter(fltGhost.Eq(1)).Err()
-		assert.Equal(t, `recstore: table Item has no field "ghost" (declare it in NewTable)`, err.Error())
+		_, err = items.Filter(fltGhost.Eq(1)).Count()
+		assert.Equal(t, `recstore: table Item has no field "ghost" (choices are: id, name, nick, rank, score, at, done, group, size, tag)`, err.Error())
 	})
 
 	t.Run("bad condition given to Query.Get", func(t *testing.T) {
@@ -796,8 +888,9 @@ func TestQuery_Verbs_ClosedDB(t *testing.T) {
 	require.ErrorIs(t, err, ErrClosed)
 	_, err = q.Earliest(uAge)
 	require.ErrorIs(t, err, ErrClosed)
-	require.ErrorIs(t, q.Err(), ErrClosed)
-	assert.Empty(t, slices.Collect(q.All()))
+	all, err := allOf(t, q)
+	require.ErrorIs(t, err, ErrClosed)
+	assert.Empty(t, all)
 	_, err = q.Delete()
 	require.ErrorIs(t, err, ErrClosed)
 	_, err = q.Update(func(u User) (User, error) { return u, nil })
@@ -1107,13 +1200,23 @@ func TestQuery_GetOrCreate_Scoped(t *testing.T) {
 		require.ErrorIs(t, err, ErrInvalidLookup)
 		assert.Equal(t, stored, dump(t, users))
 	})
-	t.Run("order, offset and limit do not narrow the scope", func(t *testing.T) {
+	t.Run("order does not narrow the scope", func(t *testing.T) {
 		_, users, stored := newFixtureUsersN(t, 8)
-		got, created, err := acme(users).OrderBy(uAge.Desc()).Offset(3).Limit(0).GetOrCreate(uName.Eq("Leo"),
+		got, created, err := acme(users).OrderBy(uAge.Desc()).GetOrCreate(uName.Eq("Leo"),
 			func() (User, error) { return User{}, errors.New("not called") })
 		require.NoError(t, err)
 		assert.False(t, created)
 		assert.Equal(t, stored[0], got)
+	})
+	t.Run("a slice refuses it", func(t *testing.T) {
+		_, users, stored := newFixtureUsersN(t, 8)
+		called := false
+		_, created, err := acme(users).Offset(3).Limit(0).GetOrCreate(uName.Eq("Leo"),
+			func() (User, error) { called = true; return User{}, nil })
+		requireErrorAs(t, err, &SliceError{Table: "User", Call: "GetOrCreate"})
+		assert.False(t, created)
+		assert.False(t, called)
+		assert.Equal(t, stored, dump(t, users))
 	})
 	t.Run("optional field", func(t *testing.T) {
 		_, items, byID := fltItems(t)
@@ -1145,36 +1248,51 @@ func TestQuery_Explain(t *testing.T) {
 		q    *Query[User]
 		want string
 	}{
-		{"unique point lookup", users.Filter(uEmail.Eq("bob@example.com")), `point user_email "bob@example.com"`},
-		{"unique point lookup with another condition", users.Filter(uAge.Eq(30), uEmail.Eq("bob@example.com")), `point user_email "bob@example.com"`},
-		{"primary key point lookup", users.Filter(uID.Eq(3)), "point primary 3"},
-		{"composite unique point lookup", users.Filter(uUsername.Eq("leo"), uOrg.Eq("acme")), `point org_username "acme\x00\x01leo\x00\x01"`},
-		{"plain equality", users.Filter(uAge.Eq(30)), "key scan user_age 30"},
-		{"range Gt", users.Filter(uAge.Gt(30)), "range user_age (30, +inf), then sort"},
-		{"range Le", users.Filter(uAge.Le(30)), "range user_age (-inf, 30], then sort"},
-		{"range Between", users.Filter(uAge.Between(25, 41)), "range user_age [25, 41], then sort"},
-		{"range intersected", users.Filter(uAge.Ge(20), uAge.Lt(41), uAge.Gt(20)), "range user_age (20, 41), then sort"},
-		{"empty range", users.Filter(uAge.Gt(5), uAge.Lt(3)), "range user_age (5, 3), then sort"},
-		{"range on the primary key streams", users.Filter(uID.Gt(3)), "range primary (3, +inf)"},
-		{"prefix on an indexed string", users.Filter(uEmail.Prefix("a")), `prefix user_email "a", then sort`},
-		{"prefix on a composite leading field", users.Filter(uOrg.Prefix("ac")), `prefix org_username "ac", then sort`},
-		{"leading field of a composite index", users.Filter(uOrg.Eq("acme")), `prefix org_username "acme\x00\x01", then sort`},
-		{"leading field and prefix of the next", users.Filter(uOrg.Eq("acme"), uUsername.Prefix("a")), `prefix org_username "acme\x00\x01a", then sort`},
-		{"In on an indexed field", users.Filter(uAge.In(52, 19, 19)), "in user_age (19, 52), then sort"},
-		{"In on a unique field", users.Filter(uEmail.In("bob@example.com", "amy@example.com")), `in user_email ("amy@example.com", "bob@example.com"), then sort`},
-		{"In on the primary key streams", users.Filter(uID.In(3, 1)), "in primary (1, 3)"},
-		{"In preferred to a range", users.Filter(uAge.In(19, 30), uAge.Gt(19)), "in user_age (19, 30), then sort"},
-		{"Or of indexed conditions", users.Filter(Or(uEmail.Eq("bob@example.com"), uAge.Eq(25))), `union(point user_email "bob@example.com" | key scan user_age 25), then sort`},
-		{"Or of indexed conditions and another condition", users.Filter(Or(uAge.Gt(40), uOrg.Eq("acme")), uName.Prefix("B")), `union(range user_age (40, +inf) | prefix org_username "acme\x00\x01"), then sort`},
+		{"unique point lookup", users.Filter(uEmail.Eq("bob@example.com")), `point user_email (email="bob@example.com")`},
+		{"unique point lookup with another condition", users.Filter(uAge.Eq(30), uEmail.Eq("bob@example.com")), `point user_email (email="bob@example.com")`},
+		{"primary key point lookup", users.Filter(uID.Eq(3)), "point primary (id=3)"},
+		{"composite unique point lookup", users.Filter(uUsername.Eq("leo"), uOrg.Eq("acme")), `point org_username (org="acme", username="leo")`},
+		{"plain equality", users.Filter(uAge.Eq(30)), "key scan user_age (age=30)"},
+		{"range Gt", users.Filter(uAge.Gt(30)), "range user_age (age > 30), then sort"},
+		{"range Le", users.Filter(uAge.Le(30)), "range user_age (age <= 30), then sort"},
+		{"range Between", users.Filter(uAge.Between(25, 41)), "range user_age (age >= 25, age <= 41), then sort"},
+		{"range intersected", users.Filter(uAge.Ge(20), uAge.Lt(41), uAge.Gt(20)), "range user_age (age > 20, age < 41), then sort"},
+		{"empty range", users.Filter(uAge.Gt(5), uAge.Lt(3)), "range user_age (age > 5, age < 3), then sort"},
+		{"range on the primary key streams", users.Filter(uID.Gt(3)), "range primary (id > 3)"},
+		{"range on the leading field of a composite index", users.Filter(uOrg.Gt("b")), `range org_username (org > "b"), then sort`},
+		{"prefix on an indexed string", users.Filter(uEmail.Prefix("a")), `prefix user_email (email starts with "a"), then sort`},
+		{"prefix on a composite leading field", users.Filter(uOrg.Prefix("ac")), `prefix org_username (org starts with "ac"), then sort`},
+		{"leading field of a composite index", users.Filter(uOrg.Eq("acme")), `prefix org_username (org="acme"), then sort`},
+		{"leading field and prefix of the next", users.Filter(uOrg.Eq("acme"), uUsername.Prefix("a")), `prefix org_username (org="acme", username starts with "a"), then sort`},
+		{"leading field and range of the next", users.Filter(uOrg.Eq("acme"), uUsername.Lt("b")), `range org_username (org="acme", username < "b"), then sort`},
+		{"In on an indexed field", users.Filter(uAge.In(52, 19, 19)), "in user_age (age in [19, 52]), then sort"},
+		{"In on a unique field", users.Filter(uEmail.In("bob@example.com", "amy@example.com")), `in user_email (email in ["amy@example.com", "bob@example.com"]), then sort`},
+		{"In on the primary key streams", users.Filter(uID.In(3, 1)), "in primary (id in [1, 3])"},
+		{"In of many values shows the first", users.Filter(uID.In(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)), "in primary (id in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, …(12 values)])"},
+		{"In preferred to a range", users.Filter(uAge.In(19, 30), uAge.Gt(19)), "in user_age (age in [19, 30]), then sort"},
+		{"Or of indexed conditions", users.Filter(Or(uEmail.Eq("bob@example.com"), uAge.Eq(25))), `union(point user_email (email="bob@example.com") | key scan user_age (age=25)), then sort`},
+		{"Or of indexed conditions and another condition", users.Filter(Or(uAge.Gt(40), uOrg.Eq("acme")), uName.Prefix("B")), `union(range user_age (age > 40) | prefix org_username (org="acme")), then sort`},
 		{"Or with an unindexed branch", users.Filter(Or(uEmail.Eq("bob@example.com"), uName.Eq("Eve"))), "full scan primary"},
-		{"OrderBy indexed, no filter, streams", users.Filter().OrderBy(uAge.Asc()), "range user_age (-inf, +inf)"},
-		{"OrderBy indexed with an unindexed filter streams", users.Filter(uName.Eq("Ann")).OrderBy(uAge.Asc()), "range user_age (-inf, +inf)"},
-		{"OrderBy the indexed field it scans", users.Filter(uAge.Gt(20)).OrderBy(uAge.Asc()), "range user_age (20, +inf)"},
-		{"OrderBy the key it scans", users.Filter(uAge.Eq(30)).OrderBy(uAge.Asc()), "key scan user_age 30"},
-		{"OrderBy the primary key", users.Filter().OrderBy(uID.Asc()), "range primary (-inf, +inf)"},
-		{"OrderBy another field than the scan", users.Filter(uEmail.Prefix("a")).OrderBy(uAge.Asc()), `prefix user_email "a", then sort`},
-		{"OrderBy descending sorts", users.Filter().OrderBy(uAge.Desc()), "full scan primary, then sort"},
-		{"OrderBy two fields sorts", users.Filter().OrderBy(uAge.Asc(), uID.Asc()), "full scan primary, then sort"},
+		{"OrderBy indexed, no filter, streams", users.Filter().OrderBy(uAge.Asc()), "full scan user_age"},
+		{"OrderBy indexed with an unindexed filter streams", users.Filter(uName.Eq("Ann")).OrderBy(uAge.Asc()), "full scan user_age"},
+		{"OrderBy the indexed field it scans", users.Filter(uAge.Gt(20)).OrderBy(uAge.Asc()), "range user_age (age > 20)"},
+		{"OrderBy the key it scans", users.Filter(uAge.Eq(30)).OrderBy(uAge.Asc()), "key scan user_age (age=30)"},
+		{"OrderBy a fixed field is no order", users.Filter(uAge.Eq(30)).OrderBy(uAge.Desc()), "key scan user_age (age=30)"},
+		{"OrderBy the primary key under a key scan", users.Filter(uAge.Eq(30)).OrderBy(uAge.Desc(), uID.Desc()), "key scan user_age (age=30) descending"},
+		{"OrderBy the primary key", users.Filter().OrderBy(uID.Asc()), "full scan primary"},
+		{"OrderBy the primary key descending", users.Filter().OrderBy(uID.Desc()), "full scan primary descending"},
+		{"OrderBy another field than the scan", users.Filter(uEmail.Prefix("a")).OrderBy(uAge.Asc()), `prefix user_email (email starts with "a"), then sort`},
+		{"OrderBy descending streams, sorting ties", users.Filter().OrderBy(uAge.Desc()), "full scan user_age descending, then sort ties"},
+		{"OrderBy descending with the primary key descending streams", users.Filter().OrderBy(uAge.Desc(), uID.Desc()), "full scan user_age descending"},
+		{"OrderBy a range descending", users.Filter(uAge.Gt(30)).OrderBy(uAge.Desc()), "range user_age (age > 30) descending, then sort ties"},
+		{"OrderBy a field and the primary key streams", users.Filter().OrderBy(uAge.Asc(), uID.Asc()), "full scan user_age"},
+		{"OrderBy a unique field: later terms do not count", users.Filter().OrderBy(uEmail.Desc(), uAge.Asc()), "full scan user_email descending"},
+		{"OrderBy the field after an equality prefix", users.Filter(uOrg.Eq("acme")).OrderBy(uUsername.Asc()), `prefix org_username (org="acme")`},
+		{"OrderBy the field after an equality prefix, descending", users.Filter(uOrg.Eq("acme")).OrderBy(uUsername.Desc()), `prefix org_username (org="acme") descending`},
+		{"OrderBy a composite index's fields", users.Filter().OrderBy(uOrg.Desc(), uUsername.Desc()), "full scan org_username descending"},
+		{"OrderBy mixed directions sorts ties", users.Filter().OrderBy(uOrg.Asc(), uUsername.Desc()), "full scan org_username, then sort ties"},
+		{"OrderBy prefers the plan that yields the order", users.Filter(uOrg.Eq("acme"), uAge.Gt(3)).OrderBy(uUsername.Desc()), `prefix org_username (org="acme") descending`},
+		{"OrderBy keeps a narrower plan", users.Filter(uAge.Eq(30)).OrderBy(uOrg.Asc()), "key scan user_age (age=30), then sort"},
 		{"OrderBy unindexed sorts", users.Filter().OrderBy(uName.Asc()), "full scan primary, then sort"},
 		{"no condition", users.Filter(), "full scan primary"},
 		{"unindexed equality", users.Filter(uName.Eq("Ann")), "full scan primary"},
@@ -1184,6 +1302,7 @@ func TestQuery_Explain(t *testing.T) {
 		{"Exclude", users.Filter().Exclude(uAge.Eq(30)), "full scan primary"},
 		{"Where", users.Filter(Where(func(*User) bool { return true })), "full scan primary"},
 		{"IsNull", users.Filter(uAge.IsNull()), "full scan primary"},
+		{"a slice does not change the plan", users.Filter(uAge.Gt(30)).OrderBy(uAge.Desc()).Offset(1).Limit(2), "range user_age (age > 30) descending, then sort ties"},
 		{"invalid", users.Filter().Limit(-1), "invalid: recstore: invalid lookup on User: negative limit -1"},
 	}
 	for _, tt := range userTests {
@@ -1196,20 +1315,35 @@ func TestQuery_Explain(t *testing.T) {
 		q    *Query[fltItem]
 		want string
 	}{
-		{"unique optional point lookup", items.Filter(fltNick.Eq("al")), `point item_nick "\x01al\x00\x01"`},
-		{"In on a nulls-distinct unique index cannot use it", items.Filter(fltNick.In("al", "ga")), "full scan primary"},
-		{"range on a nulls-distinct unique index cannot use it", items.Filter(fltNick.Lt("b")), "full scan primary"},
+		{"unique optional point lookup", items.Filter(fltNick.Eq("al")), `point item_nick (nick="al")`},
+		{"In on a nulls-distinct unique index uses it", items.Filter(fltNick.In("al", "ga")), `in item_nick (nick in ["al", "ga"]), then sort`},
+		{"range on a nulls-distinct unique index uses it", items.Filter(fltNick.Lt("b")), `range item_nick (nick is not null, nick < "b"), then sort`},
+		{"Prefix on a nulls-distinct unique index uses it", items.Filter(fltNick.Prefix("a")), `prefix item_nick (nick starts with "a"), then sort`},
 		{"OrderBy a nulls-distinct unique index sorts", items.Filter().OrderBy(fltNick.Asc()), "full scan primary, then sort"},
-		{"plain optional equality", items.Filter(fltScore.Eq(1.5)), `key scan item_score "\x01\xbf\xf8\x00\x00\x00\x00\x00\x00"`},
-		{"optional range skips nulls", items.Filter(fltScore.Lt(1)), `range item_score ("\x00", "\x01\xbf\xf0\x00\x00\x00\x00\x00\x00"), then sort`},
-		{"OrderBy an optional plain index streams", items.Filter().OrderBy(fltScore.Asc()), "range item_score (-inf, +inf)"},
-		{"bool equality", items.Filter(fltDone.Eq(true)), "key scan item_done true"},
-		{"time range", items.Filter(fltAt.Ge(fltT0)), "range item_at [8000000065937d2500000006, +inf), then sort"},
-		{"OrderBy a time index streams", items.Filter().OrderBy(fltAt.Asc()), "range item_at (-inf, +inf)"},
-		{"leading field of a composite plain index", items.Filter(fltGroup.Eq("g1")), `prefix item_group_rank "g1\x00\x01", then sort`},
-		{"prefix of a composite plain index", items.Filter(fltGroup.Prefix("g")), `prefix item_group_rank "g", then sort`},
+		{"OrderBy a nulls-distinct unique index that a condition keeps off nulls", items.Filter(fltNick.Ge("")).OrderBy(fltNick.Desc()), `range item_nick (nick >= "") descending`},
+		{"Ne keeps nulls: no nulls-distinct unique index", items.Filter(fltNick.Ne("al")), "full scan primary"},
+		{"plain optional equality", items.Filter(fltScore.Eq(1.5)), "key scan item_score (score=1.5)"},
+		{"optional range skips nulls", items.Filter(fltScore.Lt(1)), "range item_score (score is not null, score < 1), then sort"},
+		{"OrderBy an optional plain index streams", items.Filter().OrderBy(fltScore.Asc()), "full scan item_score"},
+		{"OrderBy an optional plain index descending", items.Filter().OrderBy(fltScore.Desc()), "full scan item_score descending, then sort ties"},
+		{"bool equality", items.Filter(fltDone.Eq(true)), "key scan item_done (done=true)"},
+		{"time range", items.Filter(fltAt.Ge(fltT0)), "range item_at (at >= 2024-01-02T03:04:05.000000006Z), then sort"},
+		{"time range descending", items.Filter(fltAt.Lt(fltT2)).OrderBy(fltAt.Desc()), "range item_at (at < 2024-01-04T03:04:05.000000006Z) descending, then sort ties"},
+		{"OrderBy a time index streams", items.Filter().OrderBy(fltAt.Asc()), "full scan item_at"},
+		{"In descending", items.Filter(fltRank.In(3, 1)).OrderBy(fltRank.Desc()), "in item_rank (rank in [1, 3]) descending, then sort ties"},
+		{"leading field of a composite plain index", items.Filter(fltGroup.Eq("g1")), `prefix item_group_rank (group="g1"), then sort`},
+		{"leading field of a composite plain index, ordered by the next", items.Filter(fltGroup.Eq("g1")).OrderBy(fltRank.Desc()), `prefix item_group_rank (group="g1") descending, then sort ties`},
+		{"leading field of a composite plain index, ordered by the next and the primary key", items.Filter(fltGroup.Eq("g1\x00")).OrderBy(fltRank.Desc(), fltID.Desc()), `prefix item_group_rank (group="g1\x00") descending`},
+		{"leading field and range of the next", items.Filter(fltGroup.Eq("g1"), fltRank.Ge(2)), `range item_group_rank (group="g1", rank >= 2), then sort`},
+		{"prefix of a composite plain index", items.Filter(fltGroup.Prefix("g")), `prefix item_group_rank (group starts with "g"), then sort`},
 		{"unindexed optional", items.Filter(fltTag.Eq("x")), "full scan primary"},
-		{"Or of optional indexes", items.Filter(Or(fltNick.Eq("ga"), fltScore.Gt(2))), `union(point item_nick "\x01ga\x00\x01" | range item_score ("\x01\xc0\x00\x00\x00\x00\x00\x00\x00", +inf)), then sort`},
+		{"partial index: its Where among the conditions", items.Filter(fltSize.Eq(3), fltDone.Eq(true)), "key scan item_done_size (size=3)"},
+		{"partial index: narrower than the index of its Where", items.Filter(fltDone.Eq(true), fltSize.Gt(1)), "range item_done_size (size > 1), then sort"},
+		{"partial index: ordered by its field", items.Filter(fltDone.Eq(true)).OrderBy(fltSize.Desc()), "full scan item_done_size descending, then sort ties"},
+		{"partial index: its Where not among the conditions", items.Filter(fltSize.Eq(3)), "full scan primary"},
+		{"partial index: another value than its Where's", items.Filter(fltDone.Eq(false), fltSize.Eq(3)), "key scan item_done (done=false)"},
+		{"partial index: its Where only under an Or", items.Filter(Or(fltDone.Eq(true)), fltSize.Eq(3)), "union(key scan item_done (done=true)), then sort"},
+		{"Or of optional indexes", items.Filter(Or(fltNick.Eq("ga"), fltScore.Gt(2))), `union(point item_nick (nick="ga") | range item_score (score > 2)), then sort`},
 		{"Or with IsNull", items.Filter(Or(fltNick.Eq("ga"), fltScore.IsNull())), "full scan primary"},
 	}
 	for _, tt := range itemTests {
@@ -1220,12 +1354,12 @@ func TestQuery_Explain(t *testing.T) {
 	t.Run("Item/every field of a composite plain index", func(t *testing.T) {
 		// Both item_rank and item_group_rank are fixed; either is a key
 		// scan.
-		assert.Regexp(t, `^key scan item_(group_)?rank `, items.Filter(fltGroup.Eq("g1"), fltRank.Eq(3)).Explain())
+		assert.Regexp(t, `^key scan item_(group_)?rank \(`, items.Filter(fltGroup.Eq("g1"), fltRank.Eq(3)).Explain())
 	})
 	t.Run("in a transaction", func(t *testing.T) {
 		db, users, _ := newFixtureUsersN(t, 8)
 		require.NoError(t, db.View(func(tx *Tx) error {
-			assert.Equal(t, `point user_email "bob@example.com"`, users.In(tx).Filter(uEmail.Eq("bob@example.com")).Explain())
+			assert.Equal(t, `point user_email (email="bob@example.com")`, users.In(tx).Filter(uEmail.Eq("bob@example.com")).Explain())
 			return nil
 		}))
 	})
@@ -1259,7 +1393,7 @@ func TestQuery_First_StopsEarlyOnIndexOrder(t *testing.T) {
 	collect := func(q *Query[User]) error { _, err := q.Collect(); return err }
 
 	byAge := users.Filter(counted).OrderBy(uAge.Asc())
-	assert.Equal(t, "range user_age (-inf, +inf)", byAge.Explain())
+	assert.Equal(t, "full scan user_age", byAge.Explain())
 	assert.EqualValues(t, 1, reads(first, byAge))
 	assert.EqualValues(t, 5, reads(collect, byAge.Limit(5)))
 	assert.EqualValues(t, 8, reads(collect, byAge.Offset(3).Limit(5)))
@@ -1276,9 +1410,31 @@ func TestQuery_First_StopsEarlyOnIndexOrder(t *testing.T) {
 	byName := users.Filter(counted).OrderBy(uName.Asc())
 	assert.Equal(t, "full scan primary, then sort", byName.Explain())
 	assert.EqualValues(t, n, reads(first, byName))
+	// Descending reads one run of ties (the 4 records of one age), and the
+	// record after it, which ends it, and sorts it; Last reverses the
+	// order, primary key included, which then streams.
+	last := func(q *Query[User]) error {
+		_, ok, err := q.Last()
+		require.True(t, ok)
+		return err
+	}
 	byAgeDesc := users.Filter(counted).OrderBy(uAge.Desc())
-	assert.EqualValues(t, n, reads(first, byAgeDesc))
-	assert.EqualValues(t, n, reads(func(q *Query[User]) error { _, err := q.Count(); return err }, byAge.Limit(1)))
+	assert.Equal(t, "full scan user_age descending, then sort ties", byAgeDesc.Explain())
+	assert.EqualValues(t, 5, reads(first, byAgeDesc))
+	assert.EqualValues(t, 1, reads(last, byAge))
+	assert.EqualValues(t, 5, reads(func(q *Query[User]) error { _, err := q.Latest(uAge); return err }, users.Filter(counted)))
+	assert.EqualValues(t, 1, reads(first, users.Filter(counted).OrderBy(uAge.Desc(), uID.Desc())))
+	assert.EqualValues(t, 1, reads(last, byPK))
+	assert.EqualValues(t, 9, reads(collect, byAgeDesc.Limit(5)), "two runs of four, and the record that ends the second")
+	got, ok, err = byAge.Last()
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, int64(158), got.ID, "age 49, largest key: (i*7)%50 == 49 for i in 7, 57, 107, 157, ids i+1")
+	// Last of a slice reads the slice.
+	assert.EqualValues(t, 5, reads(last, byAge.Limit(5)))
+	// Count reads no further than the end of its slice.
+	assert.EqualValues(t, 1, reads(func(q *Query[User]) error { _, err := q.Count(); return err }, byAge.Limit(1)))
+	assert.EqualValues(t, n, reads(func(q *Query[User]) error { _, err := q.Count(); return err }, byAge.Offset(1)))
 }
 
 // Readers run Filter's verbs inside one View while writers insert, update
@@ -1385,7 +1541,14 @@ func TestQuery_ConcurrentReadersAndWriters(t *testing.T) {
 					if err != nil || len(byAge) != old {
 						return fmt.Errorf("ordered Collect %d records (%v), Count %d", len(byAge), err, old)
 					}
-					if all := len(slices.Collect(q.All())); all != n {
+					var all int
+					for _, err := range q.All() {
+						if err != nil {
+							return err
+						}
+						all++
+					}
+					if all != n {
 						return fmt.Errorf("All %d, Count %d", all, n)
 					}
 					return nil

@@ -21,8 +21,12 @@ type col[T any] struct {
 	isZero   func(*T) bool         // whether the record's value is V's zero value
 	isNull   func(*T) bool         // whether an optional field is null
 	valueLen func(*T) int          // an optional field's key length, as a required field of its type has it
-	optional bool                  // declared by OptionalField
-	problem  string                // why the declaration is unusable, if it is
+	// appendTo appends the record's value as a composite key holds it
+	// (appendKey of its key) without building the key, so that comparing
+	// a record with an encoded key allocates nothing, times included.
+	appendTo func(buf []byte, r *T) []byte
+	optional bool   // declared by OptionalField
+	problem  string // why the declaration is unusable, if it is
 }
 
 func (c *col[T]) nameOrNil() string {
@@ -91,6 +95,8 @@ func Field[T any, V Key](name string, get func(*T) V) *Column[T, V] {
 	c.get = get
 	if get != nil {
 		c.c.compare = comparer(c.c.kind, get)
+		app := appender[V](c.c.kind)
+		c.c.appendTo = func(buf []byte, r *T) []byte { return app(buf, get(r)) }
 		if c.c.kind == kindString { // the common unique key: no key built
 			c.c.hasKey = func(r *T, k key) bool {
 				v := get(r)
@@ -118,6 +124,16 @@ func OptionalField[T any, V Key](name string, get func(*T) *V) *Column[T, V] {
 		ka, _ := c.extract(a)
 		kb, _ := c.extract(b)
 		return ka.compare(kb)
+	}
+	if get != nil {
+		app := appender[V](c.c.kind)
+		c.c.appendTo = func(buf []byte, r *T) []byte {
+			p := get(r)
+			if p == nil {
+				return append(buf, 0)
+			}
+			return app(append(buf, 1), *p)
+		}
 	}
 	return c
 }
@@ -589,6 +605,16 @@ func (s *schema[T]) hasCol(c *col[T]) bool {
 		}
 	}
 	return false
+}
+
+// unknownField is the error for a field named name that the table does
+// not declare: it lists the fields it does.
+func (s *schema[T]) unknownField(name string) *FieldError {
+	choices := make([]string, len(s.cols))
+	for i, c := range s.cols {
+		choices[i] = c.name
+	}
+	return &FieldError{Table: s.table, Field: name, Choices: choices}
 }
 
 // tableSchema is a table's declaration with the lookups its queries need.

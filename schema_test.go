@@ -253,7 +253,7 @@ func TestNewTable_SeveralTables(t *testing.T) {
 
 	// A field of another table's index is unknown here.
 	_, err = admins.Get(uOrg.Eq("acme"))
-	requireErrorAs(t, err, &FieldError{Table: "Admin", Field: "org"})
+	requireErrorAs(t, err, &FieldError{Table: "Admin", Field: "org", Choices: []string{"id", "email", "name", "age"}})
 }
 
 func TestNewTable_StringPrimaryKey(t *testing.T) {

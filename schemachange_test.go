@@ -62,10 +62,10 @@ func TestTable_AddIndex_Succeeds(t *testing.T) {
 		unique  bool
 		fields  []string
 	}{
-		{"unique, one field", Unique("user_name", uName), []Cond[User]{uName.Eq("b")}, `point user_name "b"`, true, []string{"name"}},
-		{"plain, one field", Index("user_name", uName), []Cond[User]{uName.Eq("b")}, `key scan user_name "b"`, false, nil},
-		{"unique, two fields", Unique("org_name", uOrg, uName), []Cond[User]{uOrg.Eq("o"), uName.Eq("b")}, "point org_name ", true, []string{"org", "name"}},
-		{"plain, two fields", Index("org_name", uOrg, uName), []Cond[User]{uOrg.Eq("o"), uName.Eq("b")}, "key scan org_name ", false, nil},
+		{"unique, one field", Unique("user_name", uName), []Cond[User]{uName.Eq("b")}, `point user_name (name="b")`, true, []string{"name"}},
+		{"plain, one field", Index("user_name", uName), []Cond[User]{uName.Eq("b")}, `key scan user_name (name="b")`, false, nil},
+		{"unique, two fields", Unique("org_name", uOrg, uName), []Cond[User]{uOrg.Eq("o"), uName.Eq("b")}, `point org_name (org="o", name="b")`, true, []string{"org", "name"}},
+		{"plain, two fields", Index("org_name", uOrg, uName), []Cond[User]{uOrg.Eq("o"), uName.Eq("b")}, `key scan org_name (org="o", name="b")`, false, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -238,7 +238,7 @@ func TestTable_AddIndex_Errors(t *testing.T) {
 			assert.Equal(t, []string{"primary", "user_email", "org_username", "user_age"}, ddlIndexes(t, users))
 			assert.Equal(t, before, dump(t, users))
 			require.NoError(t, users.AddIndex(Unique("x", uName)))
-			assert.Equal(t, "point x \"a\"", users.Filter(uName.Eq("a")).Explain())
+			assert.Equal(t, `point x (name="a")`, users.Filter(uName.Eq("a")).Explain())
 		})
 	}
 }
@@ -392,7 +392,7 @@ func TestTable_DropIndex(t *testing.T) {
 	t.Run("unique", func(t *testing.T) {
 		_, users := dupUsers(t, "a", "b")
 		q := users.Filter(uEmail.Eq("u1@example.com"))
-		assert.Equal(t, `point user_email "u1@example.com"`, q.Explain())
+		assert.Equal(t, `point user_email (email="u1@example.com")`, q.Explain())
 		require.NoError(t, users.DropIndex("user_email"))
 		assert.Equal(t, []string{"primary", "org_username", "user_age"}, ddlIndexes(t, users))
 		assert.Equal(t, "full scan primary", q.Explain())
@@ -422,7 +422,7 @@ func TestTable_DropIndex(t *testing.T) {
 	t.Run("plain", func(t *testing.T) {
 		_, users := dupUsers(t, "a", "b")
 		q := users.Filter(uAge.Eq(1))
-		assert.True(t, strings.HasPrefix(q.Explain(), "key scan user_age 1"), q.Explain())
+		assert.True(t, strings.HasPrefix(q.Explain(), "key scan user_age (age=1)"), q.Explain())
 		require.NoError(t, users.DropIndex("user_age"))
 		assert.Equal(t, "full scan primary", q.Explain())
 		got, err := users.Get(uAge.Eq(1))
@@ -430,7 +430,7 @@ func TestTable_DropIndex(t *testing.T) {
 		assert.Equal(t, int64(1), got.ID)
 		// The field stays declared: Filter and an index added back work.
 		require.NoError(t, users.AddIndex(Index("user_age", uAge)))
-		assert.True(t, strings.HasPrefix(q.Explain(), "key scan user_age 1"), q.Explain())
+		assert.True(t, strings.HasPrefix(q.Explain(), "key scan user_age (age=1)"), q.Explain())
 	})
 	t.Run("errors", func(t *testing.T) {
 		db, users := dupUsers(t, "a", "b")
@@ -692,7 +692,7 @@ func TestTable_AddIndex_WriteDuringBuild(t *testing.T) {
 					assert.Empty(t, groups)
 					for _, u := range dump(t, users) {
 						q := users.Filter(name.Eq(u.Name))
-						assert.Equal(t, fmt.Sprintf("point user_name %q", u.Name), q.Explain())
+						assert.Equal(t, fmt.Sprintf("point user_name (name=%q)", u.Name), q.Explain())
 						got, err := users.Get(name.Eq(u.Name))
 						require.NoError(t, err)
 						assert.Equal(t, u, got)
@@ -1029,7 +1029,7 @@ func (rt *ddlRaceTable) round(t *testing.T, seed uint64, round int, cfg ddlRace)
 		groups, err := users.Duplicates(rt.name)
 		require.NoError(t, err)
 		require.Empty(t, groups, "round %d: AddIndex succeeded and records share names", round)
-		assert.Equal(t, fmt.Sprintf("point user_name %q", anyName), users.Filter(rt.name.Eq(anyName)).Explain())
+		assert.Equal(t, fmt.Sprintf("point user_name (name=%q)", anyName), users.Filter(rt.name.Eq(anyName)).Explain())
 		_, err = users.Insert(User{Email: fmt.Sprintf("after-%d@x", round), Username: fmt.Sprintf("after-%d", round), Name: anyName})
 		var uv *UniqueViolationError
 		require.ErrorAs(t, err, &uv)
@@ -1128,7 +1128,7 @@ func TestTable_AddIndex_RacingWriters_NoCollisions(t *testing.T) {
 		assert.Zero(t, r.violations, "round %d", round)
 
 		byIndex := users.Filter(rt.name.Ge(""))
-		assert.True(t, strings.HasPrefix(byIndex.Explain(), `range user_name ["", +inf)`), byIndex.Explain())
+		assert.True(t, strings.HasPrefix(byIndex.Explain(), `range user_name (name >= "")`), byIndex.Explain())
 		indexed, err := byIndex.Count()
 		require.NoError(t, err)
 		scan := users.Filter(Where(func(*User) bool { return true }))

@@ -458,6 +458,8 @@ func serialErr(err error) string {
 		return fmt.Sprintf("unique %s %v held by %s", uv.Constraint, uv.Values, serialUser(ex))
 	case errors.Is(err, errSerialRollback):
 		return "rolled back"
+	case errors.Is(err, ErrSliced): // GetOrCreate on a slice: refused whatever the state
+		return "sliced"
 	}
 	return "UNEXPECTED " + err.Error()
 }
@@ -776,13 +778,17 @@ func (g *serialGen) readOp() serialOp {
 	m := 1 + g.r.IntN(3)
 	return serialOp{fmt.Sprintf("%s.All() (first %d)", q.desc, m), func(x *serialExec) {
 		var got []User
-		for u := range q.build(x.users).All() {
+		var err error
+		for u, e := range q.build(x.users).All() {
+			if err = e; err != nil {
+				break
+			}
 			got = append(got, u)
 			if len(got) == m {
 				break
 			}
 		}
-		x.note(serialUsers(got))
+		x.note(serialUsers(got) + " " + serialErr(err))
 	}}
 }
 
@@ -999,7 +1005,11 @@ func (g *serialGen) writeOp(inTx bool, depth int) serialOp {
 	m := 1 + g.r.IntN(3)
 	return serialOp{fmt.Sprintf("%s.All() updating every other (first %d)", q.desc, m), func(x *serialExec) {
 		k := 0
-		for u := range q.build(x.users).All() {
+		for u, err := range q.build(x.users).All() {
+			if err != nil {
+				x.note("All " + serialErr(err))
+				break
+			}
 			x.note("yield " + serialUser(u))
 			if k%2 == 0 {
 				u.Age, u.Name = x.age(u.ID), x.name(u.ID)

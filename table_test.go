@@ -474,7 +474,7 @@ func TestTable_Delete_Errors(t *testing.T) {
 		{"MultipleAll", nil, func(t *testing.T, err error) { requireMultiple(t, err, "User", 4) }},
 		{"UnknownField", []Cond[User]{uNickname.Eq("Leo")}, func(t *testing.T, err error) {
 			require.ErrorIs(t, err, ErrUnknownField)
-			requireErrorAs(t, err, &FieldError{Table: "User", Field: "nickname"})
+			requireErrorAs(t, err, userFieldError("nickname"))
 		}},
 	}
 	for _, tt := range tests {
@@ -601,8 +601,8 @@ func TestTable_Get_UnknownField(t *testing.T) {
 			check := func(err error) {
 				t.Helper()
 				require.ErrorIs(t, err, ErrUnknownField)
-				requireErrorAs(t, err, &FieldError{Table: "User", Field: tt.field})
-				assert.Equal(t, fmt.Sprintf("recstore: table User has no field %q (declare it in NewTable)", tt.field), err.Error())
+				requireErrorAs(t, err, userFieldError(tt.field))
+				assert.Equal(t, fmt.Sprintf("recstore: table User has no field %q (choices are: id, email, org, username, age, name)", tt.field), err.Error())
 			}
 			_, err := users.Get(tt.conds...)
 			check(err)

@@ -554,7 +554,10 @@ func TestTx_Commit_Conflicts(t *testing.T) {
 			return err
 		}, rename(leo(fixture)), true},
 		{"All, matching insert", query(func(q *Query[User]) error {
-			for range q.All() {
+			for _, err := range q.All() {
+				if err != nil {
+					return err
+				}
 			}
 			return nil
 		}), insert("p", 30), true},
@@ -677,7 +680,14 @@ func txnCalls() []txnCall {
 		{"Filter.Exists", false, func(_ *Tx, in *Table[User], _ *bool) error { _, err := in.Filter().Exists(); return err }},
 		{"Filter.Get", false, func(_ *Tx, in *Table[User], _ *bool) error { _, err := in.Filter().Get(uID.Eq(1)); return err }},
 		{"Filter.Latest", false, func(_ *Tx, in *Table[User], _ *bool) error { _, err := in.Filter().Latest(uAge); return err }},
-		{"Filter.Err", false, func(_ *Tx, in *Table[User], _ *bool) error { return in.Filter().Err() }},
+		{"Filter.All", false, func(_ *Tx, in *Table[User], _ *bool) error {
+			for _, err := range in.Filter().All() {
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
 		{"InBulk", false, func(_ *Tx, in *Table[User], _ *bool) error {
 			_, err := InBulk(in.Filter(), uEmail, leo.Email)
 			return err
@@ -761,9 +771,12 @@ func TestTx_UseAfterEnd(t *testing.T) {
 				assert.False(t, ran, "%s ran a callback", c.name)
 			}
 			assert.Zero(t, in.Len())
-			for range in.Filter().All() {
-				t.Error("All yielded a record")
+			n := 0
+			for _, err := range in.Filter().All() {
+				n++
+				assert.ErrorIs(t, err, ErrTxDone, "All")
 			}
+			assert.Equal(t, 1, n, "All yields its error once")
 			assert.ErrorIs(t, tx.Commit(), ErrTxDone)
 			assert.ErrorIs(t, tx.Rollback(), ErrTxDone)
 			assert.Equal(t, before, dump(t, users))

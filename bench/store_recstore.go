@@ -63,8 +63,11 @@ func viewNothing(*recstore.Tx) error { return nil }
 func (s *recStore) Range(lo, hi string) (int, error) {
 	q := s.users.Filter(colEmail.Ge(lo), colEmail.Lt(hi)).OrderBy(colEmail.Asc())
 	n := 0
-	for range q.All() {
+	for _, err := range q.All() {
+		if err != nil {
+			return n, err
+		}
 		n++
 	}
-	return n, q.Err()
+	return n, nil
 }
