@@ -523,7 +523,7 @@ func badRows() []badRow {
 				_, _, err := e.users.GetOrCreate(uEmail.Eq("want@example.com"), func() (User, error) { return User{Email: "other@example.com"}, nil })
 				return err
 			},
-			is: ErrInvalidLookup, as: &LookupError{Table: "User", Reason: "the created record does not match the lookup"},
+			is: ErrInvalidLookup, as: &LookupError{Table: "User", Reason: `the created record has email "other@example.com", which does not match email="want@example.com"`},
 			next: func(e *badEnv) error {
 				_, _, err := e.users.GetOrCreate(uEmail.Eq("want@example.com"), func() (User, error) { return User{Email: "want@example.com"}, nil })
 				return err

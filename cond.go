@@ -2,6 +2,7 @@ package recstore
 
 import (
 	"cmp"
+	"fmt"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -299,4 +300,54 @@ func (c *Cond[T]) hash(seed maphash.Seed) uint64 {
 		return h
 	}
 	return uint64(c.op())
+}
+
+// String-like rendering of a condition on a field, for messages, in the
+// grammar of Explain: name="Kim", age > 18, age between 1 and 5,
+// age in [1, 2], name starts with "K", nick is null, age != 3. ok is
+// false for a condition on no field (And, Or, Not, Where, the zero Cond).
+func (c *Cond[T]) describe() (s string, ok bool) {
+	f := c.col()
+	if f == nil {
+		return "", false
+	}
+	switch op := c.op(); op {
+	case opEq, opNe, opLt, opLe, opGt, opGe:
+		return f.name + opSymbols[op] + formatKey(f, c.k), true
+	case opBetween:
+		return f.name + " between " + formatKey(f, c.k) + " and " + formatKey(f, c.h.hi), true
+	case opIn:
+		return f.name + " in " + formatKeys(f, c.h.keys), true
+	case opPrefix:
+		return f.name + " starts with " + formatStarts(f, c.k), true
+	case opIsNull:
+		return f.name + " is null", true
+	}
+	return "", false
+}
+
+// opSymbols are the comparisons as describe and Explain write them.
+var opSymbols = [...]string{opEq: "=", opNe: " != ", opLt: " < ", opLe: " <= ", opGt: " > ", opGe: " >= "}
+
+// mismatch says why r does not match c, a conjunction: the first of its
+// conditions on a field that r fails, with r's value, or a generic reason
+// if the first condition r fails is an Or, a Not or a Where.
+func (c *Cond[T]) mismatch(r *T) string {
+	var buf [8]*Cond[T]
+	for _, t := range conjuncts(c, buf[:0]) {
+		if t.match(r) {
+			continue
+		}
+		d, ok := t.describe()
+		if !ok {
+			break
+		}
+		f := t.col()
+		v := f.format(r)
+		if k, err := f.extract(r); err == nil {
+			v = formatKey(f, k)
+		}
+		return fmt.Sprintf("the created record has %s %s, which does not match %s", f.name, v, d)
+	}
+	return "the created record does not match the lookup"
 }

@@ -188,7 +188,7 @@ func TestTable_GetOrCreate_Errors(t *testing.T) {
 			create: func() (User, error) { return with(func(u *User) { u.Email = "other@example.com" }), nil },
 			is:     ErrInvalidLookup,
 			as: func([]User) error {
-				return &LookupError{Table: "User", Reason: "the created record does not match the lookup"}
+				return &LookupError{Table: "User", Reason: `the created record has email "other@example.com", which does not match email="new@example.com"`}
 			},
 			calls: 1,
 		},
@@ -196,6 +196,36 @@ func TestTable_GetOrCreate_Errors(t *testing.T) {
 			name:   "created record matches one term of a composite lookup only",
 			lookup: And(uOrg.Eq("acme"), uUsername.Eq("new"), uAge.Eq(70)),
 			create: func() (User, error) { return with(func(u *User) { u.Age = 71 }), nil },
+			is:     ErrInvalidLookup,
+			as: func([]User) error {
+				return &LookupError{Table: "User", Reason: "the created record has age 71, which does not match age=70"}
+			},
+			calls: 1,
+		},
+		{
+			name:   "created record fails a range of the lookup, nested in an And",
+			lookup: And(uOrg.Eq("acme"), And(uAge.Between(18, 65), uName.Prefix("N"))),
+			create: func() (User, error) { return newRec, nil },
+			is:     ErrInvalidLookup,
+			as: func([]User) error {
+				return &LookupError{Table: "User", Reason: "the created record has age 70, which does not match age between 18 and 65"}
+			},
+			calls: 1,
+		},
+		{
+			name:   "created record fails an Or of the lookup: no field to name",
+			lookup: And(uOrg.Eq("acme"), Or(uAge.Lt(18), uAge.Gt(99))),
+			create: func() (User, error) { return newRec, nil },
+			is:     ErrInvalidLookup,
+			as: func([]User) error {
+				return &LookupError{Table: "User", Reason: "the created record does not match the lookup"}
+			},
+			calls: 1,
+		},
+		{
+			name:   "created record fails a Where of the lookup: no field to name",
+			lookup: And(uOrg.Eq("acme"), Where(func(u *User) bool { return u.Age > 99 })),
+			create: func() (User, error) { return newRec, nil },
 			is:     ErrInvalidLookup,
 			as: func([]User) error {
 				return &LookupError{Table: "User", Reason: "the created record does not match the lookup"}
@@ -830,7 +860,7 @@ func TestTable_UpdateOrCreate_Errors(t *testing.T) {
 			create: func() (User, error) { u := gocCarol; u.Email = "other@example.com"; return u, nil },
 			is:     ErrInvalidLookup,
 			as: func([]User) error {
-				return &LookupError{Table: "User", Reason: "the created record does not match the lookup"}
+				return &LookupError{Table: "User", Reason: `the created record has email "other@example.com", which does not match email="carol@example.com"`}
 			},
 			createCalls: 1,
 		},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -680,7 +681,7 @@ func (m *mdlModel) createdBy(c *mdlCond, create func() (User, error)) (*User, er
 		return nil, &CallbackError{Table: "User", Callback: "create", Err: err}
 	}
 	if !c.accepts(&rec) {
-		return nil, &LookupError{Table: "User", Reason: "the created record does not match the lookup"}
+		return nil, &LookupError{Table: "User", Reason: mdlMismatch(c, &rec)}
 	}
 	u, err := m.db.stage(rec)
 	if err == nil && !c.accepts(u) {
@@ -1143,4 +1144,78 @@ func (m *mdlModel) records() ([]User, error) {
 		return nil, err
 	}
 	return s.all(), nil
+}
+
+// mdlMismatch is why a created record u that does not match lookup c is
+// refused, by the documented rule: the first condition on a field of the
+// conjunction (nested Ands flattened) that u fails, with u's value, or a
+// generic reason if that condition is an Or or a Not.
+func mdlMismatch(c *mdlCond, u *User) string {
+	var flat []*mdlCond
+	var walk func(c *mdlCond)
+	walk = func(c *mdlCond) {
+		if c.oper == moAnd {
+			for i := range c.subs {
+				walk(&c.subs[i])
+			}
+			return
+		}
+		flat = append(flat, c)
+	}
+	walk(c)
+	quote := func(s string) string {
+		if len(s) <= 64 {
+			return strconv.Quote(s)
+		}
+		return fmt.Sprintf("%s…(%d bytes)", strconv.Quote(s[:48]), len(s))
+	}
+	for _, t := range flat {
+		if t.accepts(u) {
+			continue
+		}
+		if t.oper == moOr || t.oper == moNot || t.oper == moAll {
+			break
+		}
+		var vals []string
+		have := fmt.Sprint(mdlNum(u, t.f))
+		if mdlIsStr(t.f) {
+			ss := slices.Clone(t.s)
+			if t.oper == moIn {
+				slices.Sort(ss)
+				ss = slices.Compact(ss)
+			}
+			for _, v := range ss {
+				vals = append(vals, quote(v))
+			}
+			have = quote(mdlStr(u, t.f))
+		} else {
+			ns := slices.Clone(t.n)
+			if t.oper == moIn {
+				slices.Sort(ns)
+				ns = slices.Compact(ns)
+			}
+			for _, v := range ns {
+				vals = append(vals, fmt.Sprint(v))
+			}
+		}
+		name := mdlFieldNames[t.f]
+		var want string
+		switch t.oper {
+		case moEq:
+			want = name + "=" + vals[0]
+		case moBetween:
+			want = name + " between " + vals[0] + " and " + vals[1]
+		case moIn:
+			if len(vals) > 10 {
+				vals = append(vals[:10], fmt.Sprintf("…(%d values)", len(vals)))
+			}
+			want = name + " in [" + strings.Join(vals, ", ") + "]"
+		case moPrefix:
+			want = name + " starts with " + vals[0]
+		default:
+			want = name + " " + map[mdlOper]string{moNe: "!=", moLt: "<", moLe: "<=", moGt: ">", moGe: ">="}[t.oper] + " " + vals[0]
+		}
+		return fmt.Sprintf("the created record has %s %s, which does not match %s", name, have, want)
+	}
+	return "the created record does not match the lookup"
 }
