@@ -1,6 +1,7 @@
 package recstore
 
 import (
+	"bytes"
 	"strings"
 	"unsafe"
 
@@ -134,32 +135,39 @@ func (d *indexDef[T]) compareKey(k key, r *T) int {
 		kr, _ := c.extract(r)
 		return k.compare(kr)
 	}
-	var buf [128]byte
-	return strings.Compare(k.s, bytesString(d.appendRec(buf[:0], r)))
+	return d.compareEncoded(k.s, r, false)
 }
 
 // comparePrefix compares prefix with the start of stored record r's key
 // in d (keyOf's form, for keys held as strings or bytes), cut to
 // len(prefix): zero for every record whose key starts with prefix.
 func (d *indexDef[T]) comparePrefix(prefix string, r *T) int {
-	var kr string
 	if c := d.cols[0]; len(d.cols) == 1 && !c.optional && c.kind != kindTime {
 		k, _ := c.extract(r)
-		kr = k.s
-	} else {
-		var buf [128]byte
-		kr = bytesString(d.appendRec(buf[:0], r))
+		return strings.Compare(prefix, k.s[:min(len(k.s), len(prefix))])
 	}
-	return strings.Compare(prefix, kr[:min(len(kr), len(prefix))])
+	return d.compareEncoded(prefix, r, true)
 }
 
-// appendRec appends r's key in d as bytes: a composite key's encoding, or
-// a one-field key held as bytes (a time's, an optional field's).
-func (d *indexDef[T]) appendRec(buf []byte, r *T) []byte {
+// compareEncoded compares s with r's key in d held as bytes, or with its
+// first len(s) bytes if prefix. The encoding goes into a buffer on the
+// stack, which must not pass through a call the compiler cannot see into
+// (a function value, a generic method, called through its dictionary, an
+// assembly routine without noescape), or it would move to the heap at
+// every comparison (TestKey_AppendTo_MatchesAppendKey counts).
+func (d *indexDef[T]) compareEncoded(s string, r *T, prefix bool) int {
+	var buf [128]byte
+	b := buf[:0]
 	for _, c := range d.cols {
-		buf = c.appendTo(buf, r)
+		p := c.piece(r)
+		b = p.appendTo(b)
 	}
-	return buf
+	if prefix {
+		b = b[:min(len(b), len(s))]
+	}
+	// bytes.Compare, not strings.Compare, whose assembly the compiler
+	// takes as keeping its arguments.
+	return bytes.Compare(unsafe.Slice(unsafe.StringData(s), len(s)), b)
 }
 
 // edge is a place in an index's order, between two records: just before
@@ -196,7 +204,3 @@ func (d *indexDef[T]) cmpEdge(e *edge, r *T) int {
 	}
 	return -1
 }
-
-// bytesString views b as a string, for comparing it without a copy; b must
-// not change while the string is in use.
-func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

@@ -273,41 +273,68 @@ func appendEscaped(buf []byte, s string) []byte {
 	return buf
 }
 
-// appender returns the function that appends a value of kind k as
-// appendComponent appends its key, without building the key: a time's
-// key is a string, which encoder allocates.
-func appender[V Key](k kind) func(buf []byte, v V) []byte {
+// piece is a field's value as a composite key holds it, built without
+// allocating: the fixed bytes (an optional field's 0x00 or 0x01, then a
+// number's 8 bytes, a bool's 1, a time's 12), then, for a string, the
+// string, which appendTo escapes and terminates. A field's piece function
+// returns it by value, so that the buffer a key is encoded into never
+// passes through a function value and stays on its caller's stack.
+type piece struct {
+	b   [1 + timeKeyLen]byte
+	n   uint8
+	str bool
+	s   string
+}
+
+// appendTo appends p as appendComponent appends its key.
+func (p *piece) appendTo(buf []byte) []byte {
+	buf = append(buf, p.b[:p.n]...)
+	if p.str {
+		buf = append(appendEscaped(buf, p.s), 0, 1)
+	}
+	return buf
+}
+
+// piecer returns the function that makes the piece of a value of kind k
+// after the fixed bytes in p (an optional field's 0x01), without building
+// its key: a time's key is a string, which encoder allocates.
+func piecer[V Key](k kind) func(p piece, v V) piece {
 	size := reflect.TypeFor[V]().Size()
+	u64 := func(p piece, n uint64) piece {
+		binary.BigEndian.PutUint64(p.b[p.n:], n)
+		p.n += 8
+		return p
+	}
 	switch k {
 	case kindString:
-		return func(buf []byte, v V) []byte {
-			return append(appendEscaped(buf, *(*string)(unsafe.Pointer(&v))), 0, 1)
+		return func(p piece, v V) piece {
+			p.str, p.s = true, *(*string)(unsafe.Pointer(&v))
+			return p
 		}
 	case kindInt:
-		return func(buf []byte, v V) []byte {
-			return binary.BigEndian.AppendUint64(buf, uint64(intAt(unsafe.Pointer(&v), size))^(1<<63))
-		}
+		return func(p piece, v V) piece { return u64(p, uint64(intAt(unsafe.Pointer(&v), size))^(1<<63)) }
 	case kindUint:
-		return func(buf []byte, v V) []byte {
-			return binary.BigEndian.AppendUint64(buf, uintAt(unsafe.Pointer(&v), size))
-		}
+		return func(p piece, v V) piece { return u64(p, uintAt(unsafe.Pointer(&v), size)) }
 	case kindFloat:
-		return func(buf []byte, v V) []byte {
+		return func(p piece, v V) piece {
 			k, _ := floatKey(floatAt(unsafe.Pointer(&v), size)) // stored values are not NaN
-			return binary.BigEndian.AppendUint64(buf, k.n)
+			return u64(p, k.n)
 		}
 	case kindBool:
-		return func(buf []byte, v V) []byte {
+		return func(p piece, v V) piece {
 			if *(*bool)(unsafe.Pointer(&v)) {
-				return append(buf, 1)
+				p.b[p.n] = 1
 			}
-			return append(buf, 0)
+			p.n++
+			return p
 		}
 	default:
-		return func(buf []byte, v V) []byte {
+		return func(p piece, v V) piece {
 			t := *(*time.Time)(unsafe.Pointer(&v))
-			buf = binary.BigEndian.AppendUint64(buf, uint64(t.Unix())^(1<<63))
-			return binary.BigEndian.AppendUint32(buf, uint32(t.Nanosecond()))
+			p = u64(p, uint64(t.Unix())^(1<<63))
+			binary.BigEndian.PutUint32(p.b[p.n:], uint32(t.Nanosecond()))
+			p.n += 4
+			return p
 		}
 	}
 }

@@ -21,10 +21,10 @@ type col[T any] struct {
 	isZero   func(*T) bool         // whether the record's value is V's zero value
 	isNull   func(*T) bool         // whether an optional field is null
 	valueLen func(*T) int          // an optional field's key length, as a required field of its type has it
-	// appendTo appends the record's value as a composite key holds it
-	// (appendKey of its key) without building the key, so that comparing
-	// a record with an encoded key allocates nothing, times included.
-	appendTo func(buf []byte, r *T) []byte
+	// piece is the record's value as a composite key holds it (appendKey
+	// of its key) without building the key, so that comparing a record
+	// with an encoded key allocates nothing, times included.
+	piece    func(r *T) piece
 	optional bool   // declared by OptionalField
 	problem  string // why the declaration is unusable, if it is
 }
@@ -95,8 +95,8 @@ func Field[T any, V Key](name string, get func(*T) V) *Column[T, V] {
 	c.get = get
 	if get != nil {
 		c.c.compare = comparer(c.c.kind, get)
-		app := appender[V](c.c.kind)
-		c.c.appendTo = func(buf []byte, r *T) []byte { return app(buf, get(r)) }
+		pc := piecer[V](c.c.kind)
+		c.c.piece = func(r *T) piece { return pc(piece{}, get(r)) }
 		if c.c.kind == kindString { // the common unique key: no key built
 			c.c.hasKey = func(r *T, k key) bool {
 				v := get(r)
@@ -126,13 +126,13 @@ func OptionalField[T any, V Key](name string, get func(*T) *V) *Column[T, V] {
 		return ka.compare(kb)
 	}
 	if get != nil {
-		app := appender[V](c.c.kind)
-		c.c.appendTo = func(buf []byte, r *T) []byte {
-			p := get(r)
-			if p == nil {
-				return append(buf, 0)
+		pc := piecer[V](c.c.kind)
+		c.c.piece = func(r *T) piece {
+			v := get(r)
+			if v == nil {
+				return piece{n: 1} // 0x00
 			}
-			return app(append(buf, 1), *p)
+			return pc(piece{b: [1 + timeKeyLen]byte{1}, n: 1}, *v)
 		}
 	}
 	return c
