@@ -810,7 +810,133 @@ func badRows() []badRow {
 			is: ErrNilCallback, as: &NilCallbackError{Call: "Tx.Savepoint", Callback: "fn"},
 			next: badInsertUser("inside@example.com"),
 		},
+
+		// Changes to a query after Limit or Offset took a slice of it.
+		{
+			name: "Filter after a slice",
+			call: func(t *testing.T, e *badEnv) error {
+				_, err := e.users.Filter().Limit(2).Filter(uAge.Eq(30)).Collect()
+				return err
+			},
+			is: ErrSliced, as: &SliceError{Table: "User", Call: "Filter"},
+			next: func(e *badEnv) error { _, err := e.users.Filter(uAge.Eq(30)).Limit(2).Collect(); return err },
+		},
+		{
+			name: "Exclude after an Offset, then Delete",
+			call: func(t *testing.T, e *badEnv) error {
+				_, err := e.users.Filter().Offset(1).Exclude(uAge.Eq(30)).Delete()
+				return err
+			},
+			is: ErrSliced, as: &SliceError{Table: "User", Call: "Exclude"},
+			next: func(e *badEnv) error { _, err := e.users.Filter().Exclude(uAge.Eq(30)).Offset(1).Delete(); return err },
+		},
+		{
+			name: "OrderBy after a slice, then Update",
+			call: func(t *testing.T, e *badEnv) error {
+				_, err := e.users.Filter().Limit(2).OrderBy(uAge.Desc()).Update(func(u User) (User, error) {
+					t.Error("Update called its function")
+					return u, nil
+				})
+				return err
+			},
+			is: ErrSliced, as: &SliceError{Table: "User", Call: "OrderBy"},
+			next: func(e *badEnv) error {
+				_, err := e.users.Filter().OrderBy(uAge.Desc()).Limit(2).Update(func(u User) (User, error) { return u, nil })
+				return err
+			},
+		},
+		{
+			name: "Get with a condition on a slice",
+			call: func(t *testing.T, e *badEnv) error { _, err := e.users.Filter().Limit(2).Get(uID.Eq(1)); return err },
+			is:   ErrSliced, as: &SliceError{Table: "User", Call: "Get"},
+			next: func(e *badEnv) error { _, err := e.users.Filter().Limit(1).Get(); return err },
+		},
+		{
+			name: "Latest on a slice",
+			call: func(t *testing.T, e *badEnv) error { _, err := e.users.Filter().Offset(1).Latest(uAge); return err },
+			is:   ErrSliced, as: &SliceError{Table: "User", Call: "Latest"},
+			next: func(e *badEnv) error { _, err := e.users.Filter().Latest(uAge); return err },
+		},
+		{
+			name: "InBulk on a slice",
+			call: func(t *testing.T, e *badEnv) error {
+				_, err := InBulk(e.users.Filter().Limit(3), uID, 1, 2)
+				return err
+			},
+			is: ErrSliced, as: &SliceError{Table: "User", Call: "InBulk"},
+			next: func(e *badEnv) error { _, err := InBulk(e.users.Filter(), uID, 1, 2); return err },
+		},
+		{
+			name: "GetOrCreate on a slice, inside a write transaction",
+			call: func(t *testing.T, e *badEnv) error {
+				return e.db.Update(func(tx *Tx) error {
+					_, _, err := e.users.In(tx).Filter(uOrg.Eq("acme")).Limit(1).GetOrCreate(uEmail.Eq("new@example.com"), func() (User, error) {
+						t.Error("GetOrCreate called create")
+						return User{Email: "new@example.com"}, nil
+					})
+					return err
+				})
+			},
+			is: ErrSliced, as: &SliceError{Table: "User", Call: "GetOrCreate"},
+			next: func(e *badEnv) error {
+				_, _, err := e.users.Filter(uOrg.Eq("acme")).GetOrCreate(uEmail.Eq("new@example.com"), func() (User, error) {
+					return User{Email: "new@example.com", Org: "acme", Username: "new"}, nil
+				})
+				return err
+			},
+		},
+		{
+			name: "a negative Limit before a Filter after a slice: the first mistake",
+			call: func(t *testing.T, e *badEnv) error {
+				_, err := e.users.Filter().Limit(-1).Offset(2).Filter(uAge.Eq(30)).Count()
+				return err
+			},
+			is: ErrInvalidLookup, as: &LookupError{Table: "User", Reason: "negative limit -1"},
+			next: func(e *badEnv) error { _, err := e.users.Filter(uAge.Eq(30)).Offset(2).Count(); return err },
+		},
 	}
+}
+
+// The messages of the slice error are Django's sentences, and a
+// FieldError's choices stay short however many fields a table declares.
+func TestBadInput_Messages(t *testing.T) {
+	_, users := newUsers(t)
+	for call, want := range map[string]string{
+		"Filter":   "recstore: User.Filter: cannot filter a query once a slice has been taken",
+		"Exclude":  "recstore: User.Exclude: cannot filter a query once a slice has been taken",
+		"OrderBy":  "recstore: User.OrderBy: cannot reorder a query once a slice has been taken",
+		"Earliest": "recstore: User.Earliest: cannot change a query once a slice has been taken",
+		"InBulk":   "recstore: User.InBulk: cannot use limit or offset with InBulk",
+	} {
+		var err error
+		q := users.Filter().Limit(1)
+		switch call {
+		case "Filter":
+			_, err = q.Filter(uAge.Eq(1)).Count()
+		case "Exclude":
+			_, err = q.Exclude(uAge.Eq(1)).Count()
+		case "OrderBy":
+			_, err = q.OrderBy(uAge.Asc()).Count()
+		case "Earliest":
+			_, err = q.Earliest(uAge)
+		case "InBulk":
+			_, err = InBulk(q, uID, 1)
+		}
+		assert.EqualError(t, err, want)
+	}
+
+	type wide struct{ ID, V int }
+	opts := []TableOption[wide]{PrimaryKey(Field("id", func(w *wide) int { return w.ID }))}
+	for i := range 24 {
+		opts = append(opts, Fields(Field(fmt.Sprint("f", i), func(w *wide) int { return w.V })))
+	}
+	tbl, err := NewTable(newTestDB(t), "Wide", opts...)
+	require.NoError(t, err)
+	_, err = tbl.Filter(Field("nick", func(w *wide) int { return w.V }).Eq(1)).Count()
+	var fe *FieldError
+	require.ErrorAs(t, err, &fe)
+	assert.Len(t, fe.Choices, 25)
+	assert.Equal(t, `recstore: table Wide has no field "nick" (choices are: id, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16, f17, f18 and 5 more)`, err.Error())
 }
 
 // TestBadInput is the catalogue of bad input: for each row, (a) the
