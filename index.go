@@ -150,24 +150,36 @@ func (d *indexDef[T]) comparePrefix(prefix string, r *T) int {
 }
 
 // compareEncoded compares s with r's key in d held as bytes, or with its
-// first len(s) bytes if prefix. The encoding goes into a buffer on the
-// stack, which must not pass through a call the compiler cannot see into
-// (a function value, a generic method, called through its dictionary, an
-// assembly routine without noescape), or it would move to the heap at
-// every comparison (TestKey_AppendTo_MatchesAppendKey counts).
+// first len(s) bytes if prefix. It encodes r's key a field at a time and
+// stops at the first field that decides, as a search mostly does at the
+// leading field. The encoding goes into a buffer on the stack, which must
+// not pass through a call the compiler cannot see into (a function value,
+// a generic method, called through its dictionary, an assembly routine
+// without noescape), or it would move to the heap at every comparison
+// (TestKey_AppendTo_MatchesAppendKey counts).
 func (d *indexDef[T]) compareEncoded(s string, r *T, prefix bool) int {
+	sb := unsafe.Slice(unsafe.StringData(s), len(s))
 	var buf [128]byte
 	b := buf[:0]
-	for _, c := range d.cols {
+	for i, c := range d.cols {
+		from := len(b)
 		p := c.piece(r)
 		b = p.appendTo(b)
+		// bytes.Compare, not strings.Compare, whose assembly the compiler
+		// takes as keeping its arguments.
+		if to := min(len(b), len(s)); from < to {
+			if x := bytes.Compare(sb[from:to], b[from:to]); x != 0 {
+				return x
+			}
+		}
+		if len(b) >= len(s) {
+			if prefix || len(b) == len(s) && i == len(d.cols)-1 {
+				return 0
+			}
+			return -1 // s is a proper prefix of r's key: every piece holds a byte
+		}
 	}
-	if prefix {
-		b = b[:min(len(b), len(s))]
-	}
-	// bytes.Compare, not strings.Compare, whose assembly the compiler
-	// takes as keeping its arguments.
-	return bytes.Compare(unsafe.Slice(unsafe.StringData(s), len(s)), b)
+	return 1 // r's key is a proper prefix of s
 }
 
 // edge is a place in an index's order, between two records: just before

@@ -127,7 +127,8 @@ func (sch *tableSchema[T]) plan(cond *Cond[T]) plan[T] {
 	}
 	c := *cond // choose keeps pointers into it: the copy, so that cond stays on its caller's stack
 	var buf [8]*Cond[T]
-	return sch.choose(conjuncts(&c, buf[:0]), nil).p
+	best, _ := sch.choose(conjuncts(&c, buf[:0]), nil)
+	return best.p
 }
 
 // ordered chooses how to read a query's records in order (order's terms,
@@ -139,8 +140,8 @@ func (sch *tableSchema[T]) ordered(cond *Cond[T], order []Order[T]) (plan[T], []
 	c := *cond
 	var buf [8]*Cond[T]
 	terms := conjuncts(&c, buf[:0])
-	var cands []candidate[T]
-	best := sch.choose(terms, &cands)
+	var cbuf [8]candidate[T] // enough for most schemas: kept off the heap
+	best, cands := sch.choose(terms, cbuf[:0])
 	eff := sch.effectiveOrder(order, terms)
 	pick, sorted := best, sch.yields(best.p, eff, terms)
 	if sorted < len(eff) && best.p.how != unionScan {
@@ -171,10 +172,11 @@ func conjuncts[T any](c *Cond[T], dst []*Cond[T]) []*Cond[T] {
 	return dst
 }
 
-// choose returns the best plan for the conjunction of terms. With cands,
-// it also appends every candidate it weighed there, full scans of every
-// index it may read included, for ordered to choose from.
-func (sch *tableSchema[T]) choose(terms []*Cond[T], cands *[]candidate[T]) candidate[T] {
+// choose returns the best plan for the conjunction of terms. With a
+// non-nil cands, it also returns cands with every candidate it weighed
+// appended, full scans of every index it may read included, for ordered
+// to choose from.
+func (sch *tableSchema[T]) choose(terms []*Cond[T], cands []candidate[T]) (candidate[T], []candidate[T]) {
 	eqOnly := true
 	for _, t := range terms {
 		eqOnly = eqOnly && (t.op() == opEq || t.op() == opAll)
@@ -185,7 +187,7 @@ func (sch *tableSchema[T]) choose(terms []*Cond[T], cands *[]candidate[T]) candi
 			best = c
 		}
 		if cands != nil {
-			*cands = append(*cands, c)
+			cands = append(cands, c)
 		}
 	}
 	for i, d := range sch.indexes {
@@ -205,7 +207,7 @@ func (sch *tableSchema[T]) choose(terms []*Cond[T], cands *[]candidate[T]) candi
 		if n == len(d.cols) {
 			k := eqKey(d, terms)
 			if d.unique {
-				return candidate[T]{p: plan[T]{how: pointGet, index: i, k: k, exact: eqOnly && len(terms) == n}, score: math.MaxInt, uses: math.MaxUint64}
+				return candidate[T]{p: plan[T]{how: pointGet, index: i, k: k, exact: eqOnly && len(terms) == n}, score: math.MaxInt, uses: math.MaxUint64}, nil
 			}
 			consider(candidate[T]{p: plan[T]{how: keyScan, index: i, k: k}, score: 100 + n + extra, eq: n + whereEq, bound: whereBound, uses: uses}) // more fields, fewer records
 			continue
@@ -245,12 +247,12 @@ func (sch *tableSchema[T]) choose(terms []*Cond[T], cands *[]candidate[T]) candi
 		for _, t := range terms {
 			if t.op() == opOr {
 				if u, ok := sch.unionOf(t); ok {
-					return candidate[T]{p: u}
+					return candidate[T]{p: u}, nil
 				}
 			}
 		}
 	}
-	return best
+	return best, cands
 }
 
 // usable reports whether index d holds every record matching the
@@ -361,7 +363,8 @@ func (sch *tableSchema[T]) unionOf(or *Cond[T]) (plan[T], bool) {
 	subs := or.subs()
 	for i := range subs {
 		var buf [8]*Cond[T]
-		p := sch.choose(conjuncts(&subs[i], buf[:0]), nil).p
+		b, _ := sch.choose(conjuncts(&subs[i], buf[:0]), nil)
+		p := b.p
 		if p.how == fullScan {
 			return plan[T]{}, false
 		}

@@ -464,6 +464,9 @@ func (q *Query[T]) Collect() ([]T, error) {
 		return nil, err
 	}
 	var out []T
+	if q.limited {
+		out = make([]T, 0, min(q.stop-q.start, 64)) // a short slice fills it once
+	}
 	err = ops.each(q, func(rec *T) bool {
 		out = append(out, *rec)
 		return true

@@ -3,6 +3,7 @@ package recstore
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -91,7 +92,7 @@ func BenchmarkFilter(b *testing.B) {
 		for i := range emails {
 			emails[i] = fltBenchEmail(rng.IntN(fltBenchN))
 		}
-		explain(b, users.Filter(uEmail.Eq(emails[0])), fmt.Sprintf("point user_email %q", emails[0]))
+		explain(b, users.Filter(uEmail.Eq(emails[0])), fmt.Sprintf("point user_email (email=%q)", emails[0]))
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
@@ -103,7 +104,7 @@ func BenchmarkFilter(b *testing.B) {
 	})
 	b.Run("range_index_1000", func(b *testing.B) {
 		q := users.Filter(uAge.Between(lo, lo+9))
-		explain(b, q, fmt.Sprintf("range user_age [%d, %d], then sort", lo, lo+9))
+		explain(b, q, fmt.Sprintf("range user_age (age >= %d, age <= %d), then sort", lo, lo+9))
 		collect(b, q, 1000)
 	})
 	b.Run("range_fullscan_1000", func(b *testing.B) {
@@ -113,12 +114,164 @@ func BenchmarkFilter(b *testing.B) {
 	})
 	b.Run("first_orderby_index", func(b *testing.B) {
 		q := users.Filter().OrderBy(uAge.Asc())
-		explain(b, q, "range user_age (-inf, +inf)")
+		explain(b, q, "full scan user_age")
 		first(b, q, 1)
 	})
 	b.Run("first_orderby_sort", func(b *testing.B) {
 		q := users.Filter().OrderBy(uName.Asc())
 		explain(b, q, "full scan primary, then sort")
 		first(b, q, 1) // name0000000 is user 0, id 1
+	})
+}
+
+// ordBenchN is the size of BenchmarkOrderedLimit's table, and ordBenchOrgs
+// its number of orgs.
+const (
+	ordBenchN    = 1_000_000
+	ordBenchOrgs = 1000
+)
+
+// ordBenchMembers builds the member table of BenchmarkOrderedLimit:
+// member i is in org i%1000 and joined at t0 plus i%1000 + 1000*(i/2000)
+// seconds, so that an org's members join in pairs (runs of two ties, in
+// the org and in the table); indexes on (org, joined) and joined.
+func ordBenchMembers(b *testing.B) (*Table[member], time.Time) {
+	b.Helper()
+	start := time.Now()
+	members, err := NewTable(newTestDB(b), "Member",
+		AutoPrimaryKey(memID, func(m *member, id int64) { m.ID = id }),
+		Index("org_joined", memOrg, memJoined),
+		Index("member_joined", memJoined),
+		Fields(memName))
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const batch = 10_000
+	recs := make([]member, 0, batch)
+	for i := range ordBenchN {
+		recs = append(recs, member{
+			Org:    ordBenchOrg(i % ordBenchOrgs),
+			Joined: t0.Add(time.Duration(i/(2*ordBenchOrgs)*ordBenchOrgs+i%ordBenchOrgs) * time.Second),
+			Name:   fmt.Sprint("m", i),
+		})
+		if len(recs) == batch || i == ordBenchN-1 {
+			if _, err := members.InsertMany(recs, OnConflict[member]{}); err != nil {
+				b.Fatal(err)
+			}
+			recs = recs[:0]
+		}
+	}
+	b.Logf("built %d members in %v", ordBenchN, time.Since(start).Round(time.Millisecond))
+	return members, t0
+}
+
+func ordBenchOrg(i int) string { return fmt.Sprintf("org%03d", i) }
+
+// BenchmarkOrderedLimit measures queries that read an index in order and
+// stop at a limit, on a table of ordBenchN members, built once:
+//
+//   - newest10_of_org: Filter(org).OrderBy(joined desc).Limit(10), through
+//     the (org, joined) index read backwards from the org's end, each run
+//     of ties sorted by primary key; the issue's most common list query.
+//   - oldest10_of_org: the same, ascending.
+//   - asc_one_field_10: Filter(joined >= t).OrderBy(joined asc).Limit(10)
+//     through the one-field joined index: the case that streamed before.
+//   - btree_descend_10: the (org, joined) tree's Descend from an org's
+//     end, with a probe that compares the field itself, copying out the
+//     org's first 10 records: the least work that answers newest10_of_org
+//     from the same tree (without the ties' order), its floor.
+//   - desc_full_scan_10: Filter().OrderBy(joined desc).Limit(10), the whole
+//     table's newest.
+//   - latest_of_org: Filter(org).Latest(joined).
+//
+// Each query rotates over the orgs (or start times).
+func BenchmarkOrderedLimit(b *testing.B) {
+	if testing.Short() {
+		b.Skip("builds a table of 1,000,000 records")
+	}
+	members, t0 := ordBenchMembers(b)
+	collect := func(b *testing.B, q func(i int) *Query[member], want int) {
+		b.Helper()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			recs, err := q(i).Collect()
+			if err != nil || len(recs) != want {
+				b.Fatalf("%d records, %v; want %d", len(recs), err, want)
+			}
+			i++
+		}
+	}
+	newest := func(i int) *Query[member] {
+		return members.Filter(memOrg.Eq(ordBenchOrg(i % ordBenchOrgs))).OrderBy(memJoined.Desc()).Limit(10)
+	}
+	if got, want := newest(7).Explain(), `prefix org_joined (org="org007") descending, then sort ties`; got != want {
+		b.Fatalf("plan %q, want %q", got, want)
+	}
+	b.Run("newest10_of_org", func(b *testing.B) { collect(b, newest, 10) })
+	b.Run("oldest10_of_org", func(b *testing.B) {
+		collect(b, func(i int) *Query[member] {
+			return members.Filter(memOrg.Eq(ordBenchOrg(i % ordBenchOrgs))).OrderBy(memJoined.Asc()).Limit(10)
+		}, 10)
+	})
+	b.Run("asc_one_field_10", func(b *testing.B) {
+		q := func(i int) *Query[member] {
+			since := t0.Add(time.Duration(i*7919%(ordBenchN/2)) * time.Second)
+			return members.Filter(memJoined.Ge(since)).OrderBy(memJoined.Asc()).Limit(10)
+		}
+		if got := q(0).Explain(); !strings.HasPrefix(got, "range member_joined (joined >= ") || strings.Contains(got, "sort") {
+			b.Fatalf("plan %q", got)
+		}
+		collect(b, q, 10)
+	})
+	b.Run("btree_descend_10", func(b *testing.B) {
+		v := versionOf(members)
+		var tr *tree[member]
+		for i, d := range v.sch.indexes {
+			if d.name == "org_joined" {
+				tr = v.trees[i]
+			}
+		}
+		out := make([]member, 0, 10)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			org := ordBenchOrg(i % ordBenchOrgs)
+			out = out[:0]
+			tr.Descend(func(m *member) int {
+				if c := strings.Compare(org, m.Org); c != 0 {
+					return c
+				}
+				return 1 // after every member of org
+			}, func(m *member) bool {
+				if m.Org != org {
+					return false
+				}
+				out = append(out, *m)
+				return len(out) < cap(out)
+			})
+			if len(out) != cap(out) || out[0].Org != org {
+				b.Fatalf("%d members, the first of %s", len(out), out[0].Org)
+			}
+			i++
+		}
+	})
+	b.Run("desc_full_scan_10", func(b *testing.B) {
+		q := func(int) *Query[member] { return members.Filter().OrderBy(memJoined.Desc()).Limit(10) }
+		if got, want := q(0).Explain(), "full scan member_joined descending, then sort ties"; got != want {
+			b.Fatalf("plan %q, want %q", got, want)
+		}
+		collect(b, q, 10)
+	})
+	b.Run("latest_of_org", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := members.Filter(memOrg.Eq(ordBenchOrg(i % ordBenchOrgs))).Latest(memJoined); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
 	})
 }
