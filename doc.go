@@ -58,7 +58,11 @@
 //
 // With n records in a table: a point read is O(1); a Get or Filter through
 // an index is O(log n) plus the records it reads; one without a usable
-// index reads every record (Explain says which). An insert or update costs
+// index reads every record (Explain says which). An OrderBy that an index
+// holds (its fields, in either direction, after the fields equalities fix)
+// streams from it: with a Limit of k it costs O(log n + k), plus the ties
+// of its last record; any other order sorts the m records matched, O(m log
+// m). Offset reads the records it skips. An insert or update costs
 // O(log n) per index it changes, a delete O(log n) per index, whatever the
 // number of tables in the DB. Beginning a View or a transaction is O(1)
 // when no commit is pending, and at most a bounded amount of catching up

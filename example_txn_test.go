@@ -150,3 +150,47 @@ func ExampleTx_Savepoint() {
 	// true 1
 	// <nil> 1
 }
+
+// Commit makes a transaction's writes visible at once; before it, other
+// readers see none of them.
+func ExampleTx_Commit() {
+	db := recstore.New()
+	accounts := newAccounts(db)
+	tx, _ := db.Begin(true)
+	accounts.In(tx).Insert(Account{Owner: "leo", Balance: 100})
+	accounts.In(tx).Insert(Account{Owner: "anna", Balance: 50})
+	fmt.Println(accounts.Len())
+	fmt.Println(tx.Commit())
+	fmt.Println(accounts.Len())
+	// Output:
+	// 0
+	// <nil>
+	// 2
+}
+
+// Rollback discards a transaction's writes; it is safe to defer, and
+// after Commit it reports ErrTxDone.
+func ExampleTx_Rollback() {
+	db := recstore.New()
+	accounts := newAccounts(db)
+	tx, _ := db.Begin(true)
+	accounts.In(tx).Insert(Account{Owner: "leo", Balance: 100})
+	fmt.Println(tx.Rollback(), accounts.Len())
+	_, err := accounts.In(tx).Insert(Account{Owner: "anna"})
+	fmt.Println(errors.Is(err, recstore.ErrTxDone))
+	// Output:
+	// <nil> 0
+	// true
+}
+
+// Close ends a DB: every later call returns ErrClosed.
+func ExampleDB_Close() {
+	db := recstore.New()
+	accounts := newAccounts(db)
+	fmt.Println(db.Close())
+	_, err := accounts.Insert(Account{Owner: "leo"})
+	fmt.Println(errors.Is(err, recstore.ErrClosed))
+	// Output:
+	// <nil>
+	// true
+}
