@@ -134,7 +134,8 @@ func (t *Table[T]) UpdateOrCreate(lookup Cond[T], update func(T) (T, error), cre
 // lookup finds it afterwards.
 func createdEntry[T any](sch *tableSchema[T], lookup *Cond[T], rec *T) (entry[T], error) {
 	if !lookup.match(rec) {
-		return entry[T]{}, &LookupError{Table: sch.table, Reason: lookup.mismatch(rec)}
+		l := *lookup // mismatch's conditions escape: a copy keeps lookup, and its caller's, off the heap
+		return entry[T]{}, &LookupError{Table: sch.table, Reason: l.mismatch(rec)}
 	}
 	e, err := sch.prepare(rec) // rec is already the caller's own copy
 	if err != nil {
