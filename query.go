@@ -272,6 +272,9 @@ func (q *Query[T]) on(s *tableVersion[T]) prepared[T] {
 // other plan collects and sorts.
 func (r prepared[T]) each(fn func(*T) bool) bool {
 	q := r.q
+	if !q.sliced() && r.sorted == len(r.order) {
+		return r.s.scan(r.p, &q.cond, fn) // the common stream: no layer between
+	}
 	skip, left := q.start, -1
 	if q.limited {
 		left = q.stop - q.start
