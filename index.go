@@ -1,7 +1,6 @@
 package recstore
 
 import (
-	"bytes"
 	"strings"
 	"unsafe"
 
@@ -150,30 +149,20 @@ func (d *indexDef[T]) comparePrefix(prefix string, r *T) int {
 }
 
 // compareEncoded compares s with r's key in d held as bytes, or with its
-// first len(s) bytes if prefix. It encodes r's key a field at a time and
-// stops at the first field that decides, as a search mostly does at the
-// leading field. The encoding goes into a buffer on the stack, which must
-// not pass through a call the compiler cannot see into (a function value,
-// a generic method, called through its dictionary, an assembly routine
-// without noescape), or it would move to the heap at every comparison
-// (TestKey_AppendTo_MatchesAppendKey counts).
+// first len(s) bytes if prefix. It compares a field at a time, each in
+// place (piece.compare), and stops at the first field that decides, as a
+// search mostly does at the leading field: it builds no key.
 func (d *indexDef[T]) compareEncoded(s string, r *T, prefix bool) int {
 	sb := unsafe.Slice(unsafe.StringData(s), len(s))
-	var buf [128]byte
-	b := buf[:0]
+	at := 0
 	for i, c := range d.cols {
-		from := len(b)
 		p := c.piece(r)
-		b = p.appendTo(b)
-		// bytes.Compare, not strings.Compare, whose assembly the compiler
-		// takes as keeping its arguments.
-		if to := min(len(b), len(s)); from < to {
-			if x := bytes.Compare(sb[from:to], b[from:to]); x != 0 {
-				return x
-			}
+		x, n := p.compare(sb[at:])
+		if x != 0 {
+			return x
 		}
-		if len(b) >= len(s) {
-			if prefix || len(b) == len(s) && i == len(d.cols)-1 {
+		if at += n; at >= len(s) {
+			if prefix || at == len(s) && i == len(d.cols)-1 {
 				return 0
 			}
 			return -1 // s is a proper prefix of r's key: every piece holds a byte

@@ -295,6 +295,58 @@ func (p *piece) appendTo(buf []byte) []byte {
 	return buf
 }
 
+// compare compares t with p's encoding (what appendTo appends) over the
+// bytes both hold, without encoding it: it returns the result, t against
+// the encoding, and the encoding's length, or len(t)+1 where t ends before
+// the encoding does. A string is compared a byte at a time, as it would
+// be escaped: the comparison mostly decides within a few bytes.
+func (p *piece) compare(t []byte) (int, int) {
+	n := 0
+	for _, b := range p.b[:p.n] {
+		if c, done := compareByte(t, n, b); done {
+			return c, len(t) + 1
+		}
+		n++
+	}
+	if !p.str {
+		return 0, n
+	}
+	for i := 0; i <= len(p.s); i++ {
+		b, next := byte(0), byte(0xff) // the terminator: 0x00 0x01
+		if i == len(p.s) {
+			next = 1
+		} else {
+			b = p.s[i]
+		}
+		if c, done := compareByte(t, n, b); done {
+			return c, len(t) + 1
+		}
+		n++
+		if b != 0 {
+			continue
+		}
+		if c, done := compareByte(t, n, next); done {
+			return c, len(t) + 1
+		}
+		n++
+	}
+	return 0, n
+}
+
+// compareByte compares t[n] with b: decided if they differ or t has no
+// byte n (a zero result then: t ends first).
+func compareByte(t []byte, n int, b byte) (int, bool) {
+	switch {
+	case n == len(t):
+		return 0, true
+	case t[n] < b:
+		return -1, true
+	case t[n] > b:
+		return 1, true
+	}
+	return 0, false
+}
+
 // piecer returns the function that makes the piece of a value of kind k
 // after the fixed bytes in p (an optional field's 0x01), without building
 // its key: a time's key is a string, which encoder allocates.

@@ -1,6 +1,7 @@
 package recstore
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"math"
@@ -960,5 +961,40 @@ func TestKey_AppendTo_MatchesAppendKey(t *testing.T) {
 		k, err := d.keyOf(r)
 		require.NoError(t, err)
 		assert.Zero(t, testing.AllocsPerRun(50, func() { _ = d.compareKey(k, r) }), "allocations comparing with %s", d.name)
+	}
+}
+
+// TestPiece_Compare_MatchesEncoding checks piece.compare, which compares in
+// place, against bytes.Compare over the encoding appendTo builds: for every
+// string of keyStrings as a piece and every encoded string as t, with the
+// fixed bytes of an optional field ahead of both, the result over the
+// bytes both hold and the length covered.
+func TestPiece_Compare_MatchesEncoding(t *testing.T) {
+	var ts [][]byte
+	for _, s := range keyStrings {
+		enc := (&piece{str: true, s: s}).appendTo(nil)
+		for n := 0; n <= len(enc); n++ {
+			ts = append(ts, enc[:n], append([]byte{1}, enc[:n]...))
+		}
+	}
+	for _, s := range keyStrings {
+		for _, fixed := range [][]byte{nil, {1}} {
+			p := piece{str: true, s: s, n: uint8(len(fixed))}
+			copy(p.b[:], fixed)
+			enc := p.appendTo(nil)
+			for _, tb := range ts {
+				m := min(len(tb), len(enc))
+				wantN := len(enc)
+				if len(tb) < len(enc) {
+					wantN = len(tb) + 1
+				}
+				c, n := p.compare(tb)
+				want := bytes.Compare(tb[:m], enc[:m])
+				require.Equal(t, want, c, "piece %q (fixed %v) against %q", s, fixed, tb)
+				if want == 0 {
+					require.Equal(t, wantN, n, "length of piece %q (fixed %v) against %q", s, fixed, tb)
+				}
+			}
+		}
 	}
 }

@@ -137,9 +137,8 @@ func (sch *tableSchema[T]) plan(cond *Cond[T]) plan[T] {
 // all of them (the records stream), some (runs of records equal in those
 // terms are sorted alone) or none (every record is read and sorted).
 func (sch *tableSchema[T]) ordered(cond *Cond[T], order []Order[T]) (plan[T], []Order[T], int) {
-	c := *cond
 	var buf [8]*Cond[T]
-	terms := conjuncts(&c, buf[:0])
+	terms := conjuncts(cond, buf[:0])
 	var cbuf [8]candidate[T] // enough for most schemas: kept off the heap
 	best, cands := sch.choose(terms, cbuf[:0])
 	eff := sch.effectiveOrder(order, terms)
@@ -423,12 +422,16 @@ func (sch *tableSchema[T]) yields(p plan[T], eff []Order[T], terms []*Cond[T]) i
 	// The index's order: its fields, then, if plain, the primary key.
 	// Fixed fields are constant and skipped.
 	d := sch.indexes[p.index]
-	cols := d.cols
+	n := len(d.cols)
 	if !d.unique {
-		cols = append(slices.Clip(cols), sch.pk.cols[0])
+		n++
 	}
 	k := 0
-	for _, c := range cols {
+	for i := range n {
+		c := sch.pk.cols[0]
+		if i < len(d.cols) {
+			c = d.cols[i]
+		}
 		if fixedField(terms, c) {
 			continue
 		}

@@ -275,31 +275,23 @@ func (r prepared[T]) each(fn func(*T) bool) bool {
 	if !q.sliced() && r.sorted == len(r.order) {
 		return r.s.scan(r.p, &q.cond, fn) // the common stream: no layer between
 	}
-	skip, left := q.start, -1
+	st := &stream[T]{fn: fn, skip: q.start, left: -1}
 	if q.limited {
-		left = q.stop - q.start
+		st.left = q.stop - q.start
 	}
-	if left == 0 {
+	if st.left == 0 {
 		return true
-	}
-	stopped := false
-	emit := func(rec *T) bool {
-		if skip > 0 {
-			skip--
-			return true
-		}
-		if !fn(rec) {
-			stopped = true
-			return false
-		}
-		left--
-		return left != 0
 	}
 	switch {
 	case r.sorted == len(r.order):
-		r.s.scan(r.p, &q.cond, emit)
+		r.s.scan(r.p, &q.cond, st.emit)
 	case r.sorted > 0:
-		r.runs(emit)
+		// A descending scan of a plain index yields ties in descending
+		// primary key order, which the query breaks ascending.
+		st.lead, st.rest, st.run = r.order[:r.sorted], r.order[r.sorted:], st.buf[:0]
+		if r.s.scan(r.p, &q.cond, st.add) {
+			st.flush()
+		}
 	default:
 		var recs []*T
 		r.s.scan(r.p, &q.cond, func(rec *T) bool {
@@ -307,43 +299,62 @@ func (r prepared[T]) each(fn func(*T) bool) bool {
 			return true
 		})
 		for _, rec := range r.s.sch.sorted(recs, r.order) {
-			if !emit(rec) {
+			if !st.emit(rec) {
 				break
 			}
 		}
 	}
-	return !stopped
+	return !st.stopped
 }
 
-// runs calls emit with the plan's records in order, until emit returns
-// false: the scan yields them ordered by the order's first r.sorted terms,
-// and each run of records equal in those is sorted by the rest before it
-// is emitted (a descending scan of a plain index yields ties in
-// descending primary key order, which the query breaks ascending).
-func (r prepared[T]) runs(emit func(*T) bool) {
-	lead, rest := r.order[:r.sorted], r.order[r.sorted:]
-	var run []*T
-	flush := func() bool {
-		if len(run) > 1 {
-			slices.SortFunc(run, func(a, b *T) int { return compareBy(rest, a, b) })
-		}
-		for _, rec := range run {
-			if !emit(rec) {
-				return false
-			}
-		}
-		run = run[:0]
+// stream passes the records a scan yields to fn within a query's slice;
+// for a scan that yields only the order's leading terms (lead), it holds
+// each run of records equal in them and sorts it by the rest first. One
+// value per query, so that the scan's callback is one allocation.
+type stream[T any] struct {
+	fn         func(*T) bool
+	skip, left int // records to skip, then to pass (-1: all)
+	stopped    bool
+	lead, rest []Order[T]
+	run        []*T
+	buf        [4]*T // run's first backing array
+}
+
+func (st *stream[T]) emit(rec *T) bool {
+	if st.skip > 0 {
+		st.skip--
 		return true
 	}
-	if r.s.scan(r.p, &r.q.cond, func(rec *T) bool {
-		if len(run) > 0 && compareBy(lead, run[0], rec) != 0 && !flush() {
+	if !st.fn(rec) {
+		st.stopped = true
+		return false
+	}
+	st.left--
+	return st.left != 0
+}
+
+// add takes the scan's next record: a record that ends the run passes the
+// run on first.
+func (st *stream[T]) add(rec *T) bool {
+	if len(st.run) > 0 && compareBy(st.lead, st.run[0], rec) != 0 && !st.flush() {
+		return false
+	}
+	st.run = append(st.run, rec)
+	return true
+}
+
+// flush sorts the run and passes it on.
+func (st *stream[T]) flush() bool {
+	if len(st.run) > 1 {
+		slices.SortFunc(st.run, func(a, b *T) int { return compareBy(st.rest, a, b) })
+	}
+	for _, rec := range st.run {
+		if !st.emit(rec) {
 			return false
 		}
-		run = append(run, rec)
-		return true
-	}) {
-		flush()
 	}
+	st.run = st.run[:0]
+	return true
 }
 
 // compareBy orders two stored records by terms.
