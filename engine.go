@@ -17,10 +17,9 @@ import "sync"
 type engine interface {
 	// begin starts a transaction.
 	begin(writable bool) (txEngine, error)
-	// close makes every later call fail with ErrClosed.
+	// close makes every later write fail with ErrClosed (the API checks
+	// DB.closed before it calls the engine).
 	close()
-	// closed reports whether close was called.
-	closed() bool
 }
 
 // txEngine is one transaction of an engine.
@@ -102,13 +101,22 @@ func (c claim) release() {
 // table as t's transaction sees it. It checks, in this order: a closed DB,
 // an ended transaction, a write in a read-only one, a transaction of
 // another DB. Each misuse is an *AccessError; nothing is read or written.
+// The common case, a handle outside transactions on an open DB, is small
+// enough to inline into every call.
 func (t *Table[T]) access(write bool) (tableOps[T], error) {
+	if t.tx == nil && !t.db.closed.Load() {
+		return t.ops, nil
+	}
+	return t.accessChecked(write)
+}
+
+func (t *Table[T]) accessChecked(write bool) (tableOps[T], error) {
 	db := t.db
 	switch {
-	case db.eng.closed():
+	case db.closed.Load():
 		return nil, t.misuse(ErrClosed)
 	case t.tx == nil:
-		return t.eng, nil
+		return t.ops, nil
 	case t.tx.done:
 		return nil, t.misuse(ErrTxDone)
 	case write && !t.tx.writable:

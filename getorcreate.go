@@ -41,6 +41,18 @@ import (
 // single-field unique index or the primary key) takes no lock and
 // allocates nothing. The returned record is a copy: the caller owns it.
 func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T, created bool, err error) {
+	// The hit first, in a frame of its own size: the rest is a call away.
+	if ops, err := t.access(true); err == nil && create != nil {
+		if r, ok := ops.peek(lookup); ok && r != nil {
+			return *r, false, nil
+		}
+	}
+	return t.getOrCreateOrFail(lookup, create)
+}
+
+// getOrCreateOrFail is GetOrCreate past a hit without a lock: misuse,
+// then a search, then a create.
+func (t *Table[T]) getOrCreateOrFail(lookup Cond[T], create func() (T, error)) (T, bool, error) {
 	var zero T
 	ops, err := t.access(true)
 	if err != nil {
@@ -55,9 +67,6 @@ func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T,
 	}
 	if create == nil {
 		return zero, false, &NilCallbackError{Call: t.Name() + ".GetOrCreate", Callback: "create"}
-	}
-	if r, ok := ops.peek(lookup); ok && r != nil {
-		return *r, false, nil
 	}
 	if err := lookup.check(t.eng.schema()); err != nil {
 		return zero, false, err

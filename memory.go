@@ -67,8 +67,7 @@ func newMemEngine(o Options) *memEngine {
 	return e
 }
 
-func (e *memEngine) close()       { e.isClosed.Store(true) }
-func (e *memEngine) closed() bool { return e.isClosed.Load() }
+func (e *memEngine) close() { e.isClosed.Store(true) }
 
 // stripe is one lock of the engine's stripe set, padded to its own cache
 // line so that neighbouring stripes do not slow each other down.

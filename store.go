@@ -3,6 +3,7 @@ package recstore
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // DB is a store of typed tables. Create one with New and declare its
@@ -11,6 +12,9 @@ import (
 type DB struct {
 	_   noCopy
 	eng engine
+	// closed is set by Close, before the engine is told: every call
+	// checks it first (see access), without a call through the seam.
+	closed atomic.Bool
 	// opts are the engine's, for the tables declared in it.
 	opts Options
 
@@ -69,6 +73,7 @@ func ceilPow2(n int) int {
 // transactions returns ErrClosed. Writes already in progress finish.
 // Close is idempotent.
 func (db *DB) Close() error {
+	db.closed.Store(true)
 	db.eng.close()
 	return nil
 }

@@ -15,6 +15,10 @@ import (
 type Table[T any] struct {
 	db  *DB
 	eng tableEngine[T]
+	// ops is eng as tableOps, converted once: a conversion between
+	// interface types looks up a table at every call, a fifth of a hit's
+	// cost.
+	ops tableOps[T]
 	tx  *Tx // non-nil for a handle bound to a transaction (see In)
 }
 
@@ -43,7 +47,7 @@ func NewTable[T any](db *DB, name string, opts ...TableOption[T]) (*Table[T], er
 		return nil, err
 	}
 	db.names[name] = true
-	return &Table[T]{db: db, eng: eng}, nil
+	return &Table[T]{db: db, eng: eng, ops: eng}, nil
 }
 
 // newEngineTable asks db's engine for a table of sch.

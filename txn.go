@@ -58,7 +58,7 @@ func (db *DB) View(fn func(tx *Tx) error) error {
 // While fn runs, Update holds no lock: other writers go on.
 func (db *DB) Update(fn func(tx *Tx) error) error {
 	switch {
-	case db.eng.closed():
+	case db.closed.Load():
 		return ErrClosed
 	case fn == nil:
 		return &NilCallbackError{Call: "DB.Update", Callback: "fn"}
@@ -83,7 +83,7 @@ func (db *DB) attempt(fn func(tx *Tx) error) error {
 // Rollback (a deferred Rollback is always safe). Prefer View and Update,
 // which end it for you and retry conflicts.
 func (db *DB) Begin(writable bool) (*Tx, error) {
-	if db.eng.closed() {
+	if db.closed.Load() {
 		return nil, ErrClosed
 	}
 	etx, err := db.eng.begin(writable)
@@ -132,7 +132,7 @@ func (tx *Tx) Rollback() error {
 // undone and the error is returned (the panic re-raised); tx goes on.
 func (tx *Tx) Savepoint(fn func(tx *Tx) error) (err error) {
 	switch {
-	case tx.db.eng.closed():
+	case tx.db.closed.Load():
 		return ErrClosed
 	case tx.done:
 		return ErrTxDone
@@ -156,7 +156,7 @@ func (tx *Tx) Savepoint(fn func(tx *Tx) error) (err error) {
 // In returns a handle on t that reads and writes through tx. The handle is
 // valid while tx is; through a read-only tx, writes return ErrReadOnly.
 func (t *Table[T]) In(tx *Tx) *Table[T] {
-	return &Table[T]{db: t.db, eng: t.eng, tx: tx}
+	return &Table[T]{db: t.db, eng: t.eng, ops: t.ops, tx: tx}
 }
 
 // The memory engine's transactions.
