@@ -380,9 +380,18 @@ func (sch *tableSchema[T]) unionOf(or *Cond[T]) (plan[T], bool) {
 // field a complete unique index covers alone), else followed by the
 // primary key ascending, which breaks ties.
 func (sch *tableSchema[T]) effectiveOrder(order []Order[T], terms []*Cond[T]) []Order[T] {
+	// Mostly the order's own leading terms, which need no copy.
+	for i, o := range order {
+		if skipped(order[:i], terms, o) {
+			break
+		}
+		if sch.identifies(o.col) {
+			return order[: i+1 : i+1]
+		}
+	}
 	eff := make([]Order[T], 0, len(order)+1)
 	for _, o := range order {
-		if fixedField(terms, o.col) || slices.ContainsFunc(eff, func(e Order[T]) bool { return e.col == o.col }) {
+		if skipped(eff, terms, o) {
 			continue
 		}
 		eff = append(eff, o)
@@ -391,6 +400,12 @@ func (sch *tableSchema[T]) effectiveOrder(order []Order[T], terms []*Cond[T]) []
 		}
 	}
 	return append(eff, Order[T]{col: sch.pk.cols[0]})
+}
+
+// skipped reports whether o adds nothing to an order after earlier: its
+// field is fixed by terms or named already.
+func skipped[T any](earlier []Order[T], terms []*Cond[T], o Order[T]) bool {
+	return fixedField(terms, o.col) || slices.ContainsFunc(earlier, func(e Order[T]) bool { return e.col == o.col })
 }
 
 // fixedField reports whether an equality or IsNull among terms makes c
@@ -533,12 +548,12 @@ func tighter(a, b bound, dir int) bound {
 }
 
 // edges returns where p's scan of index d starts and stops, in ascending
-// order (a nil edge: the index's end). Field n's keys are compared alone
+// order (an edge not had: the index's end). Field n's keys are compared alone
 // in a one-field index, and after the fixed fields' encoding in a
 // composite one, where a component is self-delimiting: every key whose
 // field n is v starts with the encoding of v, so "after v" is "after every
 // key starting with it".
-func (p *plan[T]) edges(d *indexDef[T]) (lo, hi *edge) {
+func (p *plan[T]) edges(d *indexDef[T]) (lo, hi edge, hasLo, hasHi bool) {
 	one := len(d.cols) == 1
 	at := func(k key) key { // field n's key k as the index compares it
 		if one {
@@ -548,46 +563,37 @@ func (p *plan[T]) edges(d *indexDef[T]) (lo, hi *edge) {
 	}
 	switch p.how {
 	case keyScan:
-		return &edge{k: p.k}, &edge{k: p.k, after: true}
+		return before(p.k), after(p.k), true, true
 	case rangeScan:
 		switch {
 		case p.lo.set && p.lo.open && one:
-			e := after(p.lo.k)
-			lo = &e
+			lo, hasLo = after(p.lo.k), true
 		case p.lo.set && p.lo.open:
-			e := afterPrefix(at(p.lo.k).s)
-			lo = &e
+			lo, hasLo = afterPrefix(at(p.lo.k).s), true
 		case p.lo.set:
-			e := before(at(p.lo.k))
-			lo = &e
+			lo, hasLo = before(at(p.lo.k)), true
 		case p.n > 0:
-			e := before(p.k)
-			lo = &e
+			lo, hasLo = before(p.k), true
 		}
 		switch {
 		case p.hi.set && p.hi.open:
-			e := before(at(p.hi.k))
-			hi = &e
+			hi, hasHi = before(at(p.hi.k)), true
 		case p.hi.set && one:
-			e := after(p.hi.k)
-			hi = &e
+			hi, hasHi = after(p.hi.k), true
 		case p.hi.set:
-			e := afterPrefix(at(p.hi.k).s)
-			hi = &e
+			hi, hasHi = afterPrefix(at(p.hi.k).s), true
 		case p.n > 0:
-			e := afterPrefix(p.k.s)
-			hi = &e
+			hi, hasHi = afterPrefix(p.k.s), true
 		}
-		return lo, hi
+		return lo, hi, hasLo, hasHi
 	case prefixScan:
 		prefix := p.k.s
 		if p.hasStarts {
 			prefix += startsKey(d.cols[p.n], p.starts, one)
 		}
-		l, h := before(key{s: prefix}), afterPrefix(prefix)
-		return &l, &h
+		return before(key{s: prefix}), afterPrefix(prefix), true, true
 	}
-	return nil, nil // fullScan
+	return lo, hi, false, false // fullScan
 }
 
 // startsKey is how the keys of field c start when its value starts with
@@ -645,8 +651,16 @@ func (s *tableVersion[T]) scan(p plan[T], cond *Cond[T], fn func(*T) bool) bool 
 		}
 		return true
 	}
-	lo, hi := p.edges(d)
-	return between(tr, d, lo, hi, p.desc, visit)
+	lo, hi, hasLo, hasHi := p.edges(d)
+	return between(tr, d, edgeIf(&lo, hasLo), edgeIf(&hi, hasHi), p.desc, visit)
+}
+
+// edgeIf is e if ok, else nil (no edge).
+func edgeIf(e *edge, ok bool) *edge {
+	if ok {
+		return e
+	}
+	return nil
 }
 
 // between calls fn with the records of tr (index d) between edges lo and
