@@ -1461,3 +1461,22 @@ func TestTable_SetFast_AfterInstall_InOneBatch(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotFound, "a point read saw %+v, which no commit held (Len %d)", got, n)
 	require.Zero(t, n)
 }
+
+// TestTable_AddIndex_DuplicatesErrorIsBounded: a duplicate report over one
+// group of 10,000 records names five of them and counts the rest, so its
+// message stays short (it once listed every key: 58,991 bytes).
+func TestTable_AddIndex_DuplicatesErrorIsBounded(t *testing.T) {
+	names := make([]string, 10_000)
+	for i := range names {
+		names[i] = "same"
+	}
+	_, users := dupUsers(t, names...)
+	err := users.AddIndex(Unique("user_name", uName))
+	var de *DuplicatesError
+	require.ErrorAs(t, err, &de)
+	require.Len(t, de.Groups, 1)
+	assert.Equal(t, 10_000, de.Groups[0].Count)
+	assert.Equal(t, []string{"1", "2", "3", "4", "5"}, de.Groups[0].PKs)
+	assert.Less(t, len(err.Error()), 300, err.Error())
+	assert.Contains(t, err.Error(), "held by 1, 2, 3, 4, 5 and 9995 more")
+}
