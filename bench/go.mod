@@ -5,6 +5,7 @@ go 1.26.8
 replace github.com/recstore/recstore => ../
 
 require (
+	github.com/google/btree v1.1.3
 	github.com/hashicorp/go-memdb v1.3.5
 	github.com/puzpuzpuz/xsync/v4 v4.5.0
 	github.com/recstore/recstore v0.0.0-00010101000000-000000000000
