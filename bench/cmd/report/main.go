@@ -7,7 +7,7 @@
 // Run it inside bench/:
 //
 //	go run ./cmd/report                     # the full run: -count 5, -cpu 1,2 (about half an hour)
-//	go run ./cmd/report -quick              # a smoke run of about a minute
+//	go run ./cmd/report -quick              # a smoke run of about 30 seconds
 //	go run ./cmd/report -count 1 -g 32 -cpu 2 -only hit,miss,hot,zipf,memory
 //	go run ./cmd/report -in old.txt         # tables from saved output (-raw writes it)
 //
