@@ -276,9 +276,9 @@ func appendEscaped(buf []byte, s string) []byte {
 // piece is a field's value as a composite key holds it, built without
 // allocating: the fixed bytes (an optional field's 0x00 or 0x01, then a
 // number's 8 bytes, a bool's 1, a time's 12), then, for a string, the
-// string, which appendTo escapes and terminates. A field's piece function
-// returns it by value, so that the buffer a key is encoded into never
-// passes through a function value and stays on its caller's stack.
+// string, escaped and terminated in the encoding. A field's piece function
+// returns it by value, so that comparing one with an encoded key
+// (piece.compare) builds nothing.
 type piece struct {
 	b   [1 + timeKeyLen]byte
 	n   uint8
@@ -286,16 +286,7 @@ type piece struct {
 	s   string
 }
 
-// appendTo appends p as appendComponent appends its key.
-func (p *piece) appendTo(buf []byte) []byte {
-	buf = append(buf, p.b[:p.n]...)
-	if p.str {
-		buf = append(appendEscaped(buf, p.s), 0, 1)
-	}
-	return buf
-}
-
-// compare compares t with p's encoding (what appendTo appends) over the
+// compare compares t with p's encoding (as appendComponent encodes it) over the
 // bytes both hold, without encoding it: it returns the result, t against
 // the encoding, and the encoding's length, or len(t)+1 where t ends before
 // the encoding does. A string is compared a byte at a time, as it would

@@ -380,21 +380,16 @@ func (sch *tableSchema[T]) unionOf(or *Cond[T]) (plan[T], bool) {
 // field a complete unique index covers alone), else followed by the
 // primary key ascending, which breaks ties.
 func (sch *tableSchema[T]) effectiveOrder(order []Order[T], terms []*Cond[T]) []Order[T] {
-	// Mostly the order's own leading terms, which need no copy.
+	var eff []Order[T]
 	for i, o := range order {
-		if skipped(order[:i], terms, o) {
-			break
-		}
-		if sch.identifies(o.col) {
-			return order[: i+1 : i+1]
-		}
-	}
-	eff := make([]Order[T], 0, len(order)+1)
-	for _, o := range order {
 		if skipped(eff, terms, o) {
 			continue
 		}
-		eff = append(eff, o)
+		if len(eff) == i {
+			eff = order[: i+1 : i+1] // the order's own leading terms: no copy
+		} else {
+			eff = append(eff, o) // eff's capacity is clipped: order stays as it is
+		}
 		if sch.identifies(o.col) {
 			return eff
 		}
@@ -548,9 +543,9 @@ func tighter(a, b bound, dir int) bound {
 }
 
 // edges returns where p's scan of index d starts and stops, in ascending
-// order (an edge not had: the index's end). Field n's keys are compared alone
-// in a one-field index, and after the fixed fields' encoding in a
-// composite one, where a component is self-delimiting: every key whose
+// order (hasLo or hasHi false: the index's end). Field n's keys are
+// compared alone in a one-field index, and after the fixed fields'
+// encoding in a composite one, where a component is self-delimiting: every key whose
 // field n is v starts with the encoding of v, so "after v" is "after every
 // key starting with it".
 func (p *plan[T]) edges(d *indexDef[T]) (lo, hi edge, hasLo, hasHi bool) {
