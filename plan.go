@@ -670,20 +670,14 @@ func between[T any](tr *tree[T], d *indexDef[T], lo, hi *edge, desc bool, fn fun
 	if from != nil {
 		probe = func(r *T) int { return d.cmpEdge(from, r) }
 	}
-	more := true
-	iter := func(r *T) bool {
-		if to != nil && d.cmpEdge(to, r)*sign < 0 {
-			return false // past the far edge
-		}
-		more = fn(r)
-		return more
+	var past func(*T) bool
+	if to != nil {
+		past = func(r *T) bool { return d.cmpEdge(to, r)*sign < 0 }
 	}
 	if desc {
-		tr.Descend(probe, iter)
-	} else {
-		tr.Ascend(probe, iter)
+		return tr.Descend(probe, past, fn)
 	}
-	return more
+	return tr.Ascend(probe, past, fn)
 }
 
 // explain describes p for Query.Explain: the access, the index, the

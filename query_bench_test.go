@@ -245,9 +245,8 @@ func BenchmarkOrderedLimit(b *testing.B) {
 				}
 				return 1 // after every member of org
 			}, func(m *member) bool {
-				if m.Org != org {
-					return false
-				}
+				return m.Org < org // before every member of org
+			}, func(m *member) bool {
 				out = append(out, *m)
 				return len(out) < cap(out)
 			})

@@ -96,12 +96,12 @@ func (x internalTree) get(email string) *User {
 }
 
 func (x internalTree) ascend(from string, n int) int {
-	x.t.Ascend(emailProbe(from), x.c.upTo(n))
+	x.t.Ascend(emailProbe(from), nil, x.c.upTo(n))
 	return x.c.seen
 }
 
 func (x internalTree) descend(from string, n int) int {
-	x.t.Descend(emailProbe(from), x.c.upTo(n))
+	x.t.Descend(emailProbe(from), nil, x.c.upTo(n))
 	return x.c.seen
 }
 

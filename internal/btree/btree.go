@@ -412,54 +412,90 @@ func (t *Tree[P]) rebalance(n *node[P], i int) {
 }
 
 // Ascend calls iter with every item not below probe's target, in order,
-// until iter returns false; a nil probe starts at the first item. probe(x)
-// is the target compared with x. It reports whether it reached the end.
-func (t *Tree[P]) Ascend(probe func(P) int, iter func(P) bool) bool {
+// until iter returns false or an item is past the far edge; a nil probe
+// starts at the first item. probe(x) is the target compared with x. past,
+// if set, is the far edge: past(x) reports that x lies beyond it, false for
+// every item up to some point and true after it. Ascend calls past on
+// O(log n) items only, not on every item it passes to iter. It reports
+// whether iter never returned false.
+func (t *Tree[P]) Ascend(probe func(P) int, past func(P) bool, iter func(P) bool) bool {
 	if t.root == nil {
 		return true
 	}
-	return t.ascend(t.root, probe, iter)
+	return t.ascend(t.root, probe, past, iter) != walkStopped
 }
 
 // Scan calls iter with every item, in order, until iter returns false.
 func (t *Tree[P]) Scan(iter func(P) bool) {
-	t.Ascend(nil, iter)
+	t.Ascend(nil, nil, iter)
 }
 
-func (t *Tree[P]) ascend(n *node[P], probe func(P) int, iter func(P) bool) bool {
+// walk is how a walk over a subtree ended.
+type walk uint8
+
+const (
+	walkOn      walk = iota // went through the subtree: go on
+	walkEdge                // reached the far edge: stop, iter is content
+	walkStopped             // iter returned false
+)
+
+func (t *Tree[P]) ascend(n *node[P], probe func(P) int, past func(P) bool, iter func(P) bool) walk {
 	i, found := 0, false
 	if probe != nil {
 		var zero P
 		i, found = t.locate(n, zero, probe)
 	}
+	// items[i:end] are within the far edge, and so is all of child j for
+	// j < end: it lies below items[j]. Child end lies below the first
+	// item past the edge (or is the last child), so it is walked with past.
+	end := len(n.items)
+	if past != nil {
+		end = firstWhere(n.items, i, end, past)
+	}
+	within := func(j int) func(P) bool {
+		if j < end {
+			return nil
+		}
+		return past
+	}
 	// Child i holds the items between items[i-1] and items[i]: below the
 	// target if items[i] is the target.
-	if !n.leaf() && !found && !t.ascend(n.children[i], probe, iter) {
-		return false
+	if !n.leaf() && !found {
+		if w := t.ascend(n.children[i], probe, within(i), iter); w != walkOn {
+			return w
+		}
 	}
-	for ; i < len(n.items); i++ {
+	for ; i < end; i++ {
 		if !iter(n.items[i]) {
-			return false
+			return walkStopped
 		}
-		if !n.leaf() && !t.ascend(n.children[i+1], nil, iter) {
-			return false
+		if !n.leaf() {
+			if w := t.ascend(n.children[i+1], nil, within(i+1), iter); w != walkOn {
+				return w
+			}
 		}
 	}
-	return true
+	if end < len(n.items) {
+		return walkEdge
+	}
+	return walkOn
 }
 
 // Descend calls iter with every item not above probe's target, in
-// descending order, until iter returns false; a nil probe starts at the
-// last item. probe(x) is the target compared with x. It reports whether it
-// reached the first item.
-func (t *Tree[P]) Descend(probe func(P) int, iter func(P) bool) bool {
+// descending order, until iter returns false or an item is past the far
+// edge; a nil probe starts at the last item. probe(x) is the target
+// compared with x. past, if set, is the far edge: past(x) reports that x
+// lies beyond it (below), true for every item up to some point and false
+// after it. Descend calls past on O(log n) items only. It reports whether
+// iter never returned false.
+func (t *Tree[P]) Descend(probe func(P) int, past func(P) bool, iter func(P) bool) bool {
 	if t.root == nil {
 		return true
 	}
-	return t.descend(t.root, probe, iter)
+	return t.descend(t.root, probe, past, iter) != walkStopped
 }
 
-func (t *Tree[P]) descend(n *node[P], probe func(P) int, iter func(P) bool) bool {
+func (t *Tree[P]) descend(n *node[P], probe func(P) int, past func(P) bool, iter func(P) bool) walk {
 	i, found := len(n.items), false
 	if probe != nil {
 		var zero P
@@ -468,28 +504,57 @@ func (t *Tree[P]) descend(n *node[P], probe func(P) int, iter func(P) bool) bool
 	// items[i] is the first item not below the target: itself the target
 	// if found, else above it, and then child i holds the items below
 	// items[i] and above items[i-1], some of them perhaps above the target.
-	switch {
-	case found:
-		if !iter(n.items[i]) {
-			return false
+	top := i
+	if found {
+		top++
+	}
+	// items[lo:top] are within the far edge, and so is all of child j for
+	// j > lo: it lies above items[j-1]. Child lo lies above the last item
+	// past the edge (or is the first child), so it is walked with past.
+	lo := 0
+	if past != nil {
+		lo = firstWhere(n.items, 0, top, func(x P) bool { return !past(x) })
+	}
+	within := func(j int) func(P) bool {
+		if j > lo {
+			return nil
 		}
-		if !n.leaf() && !t.descend(n.children[i], nil, iter) {
-			return false
-		}
-	case !n.leaf():
-		if !t.descend(n.children[i], probe, iter) {
-			return false
+		return past
+	}
+	if !n.leaf() && !found {
+		if w := t.descend(n.children[i], probe, within(i), iter); w != walkOn {
+			return w
 		}
 	}
-	for j := i - 1; j >= 0; j-- {
+	for j := top - 1; j >= lo; j-- {
 		if !iter(n.items[j]) {
-			return false
+			return walkStopped
 		}
-		if !n.leaf() && !t.descend(n.children[j], nil, iter) {
-			return false
+		if !n.leaf() {
+			if w := t.descend(n.children[j], nil, within(j), iter); w != walkOn {
+				return w
+			}
 		}
 	}
-	return true
+	if lo > 0 {
+		return walkEdge
+	}
+	return walkOn
+}
+
+// firstWhere returns the first j in [lo, hi) with f(items[j]), or hi if
+// there is none, for an f that is false up to some point and true after
+// it: a binary search.
+func firstWhere[P any](items []P, lo, hi int, f func(P) bool) int {
+	for lo < hi {
+		h := int(uint(lo+hi) >> 1)
+		if f(items[h]) {
+			hi = h
+		} else {
+			lo = h + 1
+		}
+	}
+	return lo
 }
 
 // Max returns the largest item, or false if the tree is empty: O(log n).

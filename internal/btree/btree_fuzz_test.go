@@ -183,30 +183,16 @@ func runFuzzTree(t *testing.T, data []byte) {
 			mutated = false
 			limit := int(op&0x8f) % 23 // 0..22, apart from x
 			k := key(arg, x)
-			var pr func(int) int
-			i := 0
+			up, down := 0, 0 // far edges, with the hint bit
+			if h != nil {
+				up, down = k+limit, max(1, k-limit)
+			}
 			if x == 6 {
-				log = append(log, fmt.Sprintf("Ascend(nil,limit %d)", limit))
-			} else {
-				pr = probe(k)
-				i, _ = slices.BinarySearch(model, k)
-				log = append(log, fmt.Sprintf("Ascend(%d,limit %d)", k, limit))
+				k = 0 // from the first or last item
 			}
-			var got []int
-			done := cur.Ascend(pr, func(v int) bool {
-				got = append(got, v)
-				return len(got) < limit
-			})
-			want := model[i:]
-			want = want[:min(max(limit, 1), len(want))]
-			if !slices.Equal(want, got) {
-				require.Equal(t, nilIfEmpty(want), nilIfEmpty(got), "Ascend")
-			}
-			require.True(t, (len(model)-i < max(limit, 1)) == done, "Ascend returned %v", done)
-			if x == 6 {
-				k = 0
-			}
-			requireDescend(t, cur, model, k, limit)
+			log = append(log, fmt.Sprintf("Ascend(%d,limit %d,edge %d) Descend(edge %d)", k, limit, up, down))
+			requireWalk(t, cur, model, k, limit, up, false)
+			requireWalk(t, cur, model, k, limit, down, true)
 		case fzCopy:
 			mutated = false
 			c := cur.Copy()

@@ -86,23 +86,13 @@ func TestTree_Model(t *testing.T) {
 					_, ok = tr.Get(k)
 					require.Equal(t, found, ok)
 				default:
-					limit := rng.IntN(20)
-					var got []int
-					done := tr.Ascend(probe(k), func(x int) bool {
-						got = append(got, x)
-						return len(got) < limit
-					})
-					want := model[i:]
-					if limit <= len(want) {
-						want = want[:limit]
+					limit, up, down := rng.IntN(20), 0, 0
+					if rng.IntN(2) == 0 { // a far edge near k, sometimes before it
+						up, down = k+rng.IntN(60)-5, max(1, k-rng.IntN(60)+5)
 					}
-					if limit == 0 {
-						want = model[i:min(i+1, len(model))]
-					}
-					require.Equal(t, nilIfEmpty(want), nilIfEmpty(got), "Ascend(%d, limit %d)", k, limit)
-					require.Equal(t, len(model)-i < max(limit, 1), done)
-					requireDescend(t, tr, model, k, limit)
-					requireDescend(t, tr, model, 0, limit)
+					requireWalk(t, tr, model, k, limit, up, false)
+					requireWalk(t, tr, model, k, limit, down, true)
+					requireWalk(t, tr, model, 0, limit, down, true)
 				}
 				require.Equal(t, len(model), tr.Len())
 				if step%500 == 0 {
@@ -327,32 +317,50 @@ func TestTree_Check_Detects(t *testing.T) {
 	}
 }
 
-// requireDescend checks Descend from k (0: from the last item), stopped
-// after limit items (at least one), and Max, against model, the tree's
-// items in order.
-func requireDescend(t testing.TB, tr *Tree[int], model []int, k, limit int) {
+// requireWalk checks Ascend (or Descend, if desc) from k (0: from the
+// first or last item), stopped after limit items (at least one) or at the
+// far edge (0: none; else the items from edge on are past it ascending,
+// those below it descending), and Max, against model, the tree's items in
+// order.
+func requireWalk(t testing.TB, tr *Tree[int], model []int, k, limit, edge int, desc bool) {
 	t.Helper()
+	name, walk, sign := "Ascend", tr.Ascend, 1
+	if desc {
+		name, walk, sign = "Descend", tr.Descend, -1
+	}
 	var pr func(int) int
-	end := len(model) // items below end are not above the target
+	var past func(int) bool
 	if k != 0 {
 		pr = probe(k)
-		i, found := slices.BinarySearch(model, k)
-		end = i
-		if found {
-			end++
+	}
+	switch {
+	case edge != 0 && desc:
+		past = func(x int) bool { return x < edge }
+	case edge != 0:
+		past = func(x int) bool { return x >= edge }
+	}
+	var avail []int // the items the walk may reach, in its order
+	for j := range model {
+		x := model[j]
+		if desc {
+			x = model[len(model)-1-j]
 		}
+		if k != 0 && (k-x)*sign > 0 {
+			continue // before the start
+		}
+		if past != nil && past(x) {
+			break
+		}
+		avail = append(avail, x)
 	}
-	var want []int
-	for j := end - 1; j >= 0 && len(want) < max(limit, 1); j-- {
-		want = append(want, model[j])
-	}
+	want := avail[:min(max(limit, 1), len(avail))]
 	var got []int
-	done := tr.Descend(pr, func(x int) bool {
+	done := walk(pr, past, func(x int) bool {
 		got = append(got, x)
 		return len(got) < limit
 	})
-	require.Equal(t, nilIfEmpty(want), nilIfEmpty(got), "Descend(%d, limit %d)", k, limit)
-	require.Equal(t, end < max(limit, 1), done, "Descend(%d, limit %d) reached the first item", k, limit)
+	require.Equal(t, nilIfEmpty(want), nilIfEmpty(got), "%s(%d, limit %d, edge %d)", name, k, limit, edge)
+	require.Equal(t, len(avail) < max(limit, 1), done, "%s(%d, limit %d, edge %d) returned %v", name, k, limit, edge, done)
 	m, ok := tr.Max()
 	require.Equal(t, len(model) > 0, ok)
 	if ok {
