@@ -704,6 +704,10 @@ func badRows() []badRow {
 				assert.ErrorIs(t, e.db.Update(func(*Tx) error { return nil }), ErrClosed)
 				_, err = e.users.Filter().Collect()
 				assert.ErrorIs(t, err, ErrClosed)
+				_, err = e.db.Fork()
+				assert.ErrorIs(t, err, ErrClosed)
+				_, err = e.users.On(e.db)
+				assert.ErrorIs(t, err, ErrClosed)
 				_, err = e.users.Insert(User{Email: "closed@example.com"})
 				return err
 			},
@@ -734,6 +738,15 @@ func badRows() []badRow {
 					_, err := e.users.In(tx).Insert(User{Email: "other@example.com"})
 					return err
 				})
+			},
+			is: ErrOtherDB, as: &AccessError{Table: "User", Err: ErrOtherDB},
+			next: badInsertUser("other@example.com"),
+		},
+		{
+			name: "table handle on a DB that is not a fork of its own",
+			call: func(t *testing.T, e *badEnv) error {
+				_, err := e.users.On(newTestDB(t))
+				return err
 			},
 			is: ErrOtherDB, as: &AccessError{Table: "User", Err: ErrOtherDB},
 			next: badInsertUser("other@example.com"),

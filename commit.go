@@ -226,6 +226,9 @@ type committed interface {
 	publish() versioned
 	// len is how many records the table holds.
 	len() int
+	// fork returns the table in a fork of the engine (see
+	// memEngine.fork).
+	fork(f *memEngine) (committed, versioned, declared)
 	// check and sameAs are the invariant checker's (check.go).
 	check(idle bool) error
 	sameAs(v versioned) error

@@ -88,6 +88,19 @@
 // One that keeps losing to concurrent writers takes its table alone for a
 // moment, so that it always finishes.
 //
+// # Forks
+//
+// DB.Fork returns a new DB holding every table of the original, with its
+// records, indexes, schema and primary-key sequence, as of one moment that
+// every write to the original either precedes entirely or follows. From
+// then on the two are independent: a write, a schema change or Close on
+// one is never seen by the other. Table.On reaches a table in the fork.
+// Forking costs O(tables × indexes), whatever the number of records; the
+// fork and the original share what neither has written, and each copies
+// what it writes on its first write to it: a path of each tree it changes,
+// and O(n / Options.Stripes) for each unique index's partition it first
+// writes (with n records in the table).
+//
 // # Ownership
 //
 // Records are values. Insert, Update, Upsert and the create callbacks hand

@@ -20,6 +20,12 @@ type engine interface {
 	// close makes every later write fail with ErrClosed (the API checks
 	// DB.closed before it calls the engine).
 	close()
+	// fork returns an independent engine holding every table as of one
+	// moment (see DB.Fork).
+	fork() (engine, error)
+	// table returns the engine's table (a tableEngine[T]) whose
+	// declaration has origin, or nil.
+	table(origin uint64) any
 }
 
 // txEngine is one transaction of an engine.
@@ -46,6 +52,9 @@ type tableEngine[T any] interface {
 	schema() *tableSchema[T]
 	addIndex(spec *IndexSpec[T]) error
 	dropIndex(name string) error
+	// origin identifies the table's declaration: a fork's tables keep
+	// their originals'.
+	origin() uint64
 }
 
 // tableOps is one table as one call sees it: outside transactions (every

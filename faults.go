@@ -28,5 +28,8 @@ const (
 	// version, wait until no batch of the committer is being applied, as
 	// they did when one DB-wide window covered each batch.
 	faultReadersWait
+	// faultForkWritesShared writes a hash index partition that a fork
+	// shares in place, instead of copying it first.
+	faultForkWritesShared
 	numFaults
 )

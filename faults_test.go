@@ -256,6 +256,68 @@ func TestFault_OpenLive(t *testing.T) {
 	require.NotEmpty(t, broke, "readers never saw part of an insert")
 }
 
+// TestFault_ForkWritesShared: a fork that writes the hash index tables it
+// shares with its original in place changes what the original's point
+// reads find.
+func TestFault_ForkWritesShared(t *testing.T) {
+	faultsBite(t, faultForkWritesShared, faultsForkApart, "the fork's writes never reached the original")
+}
+
+// faultsBite requires that check, which returns what broke or "", passes
+// with fault f off and fails with it on (nothing: why).
+func faultsBite(t *testing.T, f fault, check func(t *testing.T) string, nothing string) {
+	t.Helper()
+	require.Empty(t, check(t), "the check fails without the fault")
+	faultsOn(t, f)
+	broke := check(t)
+	t.Logf("with the fault on: %s", broke)
+	require.NotEmpty(t, broke, nothing)
+}
+
+// faultsForkApart is the fork guarantee: writes to a fork (creates,
+// deletes, updates of unique keys, every one through the hash indexes)
+// are not visible in the original, through point reads or any other. It
+// returns what broke, or "".
+func faultsForkApart(t *testing.T) string {
+	db, users := faultsUsers(t)
+	var before []User
+	for i := range 200 {
+		u, err := users.Insert(User{Email: fmt.Sprintf("u%d@x", i), Username: fmt.Sprint(i)})
+		require.NoError(t, err)
+		before = append(before, u)
+	}
+	f, err := db.Fork()
+	require.NoError(t, err)
+	forked, err := users.On(f)
+	require.NoError(t, err)
+	for i, u := range before {
+		switch i % 3 {
+		case 0:
+			_, _, err = forked.GetOrCreate(uEmail.Eq(fmt.Sprintf("new%d@x", i)), func() (User, error) {
+				return User{Email: fmt.Sprintf("new%d@x", i), Username: fmt.Sprintf("new%d", i)}, nil
+			})
+		case 1:
+			_, err = forked.Delete(uEmail.Eq(u.Email))
+		default:
+			u.Email = "moved-" + u.Email
+			err = forked.Update(u)
+		}
+		require.NoError(t, err)
+	}
+	for i, u := range before {
+		if got, err := users.Get(uEmail.Eq(u.Email)); err != nil || got != u {
+			return fmt.Sprintf("the original's %s reads %+v, %v", u.Email, got, err)
+		}
+		if _, err := users.Get(uEmail.Eq(fmt.Sprintf("new%d@x", i))); !errors.Is(err, ErrNotFound) {
+			return fmt.Sprintf("the original finds the fork's new%d@x: %v", i, err)
+		}
+	}
+	if err := memOf(db).check(true); err != nil {
+		return fmt.Sprintf("the original's invariants: %v", err)
+	}
+	return ""
+}
+
 // faultsUniqueHolds is the unique-index guarantee: 16 goroutines insert
 // records with one email at once; exactly one may succeed, and the
 // invariant checker must pass. It returns what broke, or "".
@@ -297,11 +359,7 @@ func faultsIsUnique(err error) bool {
 // TestFault_SkipUniqueCheck: writes that skip the secondary unique checks
 // store duplicates, and leave the index out of step with the table.
 func TestFault_SkipUniqueCheck(t *testing.T) {
-	require.Empty(t, faultsUniqueHolds(t), "the check fails without the fault")
-	faultsOn(t, faultSkipUniqueCheck)
-	broke := faultsUniqueHolds(t)
-	t.Logf("with the fault on: %s", broke)
-	require.NotEmpty(t, broke, "concurrent duplicate inserts went unnoticed")
+	faultsBite(t, faultSkipUniqueCheck, faultsUniqueHolds, "concurrent duplicate inserts went unnoticed")
 
 	// The model-based test notices too.
 	seed := testSeed(t)

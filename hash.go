@@ -91,10 +91,29 @@ func (l *liveIndexes[T]) of(sch *tableSchema[T], trees []*tree[T]) *liveIndexes[
 		})
 		n.idx[i] = x
 	}
-	for c, i := range sch.single {
-		n.points = append(n.points, pointIndex[T]{c, n.idx[i]})
+	return n.withPoints()
+}
+
+// withPoints sets l's points from its schema and hash indexes, and
+// returns l.
+func (l *liveIndexes[T]) withPoints() *liveIndexes[T] {
+	for c, i := range l.sch.single {
+		l.points = append(l.points, pointIndex[T]{c, l.idx[i]})
 	}
-	return n
+	return l
+}
+
+// fork returns the live indexes of a fork of the table, whose schema is
+// sch (l's indexes): each hash index forked, and inserts of the fast path
+// on.
+func (l *liveIndexes[T]) fork(sch *tableSchema[T]) *liveIndexes[T] {
+	n := &liveIndexes[T]{sch: sch, idx: make([]*hashIndex[T], len(l.idx)), seed: l.seed, parts: l.parts, fast: true}
+	for i, x := range l.idx {
+		if x != nil {
+			n.idx[i] = x.fork()
+		}
+	}
+	return n.withPoints()
 }
 
 // withFast returns l taking inserts of the fast path or not.
@@ -195,7 +214,10 @@ type hashPart[T any] struct {
 	n    int // records held (writers only)
 	used int // slots not empty: records and deleted entries (writers only)
 	base int // the sizes of the partition's tables are base times a power of growth
-	_    [16]byte
+	// shared says that tab is shared with a partition of a fork (see
+	// hashIndex.fork): it is copied before it is written (writers only).
+	shared bool
+	_      [15]byte
 }
 
 // hashTable is the table of a partition. Once published (hashPart.tab),
@@ -293,7 +315,7 @@ func (p *hashPart[T]) claim(x *hashIndex[T], r *T, h uint64) (held *T, slot int)
 
 // add stores r, whose hash is h, in slot, which claim returned for it.
 func (p *hashPart[T]) add(r *T, h uint64, slot int) {
-	t := p.tab.Load()
+	t := p.own()
 	if t.hash(slot) == 0 {
 		p.used++
 	}
@@ -308,7 +330,7 @@ func (p *hashPart[T]) add(r *T, h uint64, slot int) {
 // insert stores r, whose hash is h and whose key no record holds, in the
 // first free slot of its probe sequence.
 func (p *hashPart[T]) insert(r *T, h uint64) {
-	t := p.tab.Load()
+	t := p.own()
 	if full(t, p.used) {
 		t = p.grow()
 	}
@@ -337,25 +359,25 @@ func (t *hashTable[T]) slotOf(r *T, h uint64) int {
 
 // replace stores new in the slot of old, which has its key and hash h.
 func (p *hashPart[T]) replace(old, new *T, h uint64) {
-	t := p.tab.Load()
+	t := p.own()
 	t.fill(t.slotOf(old, h), new, slotHash(h))
 }
 
 // remove deletes r, whose hash is h, leaving a deleted entry; a table left
 // mostly empty shrinks, so that memory follows the records held.
 func (p *hashPart[T]) remove(r *T, h uint64) {
-	t := p.tab.Load()
-	i := t.slotOf(r, h)
+	i := p.tab.Load().slotOf(r, h)
 	if i < 0 {
 		return
 	}
+	t := p.own()
 	atomic.StoreUint32(&t.hashes[i], deleted)
 	atomic.StorePointer((*unsafe.Pointer)(unsafe.Pointer(&t.recs[i])), nil)
 	p.n--
 	switch {
 	case p.n == 0:
 		p.tab.Store(nil)
-		p.used = 0
+		p.used, p.shared = 0, false
 	case len(t.hashes) > minSlots && shrinkBelowDen*p.n < len(t.hashes):
 		p.grow() // to a size that fits the records left
 	}
@@ -420,9 +442,43 @@ func (p *hashPart[T]) grow() *hashTable[T] {
 			nt.recs[j], nt.hashes[j] = r, sh
 		}
 	}
-	p.used = p.n
+	p.used, p.shared = p.n, false
 	p.tab.Store(nt)
 	return nt
+}
+
+// own returns the partition's table, copied first if it is shared with a
+// fork's: slot for slot, so that a slot that claim found stays valid.
+// Readers still probing the shared table find it intact, as after grow.
+func (p *hashPart[T]) own() *hashTable[T] {
+	t := p.tab.Load()
+	if !p.shared || t == nil || faultOn(faultForkWritesShared) {
+		return t
+	}
+	c := &hashTable[T]{hashes: slices.Clone(t.hashes), recs: slices.Clone(t.recs)}
+	p.tab.Store(c)
+	p.shared = false
+	return c
+}
+
+// fork returns a hash index holding x's records, for a fork of the
+// engine, in O(partitions): each partition's table is shared by both
+// until one of them writes it. Nothing may write x meanwhile (the
+// committer forks with the engine's gate held).
+func (x *hashIndex[T]) fork() *hashIndex[T] {
+	f := &hashIndex[T]{def: x.def, seed: x.seed, parts: make([]atomic.Pointer[hashPart[T]], len(x.parts)), shift: x.shift}
+	for i := range x.parts {
+		p := x.parts[i].Load()
+		if p == nil {
+			continue
+		}
+		t := p.tab.Load()
+		p.shared = t != nil
+		c := &hashPart[T]{n: p.n, used: p.used, base: p.base, shared: p.shared}
+		c.tab.Store(t)
+		f.parts[i].Store(c)
+	}
+	return f
 }
 
 // liveStage holds the changes that a batch of the committer makes to one

@@ -197,6 +197,15 @@ func (l tableList) len() int { return l.n }
 
 func (l tableList) get(id int) versioned { return l.chunks[id/tableChunk][id%tableChunk] }
 
+// newTableList returns the list of vs, by id.
+func newTableList(vs []versioned) tableList {
+	l := tableList{n: len(vs)}
+	for vs := range slices.Chunk(vs, tableChunk) {
+		l.chunks = append(l.chunks, append(make([]versioned, 0, tableChunk), vs...))
+	}
+	return l
+}
+
 // with returns l with table id set to v (id at most l.len(): one past the
 // end appends).
 func (l tableList) with(id int, v versioned) tableList {

@@ -56,6 +56,16 @@ type memEngine struct {
 	stripes []stripe
 	opts    Options
 	commit  committer
+	// tables are the tables declared, by id, for Table.On.
+	tablesMu sync.Mutex
+	tables   []declared
+}
+
+// declared is a table of the engine and the origin of its declaration,
+// which its forks share.
+type declared struct {
+	origin uint64
+	table  any // a *memTable[T]
 }
 
 func newMemEngine(o Options) *memEngine {
@@ -89,13 +99,14 @@ type memTable[T any] struct {
 	// table's hash indexes.
 	seq  atomic.Uint64
 	seed maphash.Seed
+	decl uint64 // the declaration's origin (see Table.On)
 	ddl  sync.Mutex
 	excl sync.RWMutex
 }
 
 // newMemTable declares a table of sch in e.
 func newMemTable[T any](e *memEngine, sch *tableSchema[T]) (*memTable[T], error) {
-	m := &memTable[T]{e: e, name: sch.table, seed: maphash.MakeSeed()}
+	m := &memTable[T]{e: e, name: sch.table, seed: maphash.MakeSeed(), decl: origins.Add(1)}
 	m.sch.Store(sch)
 	err := e.submit(&op{alone: true, run: func(w *working) error {
 		m.id = len(w.tables)
@@ -103,6 +114,9 @@ func newMemTable[T any](e *memEngine, sch *tableSchema[T]) (*memTable[T], error)
 		c.installLive(newLiveIndexes(sch, c.st.trees, m.seed, e.opts.Stripes))
 		w.tables = append(w.tables, c)
 		workTable[T](w, m.id)
+		e.tablesMu.Lock()
+		e.tables = append(e.tables, declared{origin: m.decl, table: m})
+		e.tablesMu.Unlock()
 		return nil
 	}})
 	if err != nil {
