@@ -2,6 +2,7 @@ package recstore
 
 import (
 	"errors"
+	"runtime"
 )
 
 // GetOrCreate returns the one record matching lookup, or creates it: like
@@ -213,12 +214,23 @@ func (m *memTable[T]) settle(c claim, search, lookup Cond[T], rec *T) (*T, bool,
 // current returns a record matching search and how many do (counting up
 // to maxGetResults) in the latest state: through a hash index if search
 // is a point lookup, else in the latest version.
+//
+// A point lookup whose probe keeps overlapping writes probes again rather
+// than read a version: GetOrCreate is about to write anyway, the writes
+// it waits for are short, and a version read would bring a version up to
+// date, replaying up to maxPending changes.
 func (m *memTable[T]) current(search *Cond[T]) (*T, int) {
-	if r, ok := m.peek(*search); ok {
-		if r == nil {
-			return nil, 0
+	for {
+		if r, ok := m.peek(*search); ok {
+			if r == nil {
+				return nil, 0
+			}
+			return r, 1
 		}
-		return r, 1
+		if !m.pointable(search) {
+			break
+		}
+		runtime.Gosched()
 	}
 	v := m.latest()
 	return v.matches(v.sch.plan(search), search)

@@ -185,6 +185,12 @@ func (m *memTable[T]) peek(c Cond[T]) (r *T, ok bool) {
 	return nil, false
 }
 
+// pointable reports whether peek can answer c, given time: c is one
+// equality on a field that a unique index of the table covers alone.
+func (m *memTable[T]) pointable(c *Cond[T]) bool {
+	return c.h != nil && c.h.op == opEq && c.h.err == nil && m.live.Load().point(c.h.col) != nil
+}
+
 // maxPeeks is how many probes peek makes before it reads a version. A
 // probe fails while an insert holds the key's partition, which takes
 // well under a microsecond; giving up after four probes sent contended
