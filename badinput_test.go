@@ -3,6 +3,7 @@ package recstore
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 	"testing"
@@ -708,6 +709,8 @@ func badRows() []badRow {
 				assert.ErrorIs(t, err, ErrClosed)
 				_, err = e.users.On(e.db)
 				assert.ErrorIs(t, err, ErrClosed)
+				assert.ErrorIs(t, e.db.Snapshot(io.Discard), ErrClosed)
+				assert.ErrorIs(t, e.db.Restore(strings.NewReader("")), ErrClosed)
 				_, err = e.users.Insert(User{Email: "closed@example.com"})
 				return err
 			},

@@ -101,6 +101,19 @@
 // and O(n / Options.Stripes) for each unique index's partition it first
 // writes (with n records in the table).
 //
+// # Snapshots
+//
+// DB.Snapshot writes one version of every table (the state after some
+// commit, whole) to an io.Writer while writers go on; DB.Restore loads it,
+// in one atomic step, into a DB that declares the same tables, empty.
+// Records are encoded by each table's Codec (encoding/json unless
+// WithCodec says otherwise). A snapshot carries its format version and a
+// checksum: Restore reads and checks all of it before writing anything,
+// reports a truncated, corrupt or mismatched input as a *SnapshotError,
+// and checks every constraint as InsertMany does. Both cost O(n) in the
+// records held (Restore O(n log n) for the indexes) and Restore holds the
+// decoded records in memory until it commits.
+//
 // # Ownership
 //
 // Records are values. Insert, Update, Upsert and the create callbacks hand

@@ -75,6 +75,12 @@ var (
 	// ErrOtherDB reports a table handle used with a transaction of
 	// another DB.
 	ErrOtherDB = errors.New("recstore: the transaction belongs to another database")
+
+	// Snapshots.
+
+	// ErrSnapshot reports a snapshot that Restore cannot load. See
+	// SnapshotError.
+	ErrSnapshot = errors.New("recstore: unusable snapshot")
 )
 
 // maxGetResults is how many matches Get counts before it reports "more than

@@ -15,7 +15,7 @@ import (
 // Forking costs O(tables × indexes), whatever the number of records: the
 // two DBs share their records and index structures, and each copies what
 // it writes, the first time it writes it. A fork is the way to give every
-// test its own copy of a store seeded once (see the package example).
+// test its own copy of a store seeded once (see the example).
 func (db *DB) Fork() (*DB, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
@@ -27,7 +27,15 @@ func (db *DB) Fork() (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DB{eng: e, opts: db.opts, names: maps.Clone(db.names)}, nil
+	f := &DB{eng: e, opts: db.opts, names: maps.Clone(db.names)}
+	for _, t := range db.decls {
+		ft, err := t.on(f)
+		if err != nil {
+			return nil, err // the engine forked every table: not reached
+		}
+		f.decls = append(f.decls, ft)
+	}
+	return f, nil
 }
 
 // On returns the handle of t's table in db, a fork of t's DB (or of one of

@@ -61,6 +61,11 @@ const (
 	kindTime
 )
 
+// String names the kind, as a snapshot's signature of a table does.
+func (k kind) String() string {
+	return [...]string{"string", "int", "uint", "float", "bool", "time"}[k]
+}
+
 const timeKeyLen = 12
 
 // kindOf classifies V once, when a field is declared; the hot path never

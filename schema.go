@@ -378,6 +378,7 @@ type schema[T any] struct {
 	cols    []*col[T]      // every declared field, in declaration order
 	indexes []*indexDef[T] // indexes[0] is the primary key
 	auto    *autoPK[T]
+	codec   Codec[T] // the records' encoding in snapshots
 	errs    []string
 }
 

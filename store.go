@@ -20,6 +20,7 @@ type DB struct {
 
 	namesMu sync.Mutex
 	names   map[string]bool
+	decls   []anyTable // the tables, in the order declared
 }
 
 // Options tunes a DB. The zero value of each field picks its default.

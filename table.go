@@ -26,7 +26,7 @@ type Table[T any] struct {
 // "User") in db, with the primary key, indexes and fields that opts
 // declare. Every schema mistake is reported at once as a *SchemaError.
 func NewTable[T any](db *DB, name string, opts ...TableOption[T]) (*Table[T], error) {
-	s := &schema[T]{table: name}
+	s := &schema[T]{table: name, codec: JSONCodec[T]{}}
 	for _, o := range opts {
 		if o == nil {
 			s.errs = append(s.errs, "a table option is nil")
@@ -47,8 +47,25 @@ func NewTable[T any](db *DB, name string, opts ...TableOption[T]) (*Table[T], er
 		return nil, err
 	}
 	db.names[name] = true
-	return &Table[T]{db: db, eng: eng, ops: eng}, nil
+	t := &Table[T]{db: db, eng: eng, ops: eng}
+	db.decls = append(db.decls, t)
+	return t, nil
 }
+
+// anyTable is a table of a DB, whatever its record type: what works on
+// every table of a DB at once (Fork, Snapshot, Restore) reaches them
+// through it. A *Table[T] outside transactions is one.
+type anyTable interface {
+	Name() string
+	// on is Table.On.
+	on(db *DB) (anyTable, error)
+	// signature, dump and decode are Snapshot's and Restore's.
+	signature() string
+	dump(tx *Tx, w *snapWriter) error
+	decode(r *snapReader) (load func(tx *Tx) error, err error)
+}
+
+func (t *Table[T]) on(db *DB) (anyTable, error) { return t.On(db) }
 
 // newEngineTable asks db's engine for a table of sch.
 func newEngineTable[T any](db *DB, sch *tableSchema[T]) (tableEngine[T], error) {
