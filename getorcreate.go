@@ -69,7 +69,7 @@ func (t *Table[T]) getOrCreateOrFail(lookup Cond[T], create func() (T, error)) (
 	if create == nil {
 		return zero, false, &NilCallbackError{Call: t.Name() + ".GetOrCreate", Callback: "create"}
 	}
-	if err := lookup.check(t.eng.schema()); err != nil {
+	if err := t.checkLookup(&lookup, "GetOrCreate"); err != nil {
 		return zero, false, err
 	}
 	r, created, err := getOrCreate(ops, t.Name(), lookup, lookup, create)
@@ -129,7 +129,7 @@ func (t *Table[T]) UpdateOrCreate(lookup Cond[T], update func(T) (T, error), cre
 	case create == nil:
 		return zero, false, &NilCallbackError{Call: t.Name() + ".UpdateOrCreate", Callback: "create"}
 	}
-	if err := lookup.check(t.eng.schema()); err != nil {
+	if err := t.checkLookup(&lookup, "UpdateOrCreate"); err != nil {
 		return zero, false, err
 	}
 	r, created, err := ops.updateOrCreate(lookup, update, create)
@@ -137,6 +137,20 @@ func (t *Table[T]) UpdateOrCreate(lookup Cond[T], update func(T) (T, error), cre
 		return zero, false, err
 	}
 	return *r, created, nil
+}
+
+// checkLookup validates the search of a get-or-create call (verb) against
+// t's schema and, under Options.StrictLookups, requires that its
+// equalities fix a unique index.
+func (t *Table[T]) checkLookup(search *Cond[T], verb string) error {
+	sch := t.eng.schema()
+	if err := search.check(sch); err != nil {
+		return err
+	}
+	if t.db.opts.StrictLookups && sch.plan(search).how != pointGet {
+		return &LookupError{Table: t.Name(), Reason: verb + " with a lookup whose equalities fix no unique index, which Options.StrictLookups refuses: on a database, racing callers could each create a record"}
+	}
+	return nil
 }
 
 // createdEntry prepares rec, which a create callback returned for lookup,

@@ -1291,3 +1291,66 @@ func TestTable_GetOrCreate_MissAllocatesTwice(t *testing.T) {
 	})
 	assert.LessOrEqual(t, allocs, 2.0, "allocations per create")
 }
+
+func TestTable_GetOrCreate_StrictLookups(t *testing.T) {
+	mk := func(email string) func() (User, error) {
+		return func() (User, error) { return User{Email: email, Org: "acme", Username: email, Name: "X", Age: 7}, nil }
+	}
+	upd := func(u User) (User, error) { u.Age++; return u, nil }
+	for _, tt := range []struct {
+		name    string
+		call    func(users *Table[User]) error
+		refused bool
+	}{
+		{"the email, which a unique index covers alone", func(u *Table[User]) error {
+			_, _, err := u.GetOrCreate(uEmail.Eq("a@x"), mk("a@x"))
+			return err
+		}, false},
+		{"both fields of a composite unique index, and more", func(u *Table[User]) error {
+			_, _, err := u.GetOrCreate(And(uOrg.Eq("acme"), uUsername.Eq("b@x"), uAge.Eq(7)), mk("b@x"))
+			return err
+		}, false},
+		{"a query's scope and lookup fixing one together", func(u *Table[User]) error {
+			_, _, err := u.Filter(uOrg.Eq("acme")).GetOrCreate(uUsername.Eq("c@x"), mk("c@x"))
+			return err
+		}, false},
+		{"an unindexed field", func(u *Table[User]) error {
+			_, _, err := u.GetOrCreate(uName.Eq("X"), mk("d@x"))
+			return err
+		}, true},
+		{"half a composite unique index", func(u *Table[User]) error {
+			_, _, err := u.GetOrCreate(uUsername.Eq("e@x"), mk("e@x"))
+			return err
+		}, true},
+		{"a range of a unique field", func(u *Table[User]) error {
+			_, _, err := u.GetOrCreate(uEmail.Ge("f@x"), mk("f@x"))
+			return err
+		}, true},
+		{"UpdateOrCreate on a plain index", func(u *Table[User]) error {
+			_, _, err := u.UpdateOrCreate(uAge.Eq(7), upd, mk("g@x"))
+			return err
+		}, true},
+		{"a query's scope that fixes nothing unique", func(u *Table[User]) error {
+			_, _, err := u.Filter(uAge.Eq(7)).GetOrCreate(uName.Eq("X"), mk("h@x"))
+			return err
+		}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, strict := newUsers(t, Options{StrictLookups: true})
+			err := tt.call(strict)
+			if !tt.refused {
+				require.NoError(t, err)
+				require.Equal(t, 1, strict.Len())
+			} else {
+				require.ErrorIs(t, err, ErrInvalidLookup)
+				var le *LookupError
+				require.ErrorAs(t, err, &le)
+				require.Contains(t, le.Reason, "fix no unique index")
+				require.Zero(t, strict.Len(), "a refused call wrote")
+			}
+			_, lax := newUsers(t)
+			require.NoError(t, tt.call(lax), "without StrictLookups every lookup runs")
+			require.Equal(t, 1, lax.Len())
+		})
+	}
+}

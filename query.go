@@ -756,7 +756,7 @@ func (q *Query[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (T, boo
 		return zero, false, &NilCallbackError{Call: q.t.Name() + ".Filter(…).GetOrCreate", Callback: "create"}
 	}
 	search := And(q.cond, lookup)
-	if err := search.check(q.t.eng.schema()); err != nil {
+	if err := q.t.checkLookup(&search, "GetOrCreate"); err != nil {
 		return zero, false, err
 	}
 	r, created, err := getOrCreate(ops, q.t.Name(), search, lookup, create)

@@ -35,6 +35,12 @@ type Options struct {
 	// 2*Degree-1 records. Smaller nodes make each copy-on-write cheaper;
 	// larger ones make trees shallower. Default: DefaultDegree.
 	Degree int
+	// StrictLookups makes GetOrCreate and UpdateOrCreate (of a table or a
+	// query) refuse, with a *LookupError, a lookup whose equalities fix
+	// no unique index. recstore makes such calls atomic anyway; a
+	// database does not (two racing callers each create a record), so a
+	// test suite that stands recstore in for one can ask to be told.
+	StrictLookups bool
 }
 
 // Defaults for Options.
