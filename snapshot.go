@@ -10,6 +10,7 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -153,7 +154,7 @@ func (sr *snapReader) read(tables []anyTable) ([]func(tx *Tx) error, error) {
 		t := tableNamed(tables, name)
 		switch {
 		case t == nil:
-			return nil, &SnapshotError{Table: name, Reason: "the DB declares no such table"}
+			return nil, &SnapshotError{Table: cut(name), Reason: "the DB declares no such table"}
 		case seen[name]:
 			return nil, &SnapshotError{Table: name, Reason: "it holds the table twice"}
 		case sig != t.signature():
@@ -183,13 +184,17 @@ func (sr *snapReader) read(tables []anyTable) ([]func(tx *Tx) error, error) {
 	return loads, nil
 }
 
-// bounded is s cut to a length an error message may carry.
-func bounded(s string) string {
+// bounded is s quoted and cut to a length an error message may carry.
+func bounded(s string) string { return strconv.Quote(cut(s)) }
+
+// cut is s cut to a length an error message may carry: a snapshot's
+// strings come from its input.
+func cut(s string) string {
 	const max = 200
 	if len(s) > max {
-		return fmt.Sprintf("%q…", s[:max])
+		return s[:max] + "…"
 	}
-	return fmt.Sprintf("%q", s)
+	return s
 }
 
 func tableNamed(tables []anyTable, name string) anyTable {

@@ -2,6 +2,7 @@ package recstore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -135,6 +136,14 @@ func TestDB_Restore_TruncatedOrCorrupt(t *testing.T) {
 	require.Equal(t, "bytes follow the checksum", se.Reason)
 	se = requireRestoreFails(t, []byte("SQLite format 3\x00"), "another format")
 	require.Equal(t, "the input is not a recstore snapshot", se.Reason)
+
+	// A table name from the input is cut in the message.
+	long := []byte(snapshotMagic + "\x01\x00\x03")
+	long = binary.AppendUvarint(long, 5000)
+	long = append(long, bytes.Repeat([]byte("x"), 5000)...)
+	long = append(long, 1, 'z') // its signature
+	se = requireRestoreFails(t, long, "a long unknown table name")
+	require.Equal(t, "the DB declares no such table", se.Reason)
 
 	// A length over the limits is refused before it is read.
 	huge := []byte(snapshotMagic + "\x01\x00\x03")
