@@ -153,7 +153,11 @@ func latencyWrites(n int) []struct {
 }
 
 // TestReaders_Latency_UnderBigWrites: during each big write, the worst
-// latency of every kind of read stays far below the write's duration.
+// latency of every kind of read stays far below the write's duration. A
+// reader that waits for the write is that slow at every run; one that a
+// busy machine left unscheduled for a while rarely twice: a write whose
+// readers are too slow is measured once more, on a new DB, and fails only
+// if they are too slow again.
 func TestReaders_Latency_UnderBigWrites(t *testing.T) {
 	n := 200_000
 	if raceEnabled {
@@ -161,9 +165,16 @@ func TestReaders_Latency_UnderBigWrites(t *testing.T) {
 	}
 	for _, w := range latencyWrites(n) {
 		t.Run(w.name, func(t *testing.T) {
-			res := latencyUnder(t, newTestDB(t), w.name, w.write, w.setup)
-			t.Logf("%s of %d records took %v; %d reads; worst: %v", w.name, n, res.took, res.reads, res.worst)
-			require.Empty(t, latencyTooSlow(res))
+			slow := ""
+			for try := range 2 {
+				res := latencyUnder(t, newTestDB(t), w.name, w.write, w.setup)
+				t.Logf("%s of %d records took %v; %d reads; worst: %v", w.name, n, res.took, res.reads, res.worst)
+				if slow = latencyTooSlow(res); slow == "" {
+					return
+				}
+				t.Logf("run %d: %s", try+1, slow)
+			}
+			t.Errorf("too slow in two runs in a row: %s", slow)
 		})
 	}
 }
