@@ -57,15 +57,15 @@ func (t *Table[T]) On(db *DB) (*Table[T], error) {
 // origins numbers table declarations: a table and its forks share one.
 var origins atomic.Uint64
 
-func (m *memTable[T]) origin() uint64 { return m.decl }
+func (m *memTable[T]) origin() uint64 { return m.orig }
 
 // table is engine's.
 func (e *memEngine) table(origin uint64) any {
 	e.tablesMu.Lock()
 	defer e.tablesMu.Unlock()
 	for _, t := range e.tables {
-		if t.origin == origin {
-			return t.table
+		if t.origin() == origin {
+			return t
 		}
 	}
 	return nil
@@ -106,14 +106,14 @@ func (c *commitTable[T]) fork(f *memEngine) (committed, versioned, declared) {
 	sch := c.st.sch.forked()
 	v := c.st.freeze()
 	v.sch = sch
-	m := &memTable[T]{e: f, id: c.mt.id, name: c.mt.name, seed: c.mt.seed, decl: c.mt.decl}
+	m := &memTable[T]{e: f, id: c.mt.id, name: c.mt.name, seed: c.mt.seed, orig: c.mt.orig}
 	m.sch.Store(sch)
 	fc := &commitTable[T]{mt: m, st: v.fork()}
 	live := c.live.fork(sch)
 	fc.installLive(live)
 	fc.endBatch() // no batch is open: the trees alone take catch-ups
 	m.live.Store(live)
-	return fc, v, declared{origin: m.decl, table: m}
+	return fc, v, m
 }
 
 // forked returns a copy of sch for a fork of its table: the same fields

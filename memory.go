@@ -61,12 +61,9 @@ type memEngine struct {
 	tables   []declared
 }
 
-// declared is a table of the engine and the origin of its declaration,
-// which its forks share.
-type declared struct {
-	origin uint64
-	table  any // a *memTable[T]
-}
+// declared is a table of the engine (a *memTable[T]), whose origin its
+// forks share.
+type declared interface{ origin() uint64 }
 
 func newMemEngine(o Options) *memEngine {
 	e := &memEngine{opts: o, stripes: make([]stripe, o.Stripes)}
@@ -99,14 +96,14 @@ type memTable[T any] struct {
 	// table's hash indexes.
 	seq  atomic.Uint64
 	seed maphash.Seed
-	decl uint64 // the declaration's origin (see Table.On)
+	orig uint64 // the declaration's origin (see Table.On)
 	ddl  sync.Mutex
 	excl sync.RWMutex
 }
 
 // newMemTable declares a table of sch in e.
 func newMemTable[T any](e *memEngine, sch *tableSchema[T]) (*memTable[T], error) {
-	m := &memTable[T]{e: e, name: sch.table, seed: maphash.MakeSeed(), decl: origins.Add(1)}
+	m := &memTable[T]{e: e, name: sch.table, seed: maphash.MakeSeed(), orig: origins.Add(1)}
 	m.sch.Store(sch)
 	err := e.submit(&op{alone: true, run: func(w *working) error {
 		m.id = len(w.tables)
@@ -115,7 +112,7 @@ func newMemTable[T any](e *memEngine, sch *tableSchema[T]) (*memTable[T], error)
 		w.tables = append(w.tables, c)
 		workTable[T](w, m.id)
 		e.tablesMu.Lock()
-		e.tables = append(e.tables, declared{origin: m.decl, table: m})
+		e.tables = append(e.tables, m)
 		e.tablesMu.Unlock()
 		return nil
 	}})
