@@ -83,10 +83,31 @@
 // a few times, then ErrConflict), so keep it free of side effects. A
 // transaction holds no lock while its function runs.
 //
+// Inside the function, write through handles bound to the transaction
+// (Table.In). A write through a bare table handle there would commit on
+// its own, and again on every retry, whatever became of the transaction:
+// recstore refuses it, and a nested DB.Update, with ErrOutsideTx, on the
+// goroutine running the function. While any such function runs, a write
+// through a bare handle on any goroutine first reads its goroutine's stack
+// to tell (about 35 ns a frame); reads never do.
+//
 // UpdateOrCreate, Query.Update, Dedupe and InsertMany with OnConflict.Update
 // are optimistic in the same way: their callbacks may run more than once.
 // One that keeps losing to concurrent writers takes its table alone for a
 // moment, so that it always finishes.
+//
+// # Contexts
+//
+// Every call that waits for other callers or retries after a conflict has
+// a form that takes a context.Context first: DB.UpdateContext,
+// DB.ViewContext, Table.GetOrCreateContext, Table.UpdateOrCreateContext,
+// Query.GetOrCreateContext and Table.AddIndexContext. Once the context
+// ends, the call stops waiting and retrying and returns the context's
+// error, having written nothing; a commit already under way completes
+// first. Through a handle bound to a transaction of UpdateContext or
+// ViewContext, calls wait under the transaction's context, so every verb
+// (Query.Update, Dedupe, InsertMany among them) can run under one. Reads
+// never wait. A nil context is an error (ErrNilCallback), not a panic.
 //
 // # Forks
 //
@@ -113,6 +134,7 @@
 // and checks every constraint as InsertMany does. Both cost O(n) in the
 // records held (Restore O(n log n) for the indexes) and Restore holds the
 // decoded records in memory until it commits.
+
 //
 // # Ownership
 //

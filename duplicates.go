@@ -1,6 +1,7 @@
 package recstore
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -147,7 +148,7 @@ func (m *memTable[T]) duplicates(cols []*col[T]) ([][]*T, error) {
 // committer, and the commit checks that the groups are still those keep
 // saw.
 func (m *memTable[T]) dedupe(cols []*col[T], keep func(group []T) int) ([]T, error) {
-	return optimistic(m, func(t *txTable[T]) ([]T, error) { return t.dedupe(cols, keep) })
+	return optimistic(context.Background(), m, func(t *txTable[T]) ([]T, error) { return t.dedupe(cols, keep) })
 }
 
 func (t *txTable[T]) duplicates(cols []*col[T]) ([][]*T, error) {

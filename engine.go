@@ -1,6 +1,9 @@
 package recstore
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // The engine seam. The public API (DB, Table, Query, Tx, conditions and
 // errors) holds no storage of its own: each call checks its arguments and
@@ -50,7 +53,7 @@ type tableEngine[T any] interface {
 	in(tx txEngine) tableOps[T]
 	// schema returns the table's latest schema.
 	schema() *tableSchema[T]
-	addIndex(spec *IndexSpec[T]) error
+	addIndex(ctx context.Context, spec *IndexSpec[T]) error
 	dropIndex(name string) error
 	// origin identifies the table's declaration: a fork's tables keep
 	// their originals'.
@@ -86,11 +89,13 @@ type tableOps[T any] interface {
 	// and searches again; settle stores rec, created from lookup, unless a
 	// record matching search appeared meanwhile, and releases the claim;
 	// abandon releases a claim whose create failed. The create callback
-	// itself never crosses the seam (see getOrCreate).
-	claim(search, lookup Cond[T]) (found *T, n int, c claim)
+	// itself never crosses the seam (see getOrCreate). claim and
+	// updateOrCreate wait for the lookup's other creators until ctx ends,
+	// and updateOrCreate retries until then.
+	claim(ctx context.Context, search, lookup Cond[T]) (found *T, n int, c claim, err error)
 	settle(c claim, search, lookup Cond[T], rec *T) (*T, bool, error)
 	abandon(c claim)
-	updateOrCreate(lookup Cond[T], update func(T) (T, error), create func() (T, error)) (*T, bool, error)
+	updateOrCreate(ctx context.Context, lookup Cond[T], update func(T) (T, error), create func() (T, error)) (*T, bool, error)
 	dedupe(cols []*col[T], keep func(group []T) int) ([]T, error)
 }
 
@@ -108,12 +113,14 @@ func (c claim) release() {
 // access is the one place that decides whether a call on t may run, and
 // returns what it reads or writes through: the engine's table, or the
 // table as t's transaction sees it. It checks, in this order: a closed DB,
-// an ended transaction, a write in a read-only one, a transaction of
-// another DB. Each misuse is an *AccessError; nothing is read or written.
-// The common case, a handle outside transactions on an open DB, is small
-// enough to inline into every call.
+// a write through a bare handle inside a transaction function (see
+// Table.In), an ended transaction, a write in a read-only one, a
+// transaction of another DB. Each misuse is an *AccessError; nothing is
+// read or written. The common case, a handle outside transactions on an
+// open DB while no transaction function runs, is small enough to inline
+// into every call.
 func (t *Table[T]) access(write bool) (tableOps[T], error) {
-	if t.tx == nil && !t.db.closed.Load() {
+	if t.tx == nil && !t.db.closed.Load() && (!write || txFuncs.Load() == 0) {
 		return t.ops, nil
 	}
 	return t.accessChecked(write)
@@ -124,6 +131,8 @@ func (t *Table[T]) accessChecked(write bool) (tableOps[T], error) {
 	switch {
 	case db.closed.Load():
 		return nil, t.misuse(ErrClosed)
+	case t.tx == nil && write && inTxFunc():
+		return nil, t.misuse(ErrOutsideTx)
 	case t.tx == nil:
 		return t.ops, nil
 	case t.tx.done:

@@ -40,7 +40,8 @@ var (
 	// ErrNilCallback reports a nil function passed where recstore must be
 	// able to call one: GetOrCreate's create, UpdateOrCreate's update and
 	// create, Query.Update's function, and the function of DB.Update,
-	// DB.View and Tx.Savepoint. See NilCallbackError.
+	// DB.View and Tx.Savepoint; or a nil context to a Context form. See
+	// NilCallbackError.
 	ErrNilCallback = errors.New("recstore: nil callback")
 	// ErrInvalidLookup reports a condition or query that cannot run: a
 	// record created by GetOrCreate that does not match its lookup, Prefix
@@ -75,6 +76,10 @@ var (
 	// ErrOtherDB reports a table handle used with a transaction of
 	// another DB.
 	ErrOtherDB = errors.New("recstore: the transaction belongs to another database")
+	// ErrOutsideTx reports a write that a transaction function made
+	// outside its transaction: through a table handle not bound to it, or
+	// a nested DB.Update. See Table.In.
+	ErrOutsideTx = errors.New("recstore: write outside the transaction inside a transaction function (bind the table with Table.In(tx))")
 
 	// Snapshots.
 
@@ -294,10 +299,11 @@ func (e *CallbackError) Error() string {
 func (e *CallbackError) Unwrap() error { return e.Err }
 
 // AccessError reports a call on a table that cannot run where it was made:
-// on a closed DB, in a transaction that has ended, a write in a read-only
+// on a closed DB, a write through a bare handle inside a transaction
+// function, in a transaction that has ended, a write in a read-only
 // transaction, or through a transaction of another DB. It wraps ErrClosed,
-// ErrTxDone, ErrReadOnly or ErrOtherDB, for errors.Is. Nothing was read or
-// written.
+// ErrOutsideTx, ErrTxDone, ErrReadOnly or ErrOtherDB, for errors.Is.
+// Nothing was read or written.
 type AccessError struct {
 	Table string // the table called
 	Err   error  // the sentinel
@@ -310,7 +316,8 @@ func (e *AccessError) Error() string { return fmt.Sprintf("%v (table %s)", e.Err
 func (e *AccessError) Unwrap() error { return e.Err }
 
 // NilCallbackError reports a nil function passed where recstore must be
-// able to call one. Nothing was read or written. It matches ErrNilCallback
+// able to call one, or a nil context.Context (Callback "ctx"). Nothing was
+// read or written. It matches ErrNilCallback
 // with errors.Is.
 type NilCallbackError struct {
 	Call     string // the call, e.g. "User.GetOrCreate" or "DB.Update"

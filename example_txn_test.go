@@ -1,8 +1,10 @@
 package recstore_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/recstore/recstore"
 )
@@ -96,6 +98,68 @@ func ExampleTable_In() {
 	// <nil>
 	// anna has 30
 	// 70 30
+}
+
+// Inside a transaction function, a write through the bare table handle
+// would commit on its own whatever became of the transaction: it is
+// refused with ErrOutsideTx. Write through the handle that Table.In binds.
+func ExampleTable_In_outsideTx() {
+	db := recstore.New()
+	accounts := newAccounts(db)
+	err := db.Update(func(tx *recstore.Tx) error {
+		_, err := accounts.Insert(Account{Owner: "leo"}) // not accounts.In(tx)
+		return err
+	})
+	fmt.Println(errors.Is(err, recstore.ErrOutsideTx), accounts.Len())
+	// Output:
+	// true 0
+}
+
+// UpdateContext stops retrying, and stops waiting for other callers, once
+// its context ends, and then writes nothing. Handles bound to its
+// transaction wait under the same context.
+func ExampleDB_UpdateContext() {
+	db := recstore.New()
+	accounts := newAccounts(db)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := db.UpdateContext(ctx, func(tx *recstore.Tx) error {
+		_, _, err := accounts.In(tx).GetOrCreate(AccountOwner.Eq("leo"), func() (Account, error) {
+			return Account{Owner: "leo", Balance: 10}, nil
+		})
+		return err
+	})
+	fmt.Println(err, accounts.Len())
+
+	cancel() // the request went away
+	err = db.UpdateContext(ctx, func(tx *recstore.Tx) error {
+		_, err := accounts.In(tx).Insert(Account{Owner: "anna"})
+		return err
+	})
+	fmt.Println(err, accounts.Len())
+	// Output:
+	// <nil> 1
+	// context canceled 1
+}
+
+// GetOrCreateContext waits for the lookup's other creators only until its
+// context ends; a record already there is returned whatever the context.
+func ExampleTable_GetOrCreateContext() {
+	db := recstore.New()
+	accounts := newAccounts(db)
+	create := func() (Account, error) { return Account{Owner: "leo"}, nil }
+	ctx, cancel := context.WithCancel(context.Background())
+	a, created, err := accounts.GetOrCreateContext(ctx, AccountOwner.Eq("leo"), create)
+	fmt.Println(a.Owner, created, err)
+	cancel()
+	a, created, err = accounts.GetOrCreateContext(ctx, AccountOwner.Eq("leo"), create)
+	fmt.Println(a.Owner, created, err)
+	_, _, err = accounts.GetOrCreateContext(ctx, AccountOwner.Eq("anna"), create)
+	fmt.Println(err)
+	// Output:
+	// leo true <nil>
+	// leo false <nil>
+	// context canceled
 }
 
 // Begin, Commit and Rollback control a transaction by hand; a deferred

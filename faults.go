@@ -31,5 +31,8 @@ const (
 	// faultForkWritesShared writes a hash index partition that a fork
 	// shares in place, instead of copying it first.
 	faultForkWritesShared
+	// faultBareWritesCommit lets a bare handle write inside DB.Update's
+	// function, as before writes there were refused.
+	faultBareWritesCommit
 	numFaults
 )

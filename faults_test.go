@@ -263,6 +263,28 @@ func TestFault_ForkWritesShared(t *testing.T) {
 	faultsBite(t, faultForkWritesShared, faultsForkApart, "the fork's writes never reached the original")
 }
 
+func TestFault_BareWritesCommit(t *testing.T) {
+	faultsBite(t, faultBareWritesCommit, faultsBareWriteRefused, "the bare write inside the rolled-back Update stayed out")
+}
+
+// faultsBareWriteRefused is the transaction-function guarantee: a write
+// through a bare handle inside DB.Update's function, whose transaction
+// then rolls back, leaves nothing behind. It returns what broke, or "".
+func faultsBareWriteRefused(t *testing.T) string {
+	_, users := faultsUsers(t)
+	db := users.db
+	rollback := errors.New("roll back")
+	err := db.Update(func(tx *Tx) error {
+		_, _ = users.Insert(User{Email: "bare@x", Username: "bare"})
+		return rollback
+	})
+	require.ErrorIs(t, err, rollback)
+	if users.Len() != 0 {
+		return "a bare write inside a rolled-back Update committed"
+	}
+	return ""
+}
+
 // faultsBite requires that check, which returns what broke or "", passes
 // with fault f off and fails with it on (nothing: why).
 func faultsBite(t *testing.T, f fault, check func(t *testing.T) string, nothing string) {

@@ -1,6 +1,7 @@
 package recstore
 
 import (
+	"context"
 	"errors"
 	"runtime"
 )
@@ -36,35 +37,64 @@ import (
 // record another caller creates, but exactly one of the records created
 // for it is ever stored, and exactly one caller whose call took effect
 // returned created. A read-only transaction finds records and refuses to
-// create (ErrReadOnly).
+// create (ErrReadOnly); so does a bare handle inside a transaction function
+// (ErrOutsideTx, see Table.In).
 //
 // A hit through an index that covers lookup alone (one equality on a
 // single-field unique index or the primary key) takes no lock and
 // allocates nothing. The returned record is a copy: the caller owns it.
+//
+// Waiting for the lookup's other creators, GetOrCreate honours the context
+// of t's transaction, if it began with one (DB.UpdateContext); see
+// GetOrCreateContext.
 func (t *Table[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (rec T, created bool, err error) {
+	return t.getOrCreateCtx(nil, lookup, create)
+}
+
+// GetOrCreateContext is GetOrCreate waiting for the lookup's other
+// creators only until ctx ends: then it returns ctx's error, having
+// created nothing. A record found is returned whatever ctx says.
+func (t *Table[T]) GetOrCreateContext(ctx context.Context, lookup Cond[T], create func() (T, error)) (rec T, created bool, err error) {
+	if ctx == nil {
+		return rec, false, &NilCallbackError{Call: t.Name() + ".GetOrCreateContext", Callback: "ctx"}
+	}
+	return t.getOrCreateCtx(ctx, lookup, create)
+}
+
+// getOrCreateCtx is GetOrCreate under ctx, or t's context if nil.
+func (t *Table[T]) getOrCreateCtx(ctx context.Context, lookup Cond[T], create func() (T, error)) (rec T, created bool, err error) {
 	// The hit first, in a frame of its own size: the rest is a call away.
-	if ops, err := t.access(true); err == nil && create != nil {
+	// A hit writes nothing, so it is checked as a read.
+	if ops, err := t.access(false); err == nil && create != nil {
 		if r, ok := ops.peek(lookup); ok && r != nil {
 			return *r, false, nil
 		}
 	}
-	return t.getOrCreateOrFail(lookup, create)
+	return t.getOrCreateOrFail(ctx, lookup, create)
+}
+
+// findOnly is GetOrCreate where access refused a write with err: in a
+// read-only transaction, and through a bare handle inside a transaction
+// function, it finds with get, and no more; any other misuse is err.
+func findOnly[T any](err error, get func() (T, error)) (T, bool, error) {
+	if !errors.Is(err, ErrReadOnly) && !errors.Is(err, ErrOutsideTx) {
+		var zero T
+		return zero, false, err
+	}
+	r, gerr := get()
+	if errors.Is(gerr, ErrNotFound) {
+		gerr = err
+	}
+	return r, false, gerr
 }
 
 // getOrCreateOrFail is GetOrCreate past a hit without a lock: misuse,
 // then a search, then a create.
-func (t *Table[T]) getOrCreateOrFail(lookup Cond[T], create func() (T, error)) (T, bool, error) {
+func (t *Table[T]) getOrCreateOrFail(ctx context.Context, lookup Cond[T], create func() (T, error)) (T, bool, error) {
 	var zero T
 	ops, err := t.access(true)
 	if err != nil {
-		if errors.Is(err, ErrReadOnly) {
-			r, err := t.Get(lookup) // a read-only transaction finds, and no more
-			if errors.Is(err, ErrNotFound) {
-				err = t.misuse(ErrReadOnly)
-			}
-			return r, false, err
-		}
-		return zero, false, err
+		return findOnly(err, func() (T, error) { return t.Get(lookup) })
 	}
 	if create == nil {
 		return zero, false, &NilCallbackError{Call: t.Name() + ".GetOrCreate", Callback: "create"}
@@ -72,7 +102,7 @@ func (t *Table[T]) getOrCreateOrFail(lookup Cond[T], create func() (T, error)) (
 	if err := t.checkLookup(&lookup, "GetOrCreate"); err != nil {
 		return zero, false, err
 	}
-	r, created, err := getOrCreate(ops, t.Name(), lookup, lookup, create)
+	r, created, err := getOrCreate(t.context(ctx), ops, t.Name(), lookup, lookup, create)
 	if err != nil {
 		return zero, false, err
 	}
@@ -85,9 +115,12 @@ func (t *Table[T]) getOrCreateOrFail(lookup Cond[T], create func() (T, error)) (
 // unless a match appeared meanwhile. create is called here, never through
 // the seam's interfaces, so that a closure the caller built for it does
 // not escape to the heap: a hit allocates nothing.
-func getOrCreate[T any](ops tableOps[T], table string, search, lookup Cond[T], create func() (T, error)) (*T, bool, error) {
-	r, n, c := ops.claim(search, lookup)
-	if n > 0 {
+func getOrCreate[T any](ctx context.Context, ops tableOps[T], table string, search, lookup Cond[T], create func() (T, error)) (*T, bool, error) {
+	r, n, c, err := ops.claim(ctx, search, lookup)
+	switch {
+	case err != nil:
+		return nil, false, err
+	case n > 0:
 		return found(table, r, n)
 	}
 	settled := false
@@ -117,7 +150,25 @@ func getOrCreate[T any](ops tableOps[T], table string, search, lookup Cond[T], c
 // nothing; a panic releases every lock and is re-raised. An update that
 // would break a unique constraint returns the *UniqueViolationError and
 // changes nothing.
+//
+// UpdateOrCreate honours the context of t's transaction, if it began with
+// one (DB.UpdateContext); see UpdateOrCreateContext.
 func (t *Table[T]) UpdateOrCreate(lookup Cond[T], update func(T) (T, error), create func() (T, error)) (rec T, created bool, err error) {
+	return t.updateOrCreateCtx(nil, lookup, update, create)
+}
+
+// UpdateOrCreateContext is UpdateOrCreate waiting for the lookup's other
+// creators, and retrying after conflicts, only until ctx ends: then it
+// returns ctx's error, having changed nothing.
+func (t *Table[T]) UpdateOrCreateContext(ctx context.Context, lookup Cond[T], update func(T) (T, error), create func() (T, error)) (rec T, created bool, err error) {
+	if ctx == nil {
+		return rec, false, &NilCallbackError{Call: t.Name() + ".UpdateOrCreateContext", Callback: "ctx"}
+	}
+	return t.updateOrCreateCtx(ctx, lookup, update, create)
+}
+
+// updateOrCreateCtx is UpdateOrCreate under ctx, or t's context if nil.
+func (t *Table[T]) updateOrCreateCtx(ctx context.Context, lookup Cond[T], update func(T) (T, error), create func() (T, error)) (rec T, created bool, err error) {
 	var zero T
 	ops, err := t.access(true)
 	if err != nil {
@@ -132,7 +183,7 @@ func (t *Table[T]) UpdateOrCreate(lookup Cond[T], update func(T) (T, error), cre
 	if err := t.checkLookup(&lookup, "UpdateOrCreate"); err != nil {
 		return zero, false, err
 	}
-	r, created, err := ops.updateOrCreate(lookup, update, create)
+	r, created, err := ops.updateOrCreate(t.context(ctx), lookup, update, create)
 	if err != nil {
 		return zero, false, err
 	}
@@ -188,21 +239,23 @@ func (m *memTable[T]) stripeFor(lookup *Cond[T]) *stripe {
 
 // Outside transactions.
 
-func (m *memTable[T]) claim(search, lookup Cond[T]) (*T, int, claim) {
+func (m *memTable[T]) claim(ctx context.Context, search, lookup Cond[T]) (*T, int, claim, error) {
 	if r, n := m.current(&search); n > 0 {
-		return r, n, claim{}
+		return r, n, claim{}, nil
 	}
 	if faultOn(faultCheckThenAct) {
-		return nil, 0, claim{}
+		return nil, 0, claim{}, nil
 	}
 	mu := m.stripeFor(&lookup)
-	mu.Lock()
+	if err := lockContext(ctx, &mu.Mutex); err != nil {
+		return nil, 0, claim{}, err
+	}
 	// Another caller with this lookup may have created while we waited.
 	if r, n := m.current(&search); n > 0 && !faultOn(faultSkipRecheck) {
 		mu.Unlock()
-		return r, n, claim{}
+		return r, n, claim{}, nil
 	}
-	return nil, 0, claim{mu: mu}
+	return nil, 0, claim{mu: mu}, nil
 }
 
 func (m *memTable[T]) abandon(c claim) {
@@ -312,15 +365,17 @@ func (m *memTable[T]) insertInCommit(lookup Cond[T], e entry[T], sch *tableSchem
 	return got, created, err
 }
 
-func (m *memTable[T]) updateOrCreate(lookup Cond[T], update func(T) (T, error), create func() (T, error)) (*T, bool, error) {
+func (m *memTable[T]) updateOrCreate(ctx context.Context, lookup Cond[T], update func(T) (T, error), create func() (T, error)) (*T, bool, error) {
 	mu := m.stripeFor(&lookup) // held until the write commits: no other creator's read goes stale
-	mu.Lock()
+	if err := lockContext(ctx, &mu.Mutex); err != nil {
+		return nil, false, err
+	}
 	defer mu.Unlock()
 	type result struct {
 		r       *T
 		created bool
 	}
-	res, err := optimistic(m, func(t *txTable[T]) (result, error) {
+	res, err := optimistic(ctx, m, func(t *txTable[T]) (result, error) {
 		r, created, err := t.updateOrCreateIn(&lookup, update, create)
 		return result{r, created}, err
 	})
@@ -329,16 +384,18 @@ func (m *memTable[T]) updateOrCreate(lookup Cond[T], update func(T) (T, error), 
 
 // Inside a transaction.
 
-func (t *txTable[T]) claim(search, lookup Cond[T]) (*T, int, claim) {
+func (t *txTable[T]) claim(ctx context.Context, search, lookup Cond[T]) (*T, int, claim, error) {
 	v := t.view()
 	r, n := v.matches(v.sch.plan(&search), &search)
 	t.observeMatches(&search, r, n)
 	if n > 0 {
-		return r, n, claim{}
+		return r, n, claim{}, nil
 	}
 	mu := t.mt.stripeFor(&lookup)
-	mu.Lock()
-	return nil, 0, claim{mu: mu}
+	if err := lockContext(ctx, &mu.Mutex); err != nil {
+		return nil, 0, claim{}, err
+	}
+	return nil, 0, claim{mu: mu}, nil
 }
 
 func (t *txTable[T]) abandon(c claim) { c.release() }
@@ -364,9 +421,11 @@ func (t *txTable[T]) observeMatches(search *Cond[T], r *T, n int) {
 	})
 }
 
-func (t *txTable[T]) updateOrCreate(lookup Cond[T], update func(T) (T, error), create func() (T, error)) (*T, bool, error) {
+func (t *txTable[T]) updateOrCreate(ctx context.Context, lookup Cond[T], update func(T) (T, error), create func() (T, error)) (*T, bool, error) {
 	mu := t.mt.stripeFor(&lookup)
-	mu.Lock()
+	if err := lockContext(ctx, &mu.Mutex); err != nil {
+		return nil, false, err
+	}
 	defer mu.Unlock()
 	return t.updateOrCreateIn(&lookup, update, create)
 }

@@ -1,6 +1,9 @@
 package recstore
 
-import "errors"
+import (
+	"context"
+	"errors"
+)
 
 // OnConflict says what InsertMany does with a record that would break a
 // unique constraint (Django's bulk_create options). The zero value aborts:
@@ -86,7 +89,7 @@ func insertAllIn[T any](st *tableState[T], recs []T, entries []entry[T], ignore 
 func (m *memTable[T]) insertMany(recs []T, oc OnConflict[T]) (BulkResult[T], error) {
 	if oc.Update != nil {
 		// Update runs outside the committer, in a transaction of its own.
-		return optimistic(m, func(t *txTable[T]) (BulkResult[T], error) { return t.insertMany(recs, oc) })
+		return optimistic(context.Background(), m, func(t *txTable[T]) (BulkResult[T], error) { return t.insertMany(recs, oc) })
 	}
 	entries, err := prepareAll(m.schema(), recs)
 	if err != nil {

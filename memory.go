@@ -1,6 +1,7 @@
 package recstore
 
 import (
+	"context"
 	"hash/maphash"
 	"runtime"
 	"sync"
@@ -214,7 +215,7 @@ func (c *commitTable[T]) setFast(on bool) {
 // until release is called: inserts stop taking the fast path, and writes
 // through the committer wait. An optimistic write that keeps going stale
 // takes it (retry.go).
-func (m *memTable[T]) takeAlone() (release func(), err error) {
+func (m *memTable[T]) takeAlone(ctx context.Context) (release func(), err error) {
 	pause := func(on bool) error {
 		return m.commitOp(func(c *commitTable[T], _ *working) error {
 			c.setFast(on)
@@ -224,7 +225,10 @@ func (m *memTable[T]) takeAlone() (release func(), err error) {
 	if err := pause(false); err != nil {
 		return nil, err
 	}
-	m.excl.Lock()
+	if err := lockContext(ctx, &m.excl); err != nil {
+		_ = pause(true) // fails only on a closed DB, which takes no insert anyway
+		return nil, err
+	}
 	return func() {
 		m.excl.Unlock()
 		_ = pause(true) // fails only on a closed DB, which takes no insert anyway

@@ -732,7 +732,12 @@ func mdlRun1(api mdlAPI, op *mdlOp) (res string, err error) {
 			case !s.outside:
 				subs = append(subs, mdlRun(tx, s, !op.escape))
 			case runs == 1:
-				subs = append(subs, mdlRun(api, s, true))
+				// On a goroutine of its own, as a concurrent client's
+				// write: on fn's, a write outside the transaction is
+				// refused (ErrOutsideTx).
+				done := make(chan string)
+				go func() { done <- mdlRun(api, s, true) }()
+				subs = append(subs, <-done)
 			}
 		}
 		return op.finish(op.kind.String())

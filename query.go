@@ -1,6 +1,7 @@
 package recstore
 
 import (
+	"context"
 	"fmt"
 	"iter"
 	"math"
@@ -742,15 +743,32 @@ func InBulk[T any, V Key](q *Query[T], field *Column[T, V], values ...V) (map[V]
 // GetOrCreate is Table.GetOrCreate with the search limited to q's records:
 // a record matching lookup outside q does not count. The created record
 // must match lookup, not q (Django's rule). Order does not apply; on a
-// sliced query it fails with a *SliceError.
+// sliced query it fails with a *SliceError. Where it may not write (a
+// read-only transaction, a bare handle inside a transaction function) it
+// finds, and fails where it would create.
 func (q *Query[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (T, bool, error) {
+	return q.getOrCreateCtx(nil, lookup, create)
+}
+
+// GetOrCreateContext is GetOrCreate waiting for the lookup's other
+// creators only until ctx ends, as Table.GetOrCreateContext does.
+func (q *Query[T]) GetOrCreateContext(ctx context.Context, lookup Cond[T], create func() (T, error)) (T, bool, error) {
+	if ctx == nil {
+		var zero T
+		return zero, false, &NilCallbackError{Call: q.t.Name() + ".Filter(…).GetOrCreateContext", Callback: "ctx"}
+	}
+	return q.getOrCreateCtx(ctx, lookup, create)
+}
+
+// getOrCreateCtx is GetOrCreate under ctx, or its table's context if nil.
+func (q *Query[T]) getOrCreateCtx(ctx context.Context, lookup Cond[T], create func() (T, error)) (T, bool, error) {
 	var zero T
 	if q.sliced() {
 		q = q.failed(q.refused("GetOrCreate"))
 	}
 	ops, err := q.use(true, false)
 	if err != nil {
-		return zero, false, err
+		return findOnly(err, func() (T, error) { return q.Get(lookup) })
 	}
 	if create == nil {
 		return zero, false, &NilCallbackError{Call: q.t.Name() + ".Filter(…).GetOrCreate", Callback: "create"}
@@ -759,7 +777,7 @@ func (q *Query[T]) GetOrCreate(lookup Cond[T], create func() (T, error)) (T, boo
 	if err := q.t.checkLookup(&search, "GetOrCreate"); err != nil {
 		return zero, false, err
 	}
-	r, created, err := getOrCreate(ops, q.t.Name(), search, lookup, create)
+	r, created, err := getOrCreate(q.t.context(ctx), ops, q.t.Name(), search, lookup, create)
 	if err != nil {
 		return zero, false, err
 	}
@@ -795,7 +813,7 @@ func (m *memTable[T]) deleteWhere(q *Query[T]) (int, error) {
 // updateWhere runs in a transaction of its own: fn runs outside the
 // committer, and the commit checks that q still matches what fn saw.
 func (m *memTable[T]) updateWhere(q *Query[T], fn func(T) (T, error)) (int, error) {
-	return optimistic(m, func(t *txTable[T]) (int, error) { return t.updateWhere(q, fn) })
+	return optimistic(context.Background(), m, func(t *txTable[T]) (int, error) { return t.updateWhere(q, fn) })
 }
 
 // The read verbs inside a transaction: on its view, each read noted for

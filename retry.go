@@ -1,6 +1,7 @@
 package recstore
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"time"
@@ -32,7 +33,8 @@ var errStale = errors.New("recstore: read went stale")
 // retry runs attempt until it returns anything but errStale, at most
 // maxAttempts times, then returns ErrConflict. Between attempts it waits
 // for a random time that doubles with each one, so that writers colliding
-// on one record spread out.
+// on one record spread out. Once ctx ends it stops, before an attempt or
+// during a wait, and returns ctx's error.
 //
 // After escalateAfter stale attempts it calls escalate, if set, which may
 // take what attempt writes alone until the release it returns is called
@@ -41,11 +43,14 @@ var errStale = errors.New("recstore: read went stale")
 // attempt stale, since an insert commits at any moment and an attempt's
 // snapshot, callbacks and validation take a while. A transaction's commit
 // is not held back and can still make an attempt stale.
-func retry[R any](attempt func() (R, error), escalate func() (release func(), err error)) (R, error) {
+func retry[R any](ctx context.Context, attempt func() (R, error), escalate func(ctx context.Context) (release func(), err error)) (R, error) {
 	var zero R
 	for n := range maxAttempts {
+		if err := ctx.Err(); err != nil {
+			return zero, err
+		}
 		if n == escalateAfter && escalate != nil {
-			release, err := escalate()
+			release, err := escalate(ctx)
 			if err != nil {
 				return zero, err
 			}
@@ -56,16 +61,18 @@ func retry[R any](attempt func() (R, error), escalate func() (release func(), er
 			return r, err
 		}
 		wait := min(time.Microsecond<<min(n, 20), maxBackoff)
-		time.Sleep(time.Duration(rand.Int64N(int64(wait))))
+		if err := sleepContext(ctx, time.Duration(rand.Int64N(int64(wait)))); err != nil {
+			return zero, err
+		}
 	}
 	return zero, ErrConflict
 }
 
 // optimistic runs fn in a transaction of its own on m's table and commits
 // it, running it again (retry) while concurrent commits make what it read
-// stale, and taking the table alone after a few tries.
-func optimistic[T, R any](m *memTable[T], fn func(t *txTable[T]) (R, error)) (R, error) {
-	return retry(func() (R, error) {
+// stale, and taking the table alone after a few tries, until ctx ends.
+func optimistic[T, R any](ctx context.Context, m *memTable[T], fn func(t *txTable[T]) (R, error)) (R, error) {
+	return retry(ctx, func() (R, error) {
 		var zero R
 		tx := &memTx{e: m.e, v: m.e.latest(), writable: true}
 		r, err := fn(m.txTable(tx))

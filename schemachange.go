@@ -1,6 +1,7 @@
 package recstore
 
 import (
+	"context"
 	"slices"
 
 	"github.com/recstore/recstore/internal/btree"
@@ -18,10 +19,20 @@ import (
 // *UniqueViolationError (if the index was published first) or makes the
 // build fail: never both succeed. Schema mistakes return a *SchemaError.
 func (t *Table[T]) AddIndex(spec *IndexSpec[T]) error {
+	return t.AddIndexContext(context.Background(), spec)
+}
+
+// AddIndexContext is AddIndex waiting for another schema change of the
+// table, and building, only until ctx ends: then it returns ctx's error,
+// and the table is as it was, without the index.
+func (t *Table[T]) AddIndexContext(ctx context.Context, spec *IndexSpec[T]) error {
 	if err := t.schemaAccess("AddIndex"); err != nil {
 		return err
 	}
-	return t.eng.addIndex(spec)
+	if ctx == nil {
+		return &NilCallbackError{Call: t.Name() + ".AddIndexContext", Callback: "ctx"}
+	}
+	return t.eng.addIndex(ctx, spec)
 }
 
 // DropIndex removes the index named name (not the primary key). Queries stop
@@ -44,8 +55,10 @@ func (t *Table[T]) schemaAccess(verb string) error {
 	return err
 }
 
-func (m *memTable[T]) addIndex(spec *IndexSpec[T]) error {
-	m.ddl.Lock() // one schema change at a time per table
+func (m *memTable[T]) addIndex(ctx context.Context, spec *IndexSpec[T]) error {
+	if err := lockContext(ctx, &m.ddl); err != nil { // one schema change at a time per table
+		return err
+	}
 	defer m.ddl.Unlock()
 	sch, d, err := m.schema().with(spec)
 	if err != nil {
@@ -76,7 +89,7 @@ func (m *memTable[T]) addIndex(spec *IndexSpec[T]) error {
 			})
 		}
 	}()
-	tr, err := m.build(d, sch)
+	tr, err := m.build(ctx, d, sch)
 	err = m.e.submit(&op{alone: true, run: func(w *working) error {
 		c := workTable[T](w, m.id)
 		endCapture(c)
@@ -128,19 +141,29 @@ func (sch *tableSchema[T]) with(spec *IndexSpec[T]) (*tableSchema[T], *indexDef[
 }
 
 // build makes index d's tree from the latest version, or returns the
-// *DuplicatesError that stops a unique one, or the *KeyError of a stored
-// value that cannot be a key (NaN, over MaxKeySize).
-func (m *memTable[T]) build(d *indexDef[T], sch *tableSchema[T]) (*tree[T], error) {
+// *DuplicatesError that stops a unique one, the *KeyError of a stored
+// value that cannot be a key (NaN, over MaxKeySize), or ctx's error once
+// ctx ends.
+func (m *memTable[T]) build(ctx context.Context, d *indexDef[T], sch *tableSchema[T]) (*tree[T], error) {
 	s := m.latest()
 	if d.unique {
 		if groups := duplicateGroups(s, d.cols, d.member); len(groups) > 0 {
 			return nil, duplicatesError(sch, d, groups)
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	tr := newTree(d, sch.pk, m.e.opts.Degree)
 	var hint btree.Hint
 	var err error
+	n := 0
 	s.trees[0].Scan(func(r *T) bool {
+		if n++; n%buildCheckEvery == 0 {
+			if err = ctx.Err(); err != nil {
+				return false
+			}
+		}
 		if d.member(r) {
 			if err = d.checkKey(r, sch.table); err == nil {
 				tr.Set(r, &hint)
@@ -150,6 +173,10 @@ func (m *memTable[T]) build(d *indexDef[T], sch *tableSchema[T]) (*tree[T], erro
 	})
 	return tr, err
 }
+
+// buildCheckEvery is how many records an index build reads between two
+// looks at its context.
+const buildCheckEvery = 1024
 
 // catchUpIndex brings tr, built from an earlier version, up to the working
 // state: every record written since capture began is removed from tr in

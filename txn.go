@@ -1,8 +1,11 @@
 package recstore
 
 import (
+	"context"
 	"errors"
+	"runtime"
 	"slices"
+	"sync/atomic"
 )
 
 // Tx is a transaction: a consistent snapshot of every table of a DB, and,
@@ -30,6 +33,7 @@ import (
 type Tx struct {
 	db       *DB
 	eng      txEngine
+	ctx      context.Context // UpdateContext's or ViewContext's, else nil
 	writable bool
 	done     bool
 }
@@ -38,6 +42,19 @@ type Tx struct {
 // version of the DB that was latest when View began. Writes through tx
 // return ErrReadOnly. View returns fn's error.
 func (db *DB) View(fn func(tx *Tx) error) error {
+	return db.ViewContext(context.Background(), fn)
+}
+
+// ViewContext is View under ctx: if ctx has ended it returns ctx's error
+// without calling fn. Reads never wait, so ctx matters to fn alone, which
+// may read it from its closure.
+func (db *DB) ViewContext(ctx context.Context, fn func(tx *Tx) error) error {
+	if ctx == nil {
+		return &NilCallbackError{Call: "DB.ViewContext", Callback: "ctx"}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	tx, err := db.Begin(false)
 	if err != nil {
 		return err
@@ -46,6 +63,7 @@ func (db *DB) View(fn func(tx *Tx) error) error {
 	if fn == nil {
 		return &NilCallbackError{Call: "DB.View", Callback: "fn"}
 	}
+	tx.ctx = ctx
 	return fn(tx)
 }
 
@@ -56,27 +74,101 @@ func (db *DB) View(fn func(tx *Tx) error) error {
 // again on a new snapshot, up to a few times, then returns ErrConflict: fn
 // may run more than once, so keep it free of side effects outside tx.
 // While fn runs, Update holds no lock: other writers go on.
+//
+// Inside fn, write through handles bound to tx (Table.In): a write through
+// a bare table handle, or a DB.Update, made by fn's goroutine while fn
+// runs would commit on its own whatever became of tx, and is refused with
+// ErrOutsideTx (see Table.In).
 func (db *DB) Update(fn func(tx *Tx) error) error {
+	return db.UpdateContext(context.Background(), fn)
+}
+
+// UpdateContext is Update under ctx. Once ctx ends, it stops: it makes no
+// further attempt, stops waiting between attempts, and does not commit an
+// attempt whose fn returned after ctx ended; it returns ctx's error,
+// having written nothing. A commit already under way completes. Calls
+// through handles bound to tx that wait for other callers (GetOrCreate and
+// UpdateOrCreate on a lookup that another caller is creating) wait only
+// until ctx ends; fn may read ctx from its closure.
+func (db *DB) UpdateContext(ctx context.Context, fn func(tx *Tx) error) error {
 	switch {
 	case db.closed.Load():
 		return ErrClosed
+	case ctx == nil:
+		return &NilCallbackError{Call: "DB.UpdateContext", Callback: "ctx"}
 	case fn == nil:
 		return &NilCallbackError{Call: "DB.Update", Callback: "fn"}
+	case inTxFunc():
+		return ErrOutsideTx
 	}
-	_, err := retry(func() (struct{}, error) { return struct{}{}, db.attempt(fn) }, nil)
+	_, err := retry(ctx, func() (struct{}, error) { return struct{}{}, db.attempt(ctx, fn) }, nil)
 	return err
 }
 
-func (db *DB) attempt(fn func(tx *Tx) error) error {
+func (db *DB) attempt(ctx context.Context, fn func(tx *Tx) error) error {
 	tx, err := db.Begin(true)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() // on error or panic
-	if err := fn(tx); err != nil {
+	tx.ctx = ctx
+	if err := runTxFunc(tx, fn); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return tx.commit()
+}
+
+// Transaction functions. A write made inside DB.Update's function through
+// a bare table handle would commit on its own, and again on every retry,
+// whatever became of the transaction. Go has no goroutine
+// identity to tell such a write by, but the goroutine's stack does: every
+// transaction function runs from runTxFunc's one call, so a stack holding
+// that call's return address is inside one. Reading the stack costs about
+// 35 ns a frame, so a write looks only while some transaction function
+// runs (txFuncs), and reads never look.
+
+// txFuncs counts the transaction functions (DB.Update's) running, in
+// every DB.
+var txFuncs atomic.Int64
+
+// runTxFunc runs fn, a transaction function, on tx.
+//
+//go:noinline
+func runTxFunc(tx *Tx, fn func(*Tx) error) error {
+	txFuncs.Add(1)
+	defer txFuncs.Add(-1)
+	return fn(tx)
+}
+
+// txFuncReturn is the return address of runTxFunc's call of fn.
+var txFuncReturn = func() uintptr {
+	var pc [1]uintptr
+	_ = runTxFunc(nil, func(*Tx) error {
+		runtime.Callers(2, pc[:]) // 0 is Callers, 1 this function, 2 runTxFunc
+		return nil
+	})
+	return pc[0]
+}()
+
+// inTxFunc reports whether the calling goroutine is running a transaction
+// function.
+func inTxFunc() bool {
+	if txFuncs.Load() == 0 || faultOn(faultBareWritesCommit) {
+		return false
+	}
+	var pcs [64]uintptr
+	for skip := 2; ; skip += len(pcs) {
+		n := runtime.Callers(skip, pcs[:])
+		if slices.Contains(pcs[:n], txFuncReturn) {
+			return true
+		}
+		if n < len(pcs) {
+			return false
+		}
+	}
 }
 
 // Begin starts a transaction for manual control; end it with Commit or
@@ -155,6 +247,15 @@ func (tx *Tx) Savepoint(fn func(tx *Tx) error) (err error) {
 
 // In returns a handle on t that reads and writes through tx. The handle is
 // valid while tx is; through a read-only tx, writes return ErrReadOnly.
+//
+// Inside a transaction function (DB.Update's fn, and the functions of
+// Tx.Savepoint inside it), every write must go through such a handle: a
+// write through the bare t, on the goroutine running the function, is
+// refused with an *AccessError wrapping ErrOutsideTx and writes nothing,
+// whichever DB t belongs to. (A goroutine that the function starts is not
+// told apart, and neither is a transaction begun with DB.Begin.) Reads
+// through the bare t are allowed: they read the latest commit, outside the
+// transaction's snapshot, and its commit does not check them.
 func (t *Table[T]) In(tx *Tx) *Table[T] {
 	return &Table[T]{db: t.db, eng: t.eng, ops: t.ops, tx: tx}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -1194,4 +1195,175 @@ func BenchmarkTxBegin(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkDB_Update measures a write transaction inserting one record
+// ("update"), and a bare insert made while another goroutine keeps a
+// transaction function open ("bare insert/during update"), which reads
+// its goroutine's stack to tell it is not inside that function; "bare
+// insert/alone" is the same insert with no function open.
+//
+//	go test -run '^$' -bench DB_Update -cpu 2
+func BenchmarkDB_Update(b *testing.B) {
+	b.Run("update", func(b *testing.B) {
+		db, users := newUsers(b)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			if err := db.Update(func(tx *Tx) error {
+				_, err := users.In(tx).Insert(userTagged(fmt.Sprint(i), 1))
+				return err
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, during := range []bool{false, true} {
+		name := map[bool]string{false: "bare insert/alone", true: "bare insert/during update"}[during]
+		b.Run(name, func(b *testing.B) {
+			db, users := newUsers(b)
+			release, held := make(chan struct{}), make(chan struct{})
+			if during {
+				go func() {
+					_ = db.Update(func(*Tx) error { close(held); <-release; return nil })
+				}()
+				<-held
+			}
+			defer close(release)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				if _, err := users.Insert(userTagged(fmt.Sprint(i), 1)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestTx_BareHandleInTxFunc: inside DB.Update's function, every write
+// through the bare table handle (of any DB), and a nested DB.Update, is
+// refused with ErrOutsideTx before any callback runs, and writes nothing;
+// reads through it work, and a GetOrCreate that finds returns the record.
+// The function's own writes through the transaction still commit.
+func TestTx_BareHandleInTxFunc(t *testing.T) {
+	funcs := []struct {
+		name string
+		run  func(db *DB, fn func(tx *Tx) error) error
+	}{
+		{"Update", (*DB).Update},
+		{"Savepoint", func(db *DB, fn func(tx *Tx) error) error {
+			return db.Update(func(tx *Tx) error { return tx.Savepoint(fn) })
+		}},
+		{"deep in Update", func(db *DB, fn func(tx *Tx) error) error {
+			var deep func(n int, tx *Tx) error
+			deep = func(n int, tx *Tx) error {
+				if n == 0 {
+					return fn(tx)
+				}
+				return deep(n-1, tx)
+			}
+			return db.Update(func(tx *Tx) error { return deep(150, tx) }) // more than one stack read
+		}},
+	}
+	for _, f := range funcs {
+		t.Run(f.name, func(t *testing.T) {
+			db, users, stored := newFixtureUsers(t)
+			other, otherUsers, _ := newFixtureUsers(t)
+			before, otherBefore := dump(t, users), dump(t, otherUsers)
+			require.NoError(t, f.run(db, func(tx *Tx) error {
+				for _, c := range txnCalls() {
+					if c.name == "Savepoint" {
+						continue // through tx, not a handle
+					}
+					for _, bare := range []*Table[User]{users, otherUsers} {
+						ran := false
+						err := c.call(tx, bare, &ran)
+						if c.write {
+							requireAccessError(t, err, ErrOutsideTx, "User")
+							assert.False(t, ran, "%s ran its callback", c.name)
+						} else {
+							assert.NoError(t, err, c.name)
+						}
+					}
+				}
+				got, created, err := users.GetOrCreate(uEmail.Eq(stored[0].Email), txnNoCreate)
+				assert.NoError(t, err, "a GetOrCreate that finds writes nothing")
+				assert.False(t, created)
+				assert.Equal(t, stored[0], got)
+				got, created, err = users.Filter(uAge.Eq(stored[0].Age)).GetOrCreate(uEmail.Eq(stored[0].Email), txnNoCreate)
+				assert.NoError(t, err)
+				assert.False(t, created)
+				assert.Equal(t, stored[0], got)
+				assert.ErrorIs(t, db.Update(func(*Tx) error { t.Error("a nested Update ran"); return nil }), ErrOutsideTx)
+				assert.ErrorIs(t, other.Update(func(*Tx) error { t.Error("a nested Update ran"); return nil }), ErrOutsideTx)
+				return nil
+			}))
+			assert.Equal(t, before, dump(t, users), "nothing written")
+			assert.Equal(t, otherBefore, dump(t, otherUsers), "nothing written in the other DB")
+
+			// Once the function has returned, or panicked, the bare handle writes.
+			assert.Panics(t, func() { _ = f.run(db, func(*Tx) error { panic("boom") }) })
+			_, err := users.Insert(userTagged("after", 1))
+			require.NoError(t, err)
+		})
+	}
+	t.Run("writes through the transaction commit", func(t *testing.T) {
+		db, users, _ := newFixtureUsers(t)
+		var added User
+		require.NoError(t, db.Update(func(tx *Tx) error {
+			_, err := users.Insert(userTagged("bare", 1))
+			require.ErrorIs(t, err, ErrOutsideTx)
+			added, err = users.In(tx).Insert(userTagged("bound", 1))
+			return err
+		}))
+		got, err := users.Get(uID.Eq(added.ID))
+		require.NoError(t, err)
+		assert.Equal(t, added, got)
+		_, err = users.Get(uEmail.Eq(userTagged("bare", 1).Email))
+		assert.ErrorIs(t, err, ErrNotFound)
+	})
+}
+
+// TestTx_BareHandleOtherGoroutines: while transaction functions run, bare
+// writes on other goroutines go on: none is refused, and every one lands.
+// (A View's function may write through bare handles: it has nothing to
+// roll back and runs once; TestDB_View does.)
+func TestTx_BareHandleOtherGoroutines(t *testing.T) {
+	db, users := newUsers(t)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			assert.NoError(t, db.Update(func(tx *Tx) error {
+				time.Sleep(50 * time.Microsecond) // hold the function open
+				_, err := users.In(tx).Filter(uAge.Eq(-1)).Count()
+				return err
+			}))
+		}
+	}()
+	const writers, each = 4, 200
+	var inserted atomic.Int64
+	var ww sync.WaitGroup
+	for w := range writers {
+		ww.Add(1)
+		go func() {
+			defer ww.Done()
+			for i := range each {
+				_, err := users.Insert(userTagged(fmt.Sprintf("w%d-%d", w, i), 1))
+				if assert.NoError(t, err) {
+					inserted.Add(1)
+				}
+			}
+		}()
+	}
+	ww.Wait()
+	stop.Store(true)
+	wg.Wait()
+	assert.EqualValues(t, writers*each, inserted.Load())
+	assert.Equal(t, writers*each, users.Len())
 }
