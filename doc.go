@@ -134,7 +134,14 @@
 // and checks every constraint as InsertMany does. Both cost O(n) in the
 // records held (Restore O(n log n) for the indexes) and Restore holds the
 // decoded records in memory until it commits.
-
+//
+// DB.Load loads fixtures, several tables' records at once, in one atomic
+// step, in the order the DB declared its tables: Records makes a fixture
+// from Go values (through a table handle of the DB or of the DB it was
+// forked from), SnapshotFixture from a snapshot of some of the tables,
+// added to what they hold. Every constraint is checked as InsertMany does;
+// a fixture that fails to read, or a record that breaks a constraint, loads
+// nothing at all.
 //
 // # Ownership
 //

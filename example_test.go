@@ -343,6 +343,26 @@ func ExampleDB_Fork() {
 	// adds Anna: 2 in the fork, 1 in the seed
 }
 
+// DB.Load loads fixtures into several tables in one atomic step: records
+// from Go values (Records) and from snapshots (SnapshotFixture). If any
+// record breaks a constraint, nothing is loaded.
+func ExampleDB_Load() {
+	db, authors := newAuthors()
+	accounts := newAccounts(db)
+	err := db.Load(
+		recstore.Records(authors, Author{Email: "leo@example.com", Org: "ru", Name: "Leo Tolstoy"}),
+		recstore.Records(accounts, Account{Owner: "leo@example.com", Balance: 100}))
+	fmt.Println(err, authors.Len(), accounts.Len())
+
+	err = db.Load(
+		recstore.Records(authors, Author{Email: "anna@example.com", Org: "ru", Name: "Anna Karenina"}),
+		recstore.Records(accounts, Account{Owner: "leo@example.com"}))
+	fmt.Println(errors.Is(err, recstore.ErrUniqueViolation), authors.Len(), accounts.Len())
+	// Output:
+	// <nil> 1 1
+	// true 1 1
+}
+
 // DB.Snapshot writes one version of every table to an io.Writer while
 // writers go on; DB.Restore loads it into a DB that declares the same
 // tables, checking every constraint, or loads nothing.

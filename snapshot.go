@@ -111,17 +111,13 @@ func (db *DB) Restore(r io.Reader) error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
-	db.namesMu.Lock()
-	tables := db.decls
-	db.namesMu.Unlock()
-	sr := &snapReader{r: bufio.NewReader(r), crc: crc32.New(crc32.MakeTable(crc32.Castagnoli))}
-	loads, err := sr.read(tables)
+	loads, err := newSnapReader(r).read(db.tables(), true)
 	if err != nil {
 		return err
 	}
 	return db.Update(func(tx *Tx) error {
-		for _, load := range loads {
-			if err := load(tx); err != nil {
+		for _, l := range loads {
+			if err := l.insert(tx); err != nil {
 				return err
 			}
 		}
@@ -129,9 +125,18 @@ func (db *DB) Restore(r io.Reader) error {
 	})
 }
 
-// read reads and checks a whole snapshot of tables, and returns the
-// loads of its tables' records.
-func (sr *snapReader) read(tables []anyTable) ([]func(tx *Tx) error, error) {
+// tables returns db's tables, in the order declared.
+func (db *DB) tables() []anyTable {
+	db.namesMu.Lock()
+	defer db.namesMu.Unlock()
+	return db.decls
+}
+
+// read reads and checks a whole snapshot against tables, and returns the
+// loads of its tables' records. A whole snapshot (Restore's) holds every
+// one of tables, and loads into them empty; else (SnapshotFixture's) it
+// may hold some, and add to what they hold.
+func (sr *snapReader) read(tables []anyTable, whole bool) ([]fixtureLoad, error) {
 	magic := sr.bytes(len(snapshotMagic))
 	if sr.err == nil && string(magic) != snapshotMagic {
 		return nil, &SnapshotError{Reason: "the input is not a recstore snapshot"}
@@ -140,10 +145,10 @@ func (sr *snapReader) read(tables []anyTable) ([]func(tx *Tx) error, error) {
 		return nil, &SnapshotError{Reason: fmt.Sprintf("format %d, and this recstore reads format %d", binary.LittleEndian.Uint16(f), snapshotFormat)}
 	}
 	n := sr.uvarint()
-	if sr.err == nil && n != uint64(len(tables)) {
+	if sr.err == nil && whole && n != uint64(len(tables)) {
 		return nil, &SnapshotError{Reason: fmt.Sprintf("it holds %d tables, the DB declares %d", n, len(tables))}
 	}
-	var loads []func(tx *Tx) error
+	var loads []fixtureLoad
 	seen := map[string]bool{}
 	for i := uint64(0); i < n && sr.err == nil; i++ {
 		name := sr.string()
@@ -161,11 +166,11 @@ func (sr *snapReader) read(tables []anyTable) ([]func(tx *Tx) error, error) {
 			return nil, &SnapshotError{Table: name, Reason: fmt.Sprintf("its schema is %s, the DB's %s", bounded(sig), bounded(t.signature()))}
 		}
 		seen[name] = true
-		load, err := t.decode(sr)
+		load, err := t.decode(sr, whole)
 		if err != nil {
 			return nil, err
 		}
-		loads = append(loads, load)
+		loads = append(loads, fixtureLoad{t, load})
 	}
 	if sr.err != nil {
 		return nil, sr.failed()
@@ -261,8 +266,8 @@ func (t *Table[T]) dump(tx *Tx, w *snapWriter) error {
 }
 
 // decode is anyTable's: the table's records, read from r and decoded,
-// and how to insert them.
-func (t *Table[T]) decode(r *snapReader) (func(tx *Tx) error, error) {
+// and how to insert them: into the table empty, if fresh.
+func (t *Table[T]) decode(r *snapReader, fresh bool) (func(tx *Tx) error, error) {
 	n := r.uvarint()
 	codec := t.eng.schema().codec
 	var recs []T
@@ -282,7 +287,7 @@ func (t *Table[T]) decode(r *snapReader) (func(tx *Tx) error, error) {
 	}
 	return func(tx *Tx) error {
 		in := t.In(tx)
-		if n := in.Len(); n > 0 {
+		if n := in.Len(); fresh && n > 0 {
 			return &SnapshotError{Table: t.Name(), Reason: fmt.Sprintf("the table holds %d records: Restore loads into empty tables", n)}
 		}
 		_, err := in.InsertMany(recs, OnConflict[T]{})
@@ -355,6 +360,10 @@ type snapReader struct {
 	crc hash.Hash32
 	err error
 	buf bytes.Buffer
+}
+
+func newSnapReader(r io.Reader) *snapReader {
+	return &snapReader{r: bufio.NewReader(r), crc: crc32.New(crc32.MakeTable(crc32.Castagnoli))}
 }
 
 // failed is the reader's error as a *SnapshotError.

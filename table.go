@@ -62,7 +62,7 @@ type anyTable interface {
 	// signature, dump and decode are Snapshot's and Restore's.
 	signature() string
 	dump(tx *Tx, w *snapWriter) error
-	decode(r *snapReader) (load func(tx *Tx) error, err error)
+	decode(r *snapReader, fresh bool) (load func(tx *Tx) error, err error)
 }
 
 func (t *Table[T]) on(db *DB) (anyTable, error) { return t.On(db) }
