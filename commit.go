@@ -217,8 +217,10 @@ type committed interface {
 	// publishLive applies the batch's changes to the hash indexes, and
 	// hands them to an index build that captures them.
 	publishLive()
-	// logged returns the batch's changes for the log.
-	logged() logged
+	// logged returns the batch's changes for the log: a view of the
+	// table's log, or, if own, a copy that pins nothing else (the change
+	// feed keeps it longer than the log keeps its part).
+	logged(own bool) logged
 	// endBatch forgets the batch: its changes can no longer be undone, and
 	// the log must not pin replaced records.
 	endBatch()
@@ -344,11 +346,14 @@ func (c *commitTable[T]) publishLive() {
 	}
 }
 
-func (c *commitTable[T]) logged() logged {
+func (c *commitTable[T]) logged(own bool) logged {
 	if len(c.batchLog()) == 0 {
 		return logged{}
 	}
 	l := tableLog[T](c.st.log[c.sealed:len(c.st.log):len(c.st.log)]) // sealed by endBatch
+	if own {
+		l = slices.Clone(l)
+	}
 	return logged{table: c.mt.id, changes: &l}
 }
 
@@ -391,20 +396,28 @@ func (e *memEngine) commitBatch(w *working) {
 		w.seq++
 		w.pending += n
 		rec := &logRec{seq: w.seq}
-		if force || w.pending >= maxPending || e.wantFresh.Load() {
+		publish := force || w.pending >= maxPending || e.wantFresh.Load()
+		if !publish || e.feed != nil {
+			// The change feed keeps the batch's changes even when a
+			// version holds them: so, before publish forgets them.
+			rec.batch = &batchRec{}
+			for _, id := range w.touched {
+				if l := w.tables[id].logged(e.feed != nil); l.changes != nil {
+					rec.batch.tables = append(rec.batch.tables, l)
+				}
+			}
+		}
+		if publish {
 			// The version first, so that no reader finds the batch in the
 			// log without a version that holds what came before it.
 			e.publish(w)
 		} else {
 			rec.prev.Store(e.head.Load())
-			rec.batch = &batchRec{}
-			for _, id := range w.touched {
-				if l := w.tables[id].logged(); l.changes != nil {
-					rec.batch.tables = append(rec.batch.tables, l)
-				}
-			}
 		}
 		e.head.Store(rec) // no insert of the fast path runs: see the gate
+		if e.feed != nil {
+			e.feed.put(rec, e.cur.Load())
+		}
 		e.applied.Store(w.seq)
 		for _, id := range w.touched {
 			w.tables[id].closeWindow()

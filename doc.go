@@ -109,6 +109,27 @@
 // (Query.Update, Dedupe, InsertMany among them) can run under one. Reads
 // never wait. A nil context is an error (ErrNilCallback), not a panic.
 //
+// # Change feed
+//
+// Every commit has a revision, one more than the commit before:
+// DB.Revision is the newest, Tx.Revision the one a transaction reads.
+// Table.Changes reads a table's changes after a revision (inserts, updates
+// with the record before and after, deletes), oldest first, in commit
+// order; the changes of one commit (a transaction, an InsertMany, a
+// Query.Update) share its revision and always come together. Table.Follow
+// goes on reading as commits come, until its context ends. Query.Wait
+// returns once a commit changes a record the query's condition matches,
+// before or after the change, and never for another commit.
+//
+// A DB keeps a feed if Options.FeedBuffer asks it to, of the latest
+// FeedBuffer commits (without one, those calls return ErrNoFeed); the
+// records those commits replaced or deleted stay in memory until as many
+// commits more have come. A writer stores one pointer per commit and, if
+// readers wait for a table it changed, wakes one of them, which wakes the
+// others; it never waits for a reader. A reader further behind than the buffer gets a
+// *FeedError (ErrFellBehind): it reads the table again, in a View, and
+// follows from that View's revision. A fork's feed begins at the fork.
+//
 // # Forks
 //
 // DB.Fork returns a new DB holding every table of the original, with its

@@ -29,6 +29,8 @@ type engine interface {
 	// table returns the engine's table (a tableEngine[T]) whose
 	// declaration has origin, or nil.
 	table(origin uint64) any
+	// revision returns the revision of the newest commit (see feed.go).
+	revision() uint64
 }
 
 // txEngine is one transaction of an engine.
@@ -43,6 +45,8 @@ type txEngine interface {
 	// the writes after a mark.
 	savepoint() int
 	rollbackTo(sp int)
+	// revision returns the revision of the version it reads.
+	revision() uint64
 }
 
 // tableEngine is one table of an engine.
@@ -58,6 +62,15 @@ type tableEngine[T any] interface {
 	// origin identifies the table's declaration: a fork's tables keep
 	// their originals'.
 	origin() uint64
+	// changes yields the table's changes after revision from, oldest
+	// first, up to the newest commit, until yield returns false; it
+	// returns the newest revision it read, or a *FeedError if it can no
+	// longer read from from.
+	changes(from uint64, yield func(rev uint64, old, new *T) bool) (uint64, error)
+	// wait returns once a commit after revision after exists, woken by a
+	// commit that changed the table, or ctx's error, or ErrClosed once
+	// the engine closes.
+	wait(ctx context.Context, after uint64) error
 }
 
 // tableOps is one table as one call sees it: outside transactions (every

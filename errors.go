@@ -81,6 +81,13 @@ var (
 	// a nested DB.Update. See Table.In.
 	ErrOutsideTx = errors.New("recstore: write outside the transaction inside a transaction function (bind the table with Table.In(tx))")
 
+	// ErrFellBehind reports a change feed read from a revision that the
+	// feed no longer holds. See FeedError.
+	ErrFellBehind = errors.New("recstore: the change feed fell behind")
+	// ErrNoFeed reports a read of the change feed of a DB that keeps none:
+	// see Options.FeedBuffer.
+	ErrNoFeed = errors.New("recstore: the DB keeps no change feed (set Options.FeedBuffer)")
+
 	// Snapshots.
 
 	// ErrSnapshot reports a snapshot that Restore cannot load. See

@@ -24,8 +24,8 @@ var (
 	AuthorBooks = recstore.Field("books", func(a *Author) int { return a.Books })
 )
 
-func newAuthors() (*recstore.DB, *recstore.Table[Author]) {
-	db := recstore.New()
+func newAuthors(opts ...recstore.Options) (*recstore.DB, *recstore.Table[Author]) {
+	db := recstore.New(opts...)
 	authors, err := recstore.NewTable(db, "Author",
 		recstore.AutoPrimaryKey(AuthorID, func(a *Author, id int64) { a.ID = id }),
 		recstore.Unique("author_email", AuthorEmail),

@@ -139,6 +139,9 @@ func (e *memEngine) push(table int, rec any) uint64 {
 		r.seq = h.seq + 1
 		r.prev.Store(h)
 		if e.head.CompareAndSwap(h, r) {
+			if e.feed != nil {
+				e.feed.put(r, e.cur.Load())
+			}
 			return r.seq
 		}
 	}

@@ -87,6 +87,9 @@ func (e *memEngine) fork() (engine, error) {
 		v := &version{tables: newTableList(vs), seq: w.seq}
 		f.cur.Store(v)
 		f.head.Store(&logRec{seq: w.seq})
+		if f.feed != nil {
+			f.feed.base = w.seq // its feed begins here
+		}
 		f.applied.Store(w.seq)
 		fw.seq, fw.base = w.seq, v
 		return nil

@@ -198,3 +198,16 @@ func (s *fuzzSource) Uint64() uint64 {
 	}
 	return s.pcg.Uint64()
 }
+
+// benchInserts inserts a new user per iteration of b's loop, reporting
+// allocations.
+func benchInserts(b *testing.B, users *Table[User]) {
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := users.Insert(userTagged(fmt.Sprint(i), 1)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

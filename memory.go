@@ -27,6 +27,11 @@ import (
 //     batches and the fast path's appliers bring up to date.
 //  6. hashPart.mu, in index order: a partition of a hash index, for an
 //     insert of the fast path.
+//  7. feed.mu: the change feed's wake-up channel, taken by a commit that
+//     wakes waiting readers, and by a reader before it waits (feed.go).
+//
+// A wait under a context (lockContext) takes a lock from a goroutine of
+// its own, on behalf of its caller: the order is its caller's.
 //
 // committer.mu (the queue of ops) is taken alone, with nothing else held
 // but the locks above it.
@@ -46,6 +51,8 @@ type memEngine struct {
 	// an insert of the fast path. The changes that cur does not hold
 	// reach back from it.
 	head atomic.Pointer[logRec]
+	// feed keeps the latest changes for readers of the change feed.
+	feed *feed
 	// wantFresh asks for a version to be published at the next chance: a
 	// reader had to bring one up to date.
 	wantFresh atomic.Bool
@@ -67,7 +74,7 @@ type memEngine struct {
 type declared interface{ origin() uint64 }
 
 func newMemEngine(o Options) *memEngine {
-	e := &memEngine{opts: o, stripes: make([]stripe, o.Stripes)}
+	e := &memEngine{opts: o, stripes: make([]stripe, o.Stripes), feed: newFeed(o.FeedBuffer, 0)}
 	v := &version{}
 	e.cur.Store(v)
 	e.head.Store(&logRec{})
@@ -75,7 +82,10 @@ func newMemEngine(o Options) *memEngine {
 	return e
 }
 
-func (e *memEngine) close() { e.isClosed.Store(true) }
+func (e *memEngine) close() {
+	e.isClosed.Store(true)
+	e.feed.wakeAll() // the waiting readers see it
+}
 
 // stripe is one lock of the engine's stripe set, padded to its own cache
 // line so that neighbouring stripes do not slow each other down.

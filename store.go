@@ -41,6 +41,13 @@ type Options struct {
 	// database does not (two racing callers each create a record), so a
 	// test suite that stands recstore in for one can ask to be told.
 	StrictLookups bool
+	// FeedBuffer turns the change feed on (Table.Changes, Table.Follow,
+	// Query.Wait): it keeps the changes of the latest FeedBuffer commits,
+	// rounded up to a power of two, and a reader further behind gets a
+	// *FeedError. The records those commits replaced or deleted stay in
+	// memory until as many commits more have come. Default 0: no feed,
+	// and those calls return ErrNoFeed.
+	FeedBuffer int
 }
 
 // Defaults for Options.
@@ -64,6 +71,9 @@ func New(opts ...Options) *DB {
 	o.Stripes = ceilPow2(o.Stripes)
 	if o.Degree <= 1 {
 		o.Degree = DefaultDegree
+	}
+	if o.FeedBuffer > 0 {
+		o.FeedBuffer = ceilPow2(o.FeedBuffer)
 	}
 	return &DB{eng: newMemEngine(o), opts: o, names: map[string]bool{}}
 }

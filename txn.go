@@ -307,6 +307,8 @@ func (e *memEngine) begin(writable bool) (txEngine, error) {
 
 func (tx *memTx) rollback() { tx.tables, tx.log, tx.reads = nil, nil, nil }
 
+func (tx *memTx) revision() uint64 { return tx.v.seq }
+
 func (tx *memTx) savepoint() int { return len(tx.log) }
 
 // rollbackTo undoes the changes after sp by writing their inverses, newest

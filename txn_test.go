@@ -1231,14 +1231,7 @@ func BenchmarkDB_Update(b *testing.B) {
 				<-held
 			}
 			defer close(release)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				i++
-				if _, err := users.Insert(userTagged(fmt.Sprint(i), 1)); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchInserts(b, users)
 		})
 	}
 }
