@@ -416,7 +416,7 @@ func (e *memEngine) commitBatch(w *working) {
 		}
 		e.head.Store(rec) // no insert of the fast path runs: see the gate
 		if e.feed != nil {
-			e.feed.put(rec, e.cur.Load())
+			e.feed.put(rec, min(e.cur.Load().seq, e.applied.Load()))
 		}
 		e.applied.Store(w.seq)
 		for _, id := range w.touched {

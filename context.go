@@ -26,10 +26,12 @@ func (t *Table[T]) context(ctx context.Context) context.Context {
 	return context.Background()
 }
 
-// lockContext locks mu, or returns ctx's error if ctx ends first, leaving
-// mu as it was. A context that cannot end costs nothing more than
+// lockContext locks mu, or returns ctx's error if ctx ends first, not
+// holding mu. A context that cannot end adds a look at it and a TryLock to
 // mu.Lock; one that can makes a contended wait hand the lock over from a
-// goroutine of its own, which gives the lock back if nobody takes it.
+// goroutine of its own which, if the wait was abandoned, still queues for
+// the lock and gives it back at once when it gets it (so, on an RWMutex,
+// readers arriving meanwhile queue behind it as behind any writer).
 func lockContext(ctx context.Context, mu tryLocker) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -140,7 +140,7 @@ func (e *memEngine) push(table int, rec any) uint64 {
 		r.prev.Store(h)
 		if e.head.CompareAndSwap(h, r) {
 			if e.feed != nil {
-				e.feed.put(r, e.cur.Load())
+				e.feed.put(r, min(e.cur.Load().seq, e.applied.Load()))
 			}
 			return r.seq
 		}

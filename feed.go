@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
@@ -14,11 +15,12 @@ import (
 // (log.go), one more than the commit before. The feed keeps the log
 // records of the last Options.FeedBuffer commits in a ring, whatever
 // versions are published, so that a reader can read a table's changes
-// after a revision, oldest first, and wait for more. Writers only store a
-// pointer in the ring, and wake the readers waiting for the tables they
-// changed, if there are any:
-// no reader ever holds a writer back, and a reader that falls more than
-// the ring behind gets a *FeedError and reads the table again.
+// after a revision, oldest first, and wait for more. A writer stores a
+// pointer in the ring (and a copy of its batch's changes, so as not to pin
+// the committer's log), and rings the bells of the tables it changed if
+// readers wait, taking no lock: no reader holds a writer back, and a
+// reader that falls more than the ring behind gets a *FeedError and reads
+// the table again.
 
 // Change is one committed change to one record of a table: an insert
 // (Old nil), an update (both set: the record before and after) or a
@@ -42,8 +44,10 @@ func (tx *Tx) Revision() uint64 { return tx.eng.revision() }
 // together, one per record it changed (from the record before the commit
 // to the record after), in the order it first changed them. If more than
 // Options.FeedBuffer commits came after from, it yields one *FeedError
-// (ErrFellBehind) and stops; on a closed DB, an *AccessError. Resume with
-// the Revision of the last change read.
+// (ErrFellBehind) and stops; on a closed DB, an *AccessError. Resume from
+// the Revision of the last change read once every change of that commit
+// is read; a reader that stopped inside a commit resumes from Revision-1
+// and reads that commit again, whole.
 func (t *Table[T]) Changes(from uint64) iter.Seq2[Change[T], error] {
 	return func(yield func(Change[T], error) bool) {
 		_, _ = t.readChanges(from, yield)
@@ -156,64 +160,74 @@ func (q *Query[T]) Wait(ctx context.Context, from uint64) (uint64, error) {
 
 // feed is an engine's ring of its latest log records.
 type feed struct {
-	ring []atomic.Pointer[logRec]
-	mask uint64
+	ring []atomic.Pointer[logRec] // a power of two of them
 	// base is the revision the feed began after: a fork's first, or 0.
 	base uint64
 	// waiting counts the readers waiting for a commit; bells holds each
-	// table's, once a reader waited for it.
+	// table's bell, once a reader waited for it: an immutable map,
+	// replaced whole under mu when a table gets its bell, so that a
+	// writer reads it without a lock.
 	waiting atomic.Int32
+	bells   atomic.Pointer[map[int]*bell]
 	mu      sync.Mutex
-	bells   map[int]*bell
 }
 
 // bell is what the readers waiting for one table's commits wait on. A
 // commit rings it, waking one reader whatever their number; that reader
-// wakes the others, closing wake. So a commit costs a writer one
-// non-blocking send, however many readers wait.
+// wakes the others, closing wake.
 type bell struct {
 	ring chan struct{} // holds one ring at most
 	wake chan struct{} // closed and replaced under feed.mu
 }
 
 // newFeed returns a feed of size commits, or nil (no feed) if size is 0.
-func newFeed(size int, base uint64) *feed {
+func newFeed(size int) *feed {
 	if size == 0 {
 		return nil
 	}
-	return &feed{ring: make([]atomic.Pointer[logRec], size), mask: uint64(size - 1), base: base, bells: map[int]*bell{}}
+	f := &feed{ring: make([]atomic.Pointer[logRec], size)}
+	f.bells.Store(&map[int]*bell{})
+	return f
 }
 
+func (f *feed) mask() uint64 { return uint64(len(f.ring) - 1) }
+
 // put adds r, just committed, to the feed, and rings the bells of the
-// tables it changed, if readers wait. The log record that becomes the
-// feed's oldest gives up the records before it (prev) once cur, the
-// newest version, holds it, as the log does (log.go): the feed keeps its
-// own records, not the log before them.
-func (f *feed) put(r *logRec, cur *version) {
-	f.ring[r.seq&f.mask].Store(r)
-	if o := f.ring[(r.seq+1)&f.mask].Load(); o != nil && o.seq <= cur.seq {
+// tables it changed, if readers wait: a pointer stored, and a
+// non-blocking send per table waited for, without a lock.
+//
+// The log record that becomes the feed's oldest gives up the records
+// before it (prev) once held, its seq at most both the newest version's
+// and the working trees' (the newest change applied): then neither a
+// reader bringing a version up to date nor a catch-up of the trees reads
+// the log past it (log.go, fastpath.go). So the feed keeps its own
+// records, not the log before them.
+func (f *feed) put(r *logRec, held uint64) {
+	f.ring[r.seq&f.mask()].Store(r)
+	if o := f.ring[(r.seq+1)&f.mask()].Load(); o != nil && o.seq <= held {
 		o.prev.Store(nil)
 	}
 	if f.waiting.Load() == 0 {
 		return
 	}
-	f.mu.Lock()
+	bells := *f.bells.Load()
 	if r.batch == nil {
-		f.ringTable(r.table)
-	} else {
-		for _, l := range r.batch.tables {
-			f.ringTable(l.table)
-		}
+		bells[r.table].sound()
+		return
 	}
-	f.mu.Unlock()
+	for _, l := range r.batch.tables {
+		bells[l.table].sound()
+	}
 }
 
-func (f *feed) ringTable(id int) {
-	if b := f.bells[id]; b != nil {
-		select {
-		case b.ring <- struct{}{}:
-		default: // rung already, and no reader has answered yet
-		}
+// sound rings b, if there is one and it is not ringing already.
+func (b *bell) sound() {
+	if b == nil {
+		return
+	}
+	select {
+	case b.ring <- struct{}{}:
+	default: // rung already, and no reader has answered yet
 	}
 }
 
@@ -223,7 +237,7 @@ func (f *feed) wakeAll() {
 		return
 	}
 	f.mu.Lock()
-	for _, b := range f.bells {
+	for _, b := range *f.bells.Load() {
 		f.wakeReaders(b)
 	}
 	f.mu.Unlock()
@@ -240,10 +254,13 @@ func (f *feed) wakeReaders(b *bell) {
 func (f *feed) bellOf(id int) (*bell, <-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b := f.bells[id]
+	bells := *f.bells.Load()
+	b := bells[id]
 	if b == nil {
 		b = &bell{ring: make(chan struct{}, 1), wake: make(chan struct{})}
-		f.bells[id] = b
+		next := maps.Clone(bells)
+		next[id] = b
+		f.bells.Store(&next)
 	}
 	return b, b.wake
 }
@@ -252,7 +269,7 @@ func (f *feed) bellOf(id int) (*bell, <-chan struct{}) {
 // if the feed no longer holds it.
 func (f *feed) get(seq uint64) *logRec {
 	for {
-		r := f.ring[seq&f.mask].Load()
+		r := f.ring[seq&f.mask()].Load()
 		switch {
 		case r != nil && r.seq == seq:
 			return r
@@ -355,8 +372,9 @@ func (m *memTable[T]) changesIn(r *logRec, yield func(rev uint64, old, new *T) b
 
 // net returns one commit's changes to m, cs, as one change per record:
 // from the record before the commit to the record after it, in the order
-// the records were first changed. A record the commit inserted and deleted
-// (a savepoint's undone insert, say) does not appear.
+// the records were first changed. A record the commit inserted and deleted,
+// or changed and changed back to the very record it was (a savepoint's
+// undone writes), does not appear.
 func (m *memTable[T]) net(cs []change[T]) []change[T] {
 	if len(cs) < 2 {
 		return cs
@@ -377,7 +395,7 @@ func (m *memTable[T]) net(cs []change[T]) []change[T] {
 		at[k] = len(out)
 		out = append(out, c)
 	}
-	return slices.DeleteFunc(out, func(c change[T]) bool { return c.old.rec == nil && c.new.rec == nil })
+	return slices.DeleteFunc(out, func(c change[T]) bool { return c.old.rec == c.new.rec }) // none, or undone
 }
 
 // FeedError reports a change feed read from a revision that the feed no

@@ -75,6 +75,11 @@ func (db *DB) Load(fixtures ...Fixture) error {
 	slices.SortStableFunc(loads, func(a, b fixtureLoad) int {
 		return order[a.table.Name()] - order[b.table.Name()]
 	})
+	return db.insertLoads(loads)
+}
+
+// insertLoads inserts loads, in order, in one transaction.
+func (db *DB) insertLoads(loads []fixtureLoad) error {
 	return db.Update(func(tx *Tx) error {
 		for _, l := range loads {
 			if err := l.insert(tx); err != nil {

@@ -74,7 +74,7 @@ type memEngine struct {
 type declared interface{ origin() uint64 }
 
 func newMemEngine(o Options) *memEngine {
-	e := &memEngine{opts: o, stripes: make([]stripe, o.Stripes), feed: newFeed(o.FeedBuffer, 0)}
+	e := &memEngine{opts: o, stripes: make([]stripe, o.Stripes), feed: newFeed(o.FeedBuffer)}
 	v := &version{}
 	e.cur.Store(v)
 	e.head.Store(&logRec{})

@@ -115,14 +115,7 @@ func (db *DB) Restore(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	return db.Update(func(tx *Tx) error {
-		for _, l := range loads {
-			if err := l.insert(tx); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return db.insertLoads(loads)
 }
 
 // tables returns db's tables, in the order declared.

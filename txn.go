@@ -123,12 +123,14 @@ func (db *DB) attempt(ctx context.Context, fn func(tx *Tx) error) error {
 
 // Transaction functions. A write made inside DB.Update's function through
 // a bare table handle would commit on its own, and again on every retry,
-// whatever became of the transaction. Go has no goroutine
-// identity to tell such a write by, but the goroutine's stack does: every
-// transaction function runs from runTxFunc's one call, so a stack holding
-// that call's return address is inside one. Reading the stack costs about
-// 35 ns a frame, so a write looks only while some transaction function
-// runs (txFuncs), and reads never look.
+// whatever became of the transaction. Go has no goroutine identity to tell
+// such a write by, but the goroutine's stack does: every transaction
+// function runs from runTxFunc, so a stack holding a return address inside
+// runTxFunc is inside one. (Any address inside it, not only that of its
+// call of fn: a build with profile-guided optimisation may call a hot fn
+// from a second place, or inline it.) Reading the stack costs about 35 ns
+// a frame, so a write looks only while some transaction function runs
+// (txFuncs), and reads never look.
 
 // txFuncs counts the transaction functions (DB.Update's) running, in
 // every DB.
@@ -143,14 +145,14 @@ func runTxFunc(tx *Tx, fn func(*Tx) error) error {
 	return fn(tx)
 }
 
-// txFuncReturn is the return address of runTxFunc's call of fn.
-var txFuncReturn = func() uintptr {
+// txFuncEntry is runTxFunc's entry address.
+var txFuncEntry = func() uintptr {
 	var pc [1]uintptr
 	_ = runTxFunc(nil, func(*Tx) error {
 		runtime.Callers(2, pc[:]) // 0 is Callers, 1 this function, 2 runTxFunc
 		return nil
 	})
-	return pc[0]
+	return runtime.FuncForPC(pc[0] - 1).Entry()
 }()
 
 // inTxFunc reports whether the calling goroutine is running a transaction
@@ -162,8 +164,12 @@ func inTxFunc() bool {
 	var pcs [64]uintptr
 	for skip := 2; ; skip += len(pcs) {
 		n := runtime.Callers(skip, pcs[:])
-		if slices.Contains(pcs[:n], txFuncReturn) {
-			return true
+		for _, pc := range pcs[:n] {
+			// Only an address just past the entry can be runTxFunc's: ask
+			// the symbol table about those alone.
+			if pc > txFuncEntry && pc-txFuncEntry < 1<<12 && runtime.FuncForPC(pc-1).Entry() == txFuncEntry {
+				return true
+			}
 		}
 		if n < len(pcs) {
 			return false
