@@ -89,7 +89,8 @@
 // recstore refuses it, and a nested DB.Update, with ErrOutsideTx, on the
 // goroutine running the function. While any such function runs, a write
 // through a bare handle on any goroutine first reads its goroutine's stack
-// to tell (about 35 ns a frame); reads never do.
+// to tell, a cost that grows with the stack's depth (BenchmarkDB_Update
+// measures it); reads never do.
 //
 // UpdateOrCreate, Query.Update, Dedupe and InsertMany with OnConflict.Update
 // are optimistic in the same way: their callbacks may run more than once.

@@ -128,9 +128,9 @@ func (db *DB) attempt(ctx context.Context, fn func(tx *Tx) error) error {
 // function runs from runTxFunc, so a stack holding a return address inside
 // runTxFunc is inside one. (Any address inside it, not only that of its
 // call of fn: a build with profile-guided optimisation may call a hot fn
-// from a second place, or inline it.) Reading the stack costs about 35 ns
-// a frame, so a write looks only while some transaction function runs
-// (txFuncs), and reads never look.
+// from a second place, or inline it.) Reading the stack costs time that
+// grows with its depth, so a write looks only while some transaction
+// function runs (txFuncs), and reads never look.
 
 // txFuncs counts the transaction functions (DB.Update's) running, in
 // every DB.
